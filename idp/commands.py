@@ -1,0 +1,424 @@
+"""Subcommands of ``idp``: thin wrappers that parse, call one service, and print.
+
+Owner operations name the company; they act as its main account, so the audit log shows who."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+
+import click
+from flask import current_app
+
+from idp.cli import cli
+from idp.errors import DomainError
+from idp.extensions import db
+from idp.models import Account
+from idp.services import accounts, companies, groups, roles, stores
+from idp.services.permissions import MAIN_ONLY, PERMISSIONS
+
+
+def friendly(func):
+    """Domain errors become one clear line on stderr and exit status 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DomainError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def owner_of(company_name: str) -> Account:
+    company = companies.company_by_name(company_name)
+    return db.session.query(Account).filter_by(company_id=company.id, kind="main").one()
+
+
+def split(values: str | None) -> list[str]:
+    return [v.strip() for v in (values or "").split(",") if v.strip()]
+
+
+def describe(account: Account) -> str:
+    store_names = ", ".join(
+        ("*" if s.id == account.default_store_id else "") + f"{s.marketplace_code}/{s.external_id}"
+        for s in account.stores
+    )
+    role_names = ", ".join(r.name for r in account.roles)
+    return (
+        f"{account.login_name:<28} {account.status:<9} {account.email or '-':<28} "
+        f"roles=[{role_names}] stores=[{store_names}]"
+    )
+
+
+# --- companies ------------------------------------------------------------------------------
+
+
+@cli.group("company")
+def company_group() -> None:
+    """Create companies (tenants) and set their plan."""
+
+
+@company_group.command("create")
+@click.argument("name")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--phone")
+@click.option("--plan", type=click.Choice(sorted(companies.PLAN_LIMITS)), default="standard")
+@friendly
+def company_create(name, email, password, phone, plan):
+    """Create a company NAME with its main account."""
+    main = companies.create_company(name, email=email, password=password, phone=phone,
+                                    sub_account_limit=companies.PLAN_LIMITS[plan])
+    click.echo(f"created company {main.company.name} ({main.company.public_id}); "
+               f"the owner signs in as '{main.login_name}'")
+
+
+@company_group.command("set-limit")
+@click.argument("company")
+@click.argument("limit", type=int)
+@friendly
+def company_set_limit(company, limit):
+    """R2: set COMPANY's sub-account limit (5 basic, 99 standard)."""
+    companies.set_sub_account_limit(companies.company_by_name(company), limit)
+    click.echo(f"{company} may now have {limit} sub-accounts")
+
+
+# --- stores ---------------------------------------------------------------------------------
+
+
+@cli.group("store")
+def store_group() -> None:
+    """Authorize, de-authorize and list a company's stores."""
+
+
+@store_group.command("authorize")
+@click.argument("company")
+@click.argument("marketplace")
+@click.argument("external_id")
+@click.argument("name")
+@friendly
+def store_authorize(company, marketplace, external_id, name):
+    """R8: authorize the MARKETPLACE store EXTERNAL_ID called NAME."""
+    store = stores.authorize_store(owner_of(company), marketplace, external_id, name)
+    click.echo(f"authorized {store.marketplace_code}/{store.external_id} ({store.public_id})")
+
+
+@store_group.command("deauthorize")
+@click.argument("company")
+@click.argument("store")
+@friendly
+def store_deauthorize(company, store):
+    """R10: de-authorize STORE (public id or marketplace/external_id)."""
+    owner = owner_of(company)
+    affected = stores.deauthorize_store(owner, stores.get_store(owner, store))
+    click.echo(f"de-authorized {store}; taken from {len(affected)} sub-account(s)")
+    for account in affected:
+        click.echo(f"  {describe(account)}")
+
+
+@store_group.command("list")
+@click.argument("company")
+@click.option("--all", "show_all", is_flag=True, help="Include de-authorized stores.")
+@friendly
+def store_list(company, show_all):
+    for store in stores.list_stores(owner_of(company), include_deauthorized=show_all):
+        operators = ", ".join(a.login_name for a in stores.store_operators(store))
+        click.echo(f"{store.public_id}  {store.marketplace_code}/{store.external_id:<14} "
+                   f"{store.status:<12} {store.operation_mode:<10} {store.name}  "
+                   f"operators=[{operators}]")
+
+
+@store_group.command("operators")
+@click.argument("company")
+@click.argument("store")
+@click.option("--mode", type=click.Choice(["by_store", "by_product"]), required=True)
+@click.option("--operators", help="Comma-separated sub-names ('main' for the main account).")
+@friendly
+def store_operators(company, store, mode, operators):
+    """R12: set how STORE is operated, and by whom (reporting only)."""
+    owner = owner_of(company)
+    stores.set_store_operators(owner, stores.get_store(owner, store), mode, split(operators))
+    click.echo(f"{store} is operated {mode}")
+
+
+@cli.command("marketplaces")
+def marketplaces_list():
+    """List the marketplaces stores can belong to."""
+    for m in stores.marketplaces():
+        click.echo(f"{m.code:<16} {m.name}")
+
+
+# --- staff ----------------------------------------------------------------------------------
+
+
+@cli.group("staff")
+def staff_group() -> None:
+    """Create, edit, disable and re-enable sub-accounts; assign stores."""
+
+
+@staff_group.command("create")
+@click.argument("company")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--email")
+@click.option("--phone")
+@click.option("--nickname")
+@click.option("--notes")
+@click.option("--roles", help="Comma-separated role names.")
+@click.option("--stores", "store_ids", help="Comma-separated stores; the first is the default.")
+@friendly
+def staff_create(company, name, password, email, phone, nickname, notes, roles, store_ids):
+    """Create the sub-account COMPANY:NAME."""
+    account = accounts.create_sub_account(
+        owner_of(company), name=name, password=password, email=email, phone=phone,
+        nickname=nickname, notes=notes, roles=split(roles), stores=split(store_ids),
+    )
+    click.echo(f"created {describe(account)}")
+
+
+@staff_group.command("edit")
+@click.argument("company")
+@click.argument("name")
+@click.option("--new-name")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--nickname")
+@click.option("--notes")
+@click.option("--roles", help="Comma-separated role names (replaces the current ones).")
+@click.option("--password", help="Hand the account over with a new password.")
+@friendly
+def staff_edit(company, name, new_name, email, phone, nickname, notes, roles, password):
+    """R18: change a sub-account's information (R4: hand it over to another person)."""
+    owner = owner_of(company)
+    changes = {k: v for k, v in {"name": new_name, "email": email, "phone": phone,
+                                 "nickname": nickname, "notes": notes,
+                                 "password": password}.items() if v is not None}
+    if roles is not None:
+        changes["roles"] = split(roles)
+    account = accounts.update_sub_account(owner, accounts.get_sub_account(owner, name), **changes)
+    click.echo(f"updated {describe(account)}")
+
+
+@staff_group.command("disable")
+@click.argument("company")
+@click.argument("name")
+@friendly
+def staff_disable(company, name):
+    """R4/R5: disable (depart) a sub-account; it is never deleted."""
+    owner = owner_of(company)
+    account = accounts.disable_sub_account(owner, accounts.get_sub_account(owner, name))
+    click.echo(f"disabled {account.login_name}")
+
+
+@staff_group.command("enable")
+@click.argument("company")
+@click.argument("name")
+@friendly
+def staff_enable(company, name):
+    """R4: re-enable a departed sub-account."""
+    owner = owner_of(company)
+    account = accounts.enable_sub_account(owner, accounts.get_sub_account(owner, name))
+    click.echo(f"re-enabled {account.login_name}")
+
+
+@staff_group.command("reset-password")
+@click.argument("company")
+@click.argument("name")
+@click.option("--password", help="The new password; generated and shown once when omitted.")
+@friendly
+def staff_reset_password(company, name, password):
+    """R16: reset a sub-account's password; it must choose a new one at next sign-in."""
+    owner = owner_of(company)
+    new = accounts.reset_sub_account_password(owner, accounts.get_sub_account(owner, name),
+                                              password)
+    click.echo(f"password reset; the staff member must change it at next sign-in"
+               + ("" if password else f"\nnew password (shown once): {new}"))
+
+
+@staff_group.command("list")
+@click.argument("company")
+@click.option("--departed", is_flag=True, help="List departed (disabled) staff instead.")
+@click.option("--search")
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def staff_list(company, departed, search, as_json):
+    """List enabled staff, or departed staff with --departed (R4)."""
+    rows = accounts.list_staff(owner_of(company), departed=departed, search=search)
+    if as_json:
+        click.echo(json.dumps([{"login": a.login_name, "id": a.public_id, "status": a.status,
+                                "stores": [s.public_id for s in a.stores],
+                                "default_store": a.default_store.public_id
+                                if a.default_store else None,
+                                "roles": [r.name for r in a.roles]} for a in rows],
+                              ensure_ascii=False, indent=2))
+        return
+    for account in rows:
+        click.echo(describe(account))
+    if not rows:
+        click.echo("no departed staff" if departed else "no staff")
+
+
+@staff_group.command("assign")
+@click.argument("company")
+@click.option("--accounts", "names", required=True, help="Comma-separated sub-names.")
+@click.option("--stores", "store_ids", required=True, help="Comma-separated stores.")
+@click.option("--mode", type=click.Choice(stores.BATCH_MODES), default="add", show_default=True)
+@friendly
+def staff_assign(company, names, store_ids, mode):
+    """R11: add, remove or reset stores for one or many sub-accounts, all or nothing."""
+    changed = stores.assign_stores(owner_of(company), split(names), split(store_ids), mode)
+    for account in changed:
+        click.echo(describe(account))
+
+
+@staff_group.command("default-store")
+@click.argument("company")
+@click.argument("name")
+@click.argument("store")
+@friendly
+def staff_default_store(company, name, store):
+    """R9: set a sub-account's default store."""
+    owner = owner_of(company)
+    account = stores.set_default_store(owner, accounts.get_sub_account(owner, name), store)
+    click.echo(describe(account))
+
+
+# --- roles and groups -----------------------------------------------------------------------
+
+
+@cli.group("role")
+def role_group() -> None:
+    """Manage roles (named permission sets)."""
+
+
+@role_group.command("list")
+@click.argument("company")
+@friendly
+def role_list(company):
+    for role in roles.list_roles(owner_of(company)):
+        kind = "built-in" if role.is_builtin else "custom"
+        click.echo(f"{role.name:<22} {kind:<9} {', '.join(role.permissions)}")
+
+
+@role_group.command("permissions")
+def role_permissions():
+    """The permission catalogue, and what only the main account can do (R6)."""
+    for name, text in PERMISSIONS.items():
+        click.echo(f"{name:<20} {text}")
+    click.echo("\nmain account only (no role can grant these):")
+    for name, text in MAIN_ONLY.items():
+        click.echo(f"{name:<20} {text}")
+
+
+@role_group.command("create")
+@click.argument("company")
+@click.argument("name")
+@click.option("--permissions", required=True, help="Comma-separated permission strings.")
+@click.option("--description")
+@friendly
+def role_create(company, name, permissions, description):
+    role = roles.create_role(owner_of(company), name, split(permissions), description)
+    click.echo(f"created role {role.name}: {', '.join(role.permissions)}")
+
+
+@role_group.command("update")
+@click.argument("company")
+@click.argument("name")
+@click.option("--new-name")
+@click.option("--permissions", help="Comma-separated; replaces the current ones.")
+@friendly
+def role_update(company, name, new_name, permissions):
+    owner = owner_of(company)
+    role = roles.update_role(owner, roles.get_role(owner, name), name=new_name,
+                             permissions=split(permissions) if permissions is not None else None)
+    click.echo(f"updated role {role.name}: {', '.join(role.permissions)}")
+
+
+@role_group.command("delete")
+@click.argument("company")
+@click.argument("name")
+@friendly
+def role_delete(company, name):
+    owner = owner_of(company)
+    roles.delete_role(owner, roles.get_role(owner, name))
+    click.echo(f"deleted role {name}")
+
+
+@cli.group("group")
+def group_group() -> None:
+    """Manage staff groups per store (R23)."""
+
+
+@group_group.command("create")
+@click.argument("company")
+@click.argument("store")
+@click.argument("name")
+@friendly
+def group_create(company, store, name):
+    group = groups.create_group(owner_of(company), store, name)
+    click.echo(f"created group {group.name} (id {group.id}) in {group.store.name}")
+
+
+@group_group.command("add")
+@click.argument("company")
+@click.argument("group_id", type=int)
+@click.argument("name")
+@friendly
+def group_add(company, group_id, name):
+    owner = owner_of(company)
+    group = groups.add_member(owner, groups.get_group(owner, group_id),
+                              accounts.get_sub_account(owner, name))
+    click.echo(f"{name} joined {group.name}")
+
+
+@group_group.command("remove")
+@click.argument("company")
+@click.argument("group_id", type=int)
+@click.argument("name")
+@friendly
+def group_remove(company, group_id, name):
+    owner = owner_of(company)
+    group = groups.remove_member(owner, groups.get_group(owner, group_id),
+                                 accounts.get_sub_account(owner, name))
+    click.echo(f"{name} left {group.name}")
+
+
+@group_group.command("list")
+@click.argument("company")
+@friendly
+def group_list(company):
+    for group in groups.list_groups(owner_of(company)):
+        members = ", ".join(m.login_name for m in group.members)
+        click.echo(f"{group.id:>4} {group.store.name:<28} {group.name:<20} [{members}]")
+
+
+# --- demo and serving -----------------------------------------------------------------------
+
+
+@cli.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when a company exists already.")
+@friendly
+def demo(if_empty):
+    """Load the demo company 'acme' (several marketplaces, staff in several roles, one departed)."""
+    from idp.demo import load_demo
+
+    if if_empty and db.session.query(Account.id).first() is not None:
+        click.echo("database not empty; demo not loaded")
+        return
+    for line in load_demo():
+        click.echo(line)
+
+
+@cli.command("serve")
+@click.option("--host", default=None)
+@click.option("--port", default=None, type=int)
+def serve(host, port):
+    """Serve the provider (development server; see deploy/ for production)."""
+    settings = current_app.extensions["idp.settings"]
+    host, port = host or settings.host, port or settings.port
+    click.echo(f"serving {settings.issuer} on http://{host}:{port} ({settings.env})")
+    current_app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -1,0 +1,43 @@
+"""The demo company: several marketplaces and stores, staff in several roles, one departed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from idp.services import accounts, companies, groups, stores
+
+OWNER_PASSWORD = "acme-owner-pw"
+STAFF = [
+    # name, password, email, roles, stores (first = default)
+    ("alice", "alice-staff-pw", "alice@acme.example", ["Customer Service"],
+     ["shopee-sg/1001", "shopee-my/2001", "lazada-sg/3001"]),
+    ("bob", "bob-staff-pw", "bob@acme.example", ["Operations"], ["shopee-my/2001", "shopee-tw/4001"]),
+    ("小宝", "xiaobao-staff-pw", "xiaobao@acme.example", ["Marketing", "Design"], ["taobao-cn/5001"]),
+    ("carol", "carol-staff-pw", "carol@acme.example", ["Finance"],
+     ["shopee-sg/1001", "shopee-my/2001", "shopee-tw/4001", "lazada-sg/3001", "taobao-cn/5001"]),
+    ("dave", "dave-staff-pw", "dave@acme.example", ["Logistics"], ["lazada-sg/3001"]),
+]
+STORES = [
+    ("shopee-sg", "1001", "Acme Official SG"),
+    ("shopee-my", "2001", "Acme Official MY"),
+    ("lazada-sg", "3001", "Acme Lazada SG"),
+    ("shopee-tw", "4001", "Acme 台灣"),
+    ("taobao-cn", "5001", "Acme 淘宝旗舰店"),
+]
+
+
+def load_demo() -> Iterator[str]:
+    owner = companies.create_company("acme", email="owner@acme.example", password=OWNER_PASSWORD,
+                                     nickname="Acme Owner")
+    yield f"company acme: owner signs in as 'acme' with password '{OWNER_PASSWORD}'"
+    for marketplace, external_id, name in STORES:
+        stores.authorize_store(owner, marketplace, external_id, name)
+    for name, password, email, role_names, store_ids in STAFF:
+        accounts.create_sub_account(owner, name=name, password=password, email=email,
+                                    roles=role_names, stores=store_ids)
+        yield f"staff acme:{name} ({', '.join(role_names)}) password '{password}'"
+    presale = groups.create_group(owner, "shopee-sg/1001", "Pre-sale")
+    groups.add_member(owner, presale, accounts.get_sub_account(owner, "alice"))
+    groups.create_group(owner, "shopee-sg/1001", "After-sale")
+    accounts.disable_sub_account(owner, accounts.get_sub_account(owner, "dave"))
+    yield "acme:dave has departed (disabled)"

@@ -1,0 +1,20 @@
+"""All models, imported here so that Alembic and the app see one metadata."""
+
+from idp.models.accounts import Account, Role, StoreAssignment, account_roles
+from idp.models.audit import AuditEvent
+from idp.models.companies import Company, Marketplace, Store, StoreOperator
+from idp.models.groups import StaffGroup, group_members
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "Company",
+    "Marketplace",
+    "Role",
+    "StaffGroup",
+    "Store",
+    "StoreAssignment",
+    "StoreOperator",
+    "account_roles",
+    "group_members",
+]

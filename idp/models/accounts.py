@@ -1,0 +1,126 @@
+"""Main and sub-accounts, their store assignments and roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.extensions import db
+from idp.models.base import UTCDateTime, new_public_id, utcnow
+from idp.models.companies import Company, Store
+
+MAIN = "main"
+SUB = "sub"
+MAIN_NAME_KEY = "main"  # the main account's reserved sub-name (SPEC "Words")
+
+ACTIVE = "active"
+PENDING = "pending"  # a self-registered main account not yet activated (R13)
+DEPARTED = "departed"  # a disabled sub-account (R4)
+
+account_roles = Table(
+    "account_roles",
+    db.Model.metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("role_id", ForeignKey("roles.id"), primary_key=True),
+)
+
+
+class Account(db.Model):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("company_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(  # the ``sub`` claim: never reused, rename-proof
+        String(40), unique=True, default=lambda: new_public_id("acct")
+    )
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # MAIN or SUB
+    name: Mapped[str] = mapped_column(String(120))  # sub-name as typed; company name for main
+    name_key: Mapped[str] = mapped_column(String(120))  # normalized sub-name; "main" for main
+    nickname: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    email_key: Mapped[str | None] = mapped_column(String(254), unique=True, nullable=True)  # R3
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    phone_key: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)  # R3
+    gender: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)  # R16
+    status: Mapped[str] = mapped_column(String(16), default=ACTIVE)
+    default_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    departed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    company: Mapped[Company] = relationship(lazy="joined")
+    default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])
+    roles: Mapped[list[Role]] = relationship(secondary=account_roles, lazy="selectin")
+    assignments: Mapped[list[StoreAssignment]] = relationship(
+        back_populates="account",
+        order_by="StoreAssignment.id",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+    )
+
+    @property
+    def is_main(self) -> bool:
+        return self.kind == MAIN
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ACTIVE
+
+    @property
+    def login_name(self) -> str:
+        """The login name as displayed (``preferred_username``): ``acme`` or ``acme:alice``."""
+        return self.company.name if self.is_main else f"{self.company.name}:{self.name}"
+
+    @property
+    def stores(self) -> list[Store]:
+        """Stores held, in the order given (R9/R10). The main account holds every authorized one."""
+        if self.is_main:
+            return sorted((s for s in self.company.stores if s.is_authorized), key=lambda s: s.id)
+        return [a.store for a in self.assignments]
+
+    def __repr__(self) -> str:
+        return f"<Account {self.login_name}>"
+
+
+class StoreAssignment(db.Model):
+    """A store given to a sub-account. The autoincrement id remembers the order stores were given
+    in, which decides the first default (R9) and its replacement (R10)."""
+
+    __tablename__ = "store_assignments"
+    __table_args__ = (UniqueConstraint("account_id", "store_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="assignments")
+    store: Mapped[Store] = relationship(lazy="joined")
+
+
+class Role(db.Model):
+    """A named set of permissions defined by the owner; built-in ones come from templates."""
+
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("company_id", "name_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    name_key: Mapped[str] = mapped_column(String(60))
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    template: Mapped[str | None] = mapped_column(String(40), nullable=True)  # built-in origin
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.template is not None

@@ -1,0 +1,89 @@
+"""Companies (tenants), marketplaces and the stores a company has authorized."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.extensions import db
+from idp.models.base import UTCDateTime, new_public_id, utcnow
+
+
+class Company(db.Model):
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(40), unique=True, default=lambda: new_public_id("co")
+    )
+    name: Mapped[str] = mapped_column(String(120))  # original spelling, for display (R1)
+    name_key: Mapped[str] = mapped_column(String(120), unique=True)  # NFKC + casefold
+    sub_account_limit: Mapped[int] = mapped_column(Integer, default=99)  # R2
+    # Every sub-account ever created, departed included (R2, R4); only ever incremented, with a
+    # conditional UPDATE so the limit holds under concurrent creation.
+    sub_account_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    stores: Mapped[list[Store]] = relationship(back_populates="company", lazy="selectin")
+
+    def __repr__(self) -> str:
+        return f"<Company {self.name}>"
+
+
+class Marketplace(db.Model):
+    """A marketplace and region: ``shopee-sg``, ``lazada-my``, ``taobao-cn``. Seeded by migration."""
+
+    __tablename__ = "marketplaces"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(40))
+    region: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(80))
+
+
+STORE_AUTHORIZED = "authorized"
+STORE_DEAUTHORIZED = "deauthorized"
+OPERATE_BY_STORE = "by_store"
+OPERATE_BY_PRODUCT = "by_product"
+
+
+class Store(db.Model):
+    __tablename__ = "stores"
+    __table_args__ = (UniqueConstraint("company_id", "marketplace_code", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(
+        String(40), unique=True, default=lambda: new_public_id("st")
+    )
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
+    marketplace_code: Mapped[str] = mapped_column(ForeignKey("marketplaces.code"))
+    external_id: Mapped[str] = mapped_column(String(80))  # the store's own id on its marketplace
+    name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16), default=STORE_AUTHORIZED)  # R8, R10
+    operation_mode: Mapped[str] = mapped_column(String(16), default=OPERATE_BY_STORE)  # R12
+    authorized_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deauthorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    company: Mapped[Company] = relationship(back_populates="stores")
+    marketplace: Mapped[Marketplace] = relationship(lazy="joined")
+    operators: Mapped[list[StoreOperator]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def is_authorized(self) -> bool:
+        return self.status == STORE_AUTHORIZED
+
+    def __repr__(self) -> str:
+        return f"<Store {self.marketplace_code}/{self.external_id}>"
+
+
+class StoreOperator(db.Model):
+    """R12: who operates a store, for reporting only. No rows on a by-store store = main account."""
+
+    __tablename__ = "store_operators"
+
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)

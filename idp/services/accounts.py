@@ -1,0 +1,384 @@
+"""Sub-accounts: creation within the plan limit (R2), unique contacts (R3), never deleted but
+departed (R4, R5), owner edits (R18) and resets (R16), own password change (R7), and finding an
+account by its login name (R1)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from sqlalchemy import or_, update
+
+from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, LimitReached
+from idp.errors import NotFound
+from idp.extensions import db
+from idp.models import Account, Company, Role, Store, StoreAssignment
+from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
+from idp.models.base import utcnow
+from idp.services import audit, passwords
+from idp.services.authz import require_owner, require_same_company
+from idp.services.names import (
+    normalize,
+    normalize_email,
+    normalize_phone,
+    parse_login_name,
+    validate_sub_name,
+)
+from idp.services.tx import transaction
+
+WRONG_CREDENTIALS = "The login name or password is incorrect"
+MAX_NICKNAME = 60
+MAX_NOTES = 1000
+
+
+class AccountDisabled(AuthenticationFailed):
+    code = "account_disabled"
+    status = 403
+
+
+class AccountNotActivated(AuthenticationFailed):
+    code = "account_not_activated"
+    status = 403
+
+
+# --- R1: finding accounts -------------------------------------------------------------------
+
+
+def find_by_login_name(login: str) -> Account | None:
+    """R1: ``ACME：Alice`` finds ``acme:alice``. One query, on the normalized keys."""
+    parsed = parse_login_name(login)
+    return (
+        db.session.query(Account)
+        .join(Company, Account.company_id == Company.id)
+        .filter(Company.name_key == parsed.company_key)
+        .filter(Account.name_key == (parsed.sub_key or "main"))
+        .one_or_none()
+    )
+
+
+def authenticate(login: str, password: str) -> Account:
+    """Check a login name and password. An unknown name and a wrong password get the same error
+    and cost the same argon2 time; the state of an account is told only to who knows its
+    password. Rehashes when the argon2 parameters have changed."""
+    try:
+        account = find_by_login_name(login)
+    except InvalidInput:
+        account = None
+    if not passwords.verify_password(account.password_hash if account else None, password):
+        raise AuthenticationFailed(WRONG_CREDENTIALS)
+    if account.status == DEPARTED:
+        raise AccountDisabled("This account has been disabled by the company's owner")
+    if account.status == PENDING:
+        raise AccountNotActivated(
+            "This account has not been activated yet; follow the link in the activation email"
+        )
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_password(password)
+        db.session.commit()
+    return account
+
+
+# --- lookups scoped to the actor's company ---------------------------------------------------
+
+
+def get_sub_account(actor: Account, ident: str) -> Account:
+    """A sub-account of the actor's company, by public id or sub-name."""
+    require_owner(actor)
+    query = db.session.query(Account).filter(
+        Account.company_id == actor.company_id, Account.kind == SUB
+    )
+    account = query.filter(
+        or_(Account.public_id == ident, Account.name_key == normalize(ident))
+    ).one_or_none()
+    return require_same_company(actor, account, "sub-account")
+
+
+def list_staff(actor: Account, *, departed: bool = False, search: str | None = None) -> list[Account]:
+    """R4: enabled staff, or departed staff (searchable, e.g. to re-enable a taken name)."""
+    require_owner(actor)
+    query = db.session.query(Account).filter(
+        Account.company_id == actor.company_id,
+        Account.kind == SUB,
+        Account.status == (DEPARTED if departed else ACTIVE),
+    )
+    if search:
+        like = f"%{normalize(search).replace('%', '').replace('_', '')}%"
+        query = query.filter(or_(Account.name_key.like(like), Account.email_key.like(like)))
+    return query.order_by(Account.name_key).all()
+
+
+def ensure_contact_free(
+    email_key: str | None, phone_key: str | None, *, except_id: int | None = None
+) -> None:
+    """R3: an email or phone belongs to one account, of any company."""
+    for column, key, label, field in (
+        (Account.email_key, email_key, "email address", "email"),
+        (Account.phone_key, phone_key, "phone number", "phone"),
+    ):
+        if key is None:
+            continue
+        query = db.session.query(Account.id).filter(column == key)
+        if except_id is not None:
+            query = query.filter(Account.id != except_id)
+        if query.first() is not None:
+            raise Conflict(f"This {label} is already used by another account", field=field)
+
+
+def _check_text(value: str | None, limit: int, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInput(f"{field.capitalize()} has at most {limit} characters", field=field)
+    return value.strip() or None
+
+
+def _roles(actor: Account, role_ids: Iterable[int | str]) -> list[Role]:
+    wanted = list(dict.fromkeys(role_ids))
+    if not wanted:
+        return []
+    roles = (
+        db.session.query(Role)
+        .filter(Role.company_id == actor.company_id)
+        .filter(or_(Role.id.in_([r for r in wanted if isinstance(r, int)]),
+                    Role.name_key.in_([normalize(str(r)) for r in wanted])))
+        .all()
+    )
+    if len(roles) != len(wanted):
+        raise NotFound("One of the chosen roles does not exist in your company", field="roles")
+    return roles
+
+
+# --- R2, R3, R8, R9: creating ---------------------------------------------------------------
+
+
+def _claim_sub_account_slot(company_id: int) -> None:
+    """R2: one atomic conditional UPDATE, the first write of the transaction, so concurrent
+    creations serialize on the company row (PostgreSQL) or the write lock (SQLite) and the limit
+    holds. Departed accounts count: the counter never goes down."""
+    result = db.session.execute(
+        update(Company)
+        .where(Company.id == company_id, Company.sub_account_count < Company.sub_account_limit)
+        .values(sub_account_count=Company.sub_account_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        limit = db.session.get(Company, company_id).sub_account_limit
+        raise LimitReached(
+            f"Your plan allows {limit} sub-accounts and all are used (departed staff count); "
+            "re-enable or hand over a departed account instead"
+        )
+
+
+@transaction
+def create_sub_account(
+    actor: Account,
+    *,
+    name: str,
+    password: str,
+    email: str | None = None,
+    phone: str | None = None,
+    nickname: str | None = None,
+    notes: str | None = None,
+    roles: Iterable[int | str] = (),
+    stores: Iterable[Store] = (),
+) -> Account:
+    require_owner(actor)
+    validate_sub_name(name)
+    passwords.check_policy(password)
+    email_display, email_key = normalize_email(email)
+    phone_display, phone_key = normalize_phone(phone)
+    nickname = _check_text(nickname, MAX_NICKNAME, "nickname")
+    notes = _check_text(notes, MAX_NOTES, "notes")
+    from idp.services.stores import check_assignable
+
+    store_list = check_assignable(actor, stores)
+    role_list = _roles(actor, roles)
+    password_hash = passwords.hash_password(password)  # before the write lock is taken
+
+    _claim_sub_account_slot(actor.company_id)
+    if (
+        db.session.query(Account.id)
+        .filter_by(company_id=actor.company_id, name_key=normalize(name))
+        .first()
+    ):
+        raise Conflict(
+            f"The name '{name}' is taken in your company (look among departed staff too)",
+            field="name",
+        )
+    ensure_contact_free(email_key, phone_key)
+    account = Account(
+        company_id=actor.company_id,
+        kind=SUB,
+        name=name,
+        name_key=normalize(name),
+        nickname=nickname,
+        email=email_display,
+        email_key=email_key,
+        phone=phone_display,
+        phone_key=phone_key,
+        notes=notes,
+        password_hash=password_hash,
+        roles=role_list,
+    )
+    db.session.add(account)
+    for store in store_list:
+        account.assignments.append(StoreAssignment(store=store))
+    db.session.flush()
+    account.default_store_id = store_list[0].id if store_list else None  # R9
+    audit.record(
+        actor, "subaccount.created", company_id=actor.company_id, target=account,
+        name=name, roles=[r.name for r in role_list], stores=[s.public_id for s in store_list],
+    )
+    return account
+
+
+# --- R4, R18: editing, disabling, re-enabling -----------------------------------------------
+
+EDITABLE = ("name", "nickname", "email", "phone", "notes", "gender")
+
+
+def _snapshot(account: Account) -> dict:
+    return {
+        "name": account.name,
+        "nickname": account.nickname,
+        "email": account.email,
+        "phone": account.phone,
+        "notes": account.notes,
+        "gender": account.gender,
+        "roles": sorted(r.name for r in account.roles),
+    }
+
+
+@transaction
+def update_sub_account(actor: Account, account: Account, **changes) -> Account:
+    """R18 (and R4's hand-over): nickname, email, phone, notes, roles, name, password.
+    Stores change through ``stores.assign_stores``."""
+    require_owner(actor)
+    require_same_company(actor, account, "sub-account")
+    unknown = set(changes) - set(EDITABLE) - {"roles", "password"}
+    if unknown:
+        raise InvalidInput(f"Cannot change: {', '.join(sorted(unknown))}")
+    before = _snapshot(account)
+    if "name" in changes and changes["name"] != account.name:
+        name = validate_sub_name(changes["name"])
+        taken = (
+            db.session.query(Account.id)
+            .filter(Account.company_id == account.company_id, Account.id != account.id)
+            .filter(Account.name_key == normalize(name))
+            .first()
+        )
+        if taken:
+            raise Conflict(f"The name '{name}' is taken in your company", field="name")
+        account.name, account.name_key = name, normalize(name)
+    if "email" in changes or "phone" in changes:
+        email_display, email_key = normalize_email(changes.get("email", account.email))
+        phone_display, phone_key = normalize_phone(changes.get("phone", account.phone))
+        ensure_contact_free(email_key, phone_key, except_id=account.id)
+        account.email, account.email_key = email_display, email_key
+        account.phone, account.phone_key = phone_display, phone_key
+    if "nickname" in changes:
+        account.nickname = _check_text(changes["nickname"], MAX_NICKNAME, "nickname")
+    if "notes" in changes:
+        account.notes = _check_text(changes["notes"], MAX_NOTES, "notes")
+    if "gender" in changes:
+        account.gender = _check_text(changes["gender"], 16, "gender")
+    if "roles" in changes:
+        account.roles = _roles(actor, changes["roles"])
+    if changes.get("password"):
+        account.password_hash = passwords.hash_password(passwords.check_policy(changes["password"]))
+        account.password_changed_at = utcnow()
+        account.must_change_password = True
+    after = _snapshot(account)
+    changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
+    if changes.get("password"):
+        changed["password"] = "changed"
+    audit.record(
+        actor, "subaccount.updated", company_id=actor.company_id, target=account, changes=changed
+    )
+    return account
+
+
+@transaction
+def disable_sub_account(actor: Account, account: Account, *, reason: str = "owner") -> Account:
+    """R4/R5: departed, never deleted; its name stays taken. Sessions and tokens end through the
+    ``account_disabled`` hooks registered by the OAuth layer."""
+    require_owner(actor)
+    require_same_company(actor, account, "sub-account")
+    if account.status == DEPARTED:
+        raise Conflict(f"'{account.login_name}' is already disabled")
+    mark_departed(account)
+    audit.record(actor, "subaccount.disabled", company_id=actor.company_id, target=account,
+                 reason=reason)
+    return account
+
+
+def mark_departed(account: Account) -> None:
+    """The one place an account becomes departed (owner action or R10's last store taken)."""
+    account.status = DEPARTED
+    account.departed_at = utcnow()
+    for hook in ACCOUNT_DISABLED_HOOKS:
+        hook(account)
+
+
+# Called inside the disabling transaction, e.g. to revoke sessions and tokens (R5).
+ACCOUNT_DISABLED_HOOKS: list = []
+
+
+@transaction
+def enable_sub_account(actor: Account, account: Account) -> Account:
+    """R4: re-enable a departed sub-account (it keeps its name, stores and roles)."""
+    require_owner(actor)
+    require_same_company(actor, account, "sub-account")
+    if account.status != DEPARTED:
+        raise Conflict(f"'{account.login_name}' is not disabled")
+    account.status = ACTIVE
+    account.departed_at = None
+    audit.record(actor, "subaccount.enabled", company_id=actor.company_id, target=account)
+    return account
+
+
+# --- R7, R16: passwords ---------------------------------------------------------------------
+
+
+@transaction
+def reset_sub_account_password(
+    actor: Account, account: Account, new_password: str | None = None
+) -> str:
+    """R16: the owner sets (or has generated) a password; the staff member must choose a new one
+    at next sign-in. Returns the password so that it can be shown once."""
+    require_owner(actor)
+    require_same_company(actor, account, "sub-account")
+    password = new_password or generate_password()
+    passwords.check_policy(password)
+    account.password_hash = passwords.hash_password(password)
+    account.password_changed_at = utcnow()
+    account.must_change_password = True
+    for hook in PASSWORD_RESET_HOOKS:
+        hook(account)
+    audit.record(actor, "subaccount.password_reset", company_id=actor.company_id, target=account,
+                 generated=new_password is None)
+    return password
+
+
+# Called when the owner resets a password, e.g. to end the account's sessions (R16).
+PASSWORD_RESET_HOOKS: list = []
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@transaction
+def change_own_password(account: Account, current: str, new: str) -> Account:
+    """R7: any account changes its own password, knowing the current one."""
+    if not passwords.verify_password(account.password_hash, current):
+        raise Forbidden("The current password is incorrect", field="current_password")
+    passwords.check_policy(new, field="new_password")
+    if new == current:
+        raise InvalidInput("Choose a password different from the current one", field="new_password")
+    account.password_hash = passwords.hash_password(new)
+    account.password_changed_at = utcnow()
+    account.must_change_password = False
+    audit.record(account, "account.password_changed", company_id=account.company_id,
+                 target=account)
+    return account

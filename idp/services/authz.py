@@ -1,0 +1,23 @@
+"""Who may act: owner-only operations and tenant scoping. A company's owner acts on its own
+company only; another company's objects are reported as not found (never as forbidden), so a
+tenant cannot even learn that they exist."""
+
+from __future__ import annotations
+
+from idp.errors import Forbidden, NotFound
+from idp.models import Account
+
+
+def require_owner(actor: Account) -> Account:
+    """R6: managing sub-accounts, stores, roles and groups belongs to the main account alone."""
+    if actor is None or not actor.is_main:
+        raise Forbidden("Only the company's main account can do this")
+    if not actor.is_active:
+        raise Forbidden("This account is not active")
+    return actor
+
+
+def require_same_company(actor: Account, obj, what: str):
+    if obj is None or obj.company_id != actor.company_id:
+        raise NotFound(f"No such {what} in your company")
+    return obj

@@ -1,0 +1,98 @@
+"""R23: staff groups per store (pre-sale, after-sale customer service, …). Membership shows in
+tokens as ``groups``. A member must hold the group's store."""
+
+from __future__ import annotations
+
+from idp.errors import Conflict, InvalidInput
+from idp.extensions import db
+from idp.models import Account, StaffGroup, Store
+from idp.services import audit
+from idp.services.authz import require_owner, require_same_company
+from idp.services.names import normalize
+from idp.services.stores import get_store
+from idp.services.tx import transaction
+
+
+def list_groups(actor: Account, store: Store | str | None = None) -> list[StaffGroup]:
+    require_owner(actor)
+    query = db.session.query(StaffGroup).filter_by(company_id=actor.company_id)
+    if store is not None:
+        query = query.filter_by(store_id=get_store(actor, store).id)
+    return query.order_by(StaffGroup.store_id, StaffGroup.name_key).all()
+
+
+def get_group(actor: Account, group_id: int) -> StaffGroup:
+    require_owner(actor)
+    return require_same_company(actor, db.session.get(StaffGroup, group_id), "staff group")
+
+
+@transaction
+def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
+    require_owner(actor)
+    store = get_store(actor, store)
+    if not store.is_authorized:
+        raise InvalidInput(f"The store '{store.name}' is not authorized", field="store")
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 60:
+        raise InvalidInput("A group name has 1 to 60 characters", field="name")
+    name = name.strip()
+    if db.session.query(StaffGroup.id).filter_by(store_id=store.id,
+                                                 name_key=normalize(name)).first():
+        raise Conflict(f"The store '{store.name}' already has a group '{name}'", field="name")
+    group = StaffGroup(company_id=actor.company_id, store_id=store.id, name=name,
+                       name_key=normalize(name))
+    db.session.add(group)
+    db.session.flush()
+    audit.record(actor, "group.created", company_id=actor.company_id, store=store.public_id,
+                 name=name)
+    return group
+
+
+@transaction
+def add_member(actor: Account, group: StaffGroup, account: Account) -> StaffGroup:
+    require_owner(actor)
+    require_same_company(actor, group, "staff group")
+    require_same_company(actor, account, "account")
+    if not account.is_main and group.store_id not in {a.store_id for a in account.assignments}:
+        raise InvalidInput(
+            f"'{account.login_name}' does not hold the store '{group.store.name}'; assign it first",
+            field="account",
+        )
+    if account in group.members:
+        raise Conflict(f"'{account.login_name}' is already in '{group.name}'")
+    group.members.append(account)
+    audit.record(actor, "group.member_added", company_id=actor.company_id, group=group.name,
+                 store=group.store.public_id, account=account.login_name)
+    return group
+
+
+@transaction
+def remove_member(actor: Account, group: StaffGroup, account: Account) -> StaffGroup:
+    require_owner(actor)
+    require_same_company(actor, group, "staff group")
+    require_same_company(actor, account, "account")
+    if account not in group.members:
+        raise Conflict(f"'{account.login_name}' is not in '{group.name}'")
+    group.members.remove(account)
+    audit.record(actor, "group.member_removed", company_id=actor.company_id, group=group.name,
+                 store=group.store.public_id, account=account.login_name)
+    return group
+
+
+@transaction
+def delete_group(actor: Account, group: StaffGroup) -> None:
+    require_owner(actor)
+    require_same_company(actor, group, "staff group")
+    audit.record(actor, "group.deleted", company_id=actor.company_id, group=group.name,
+                 store=group.store.public_id)
+    group.members = []
+    db.session.delete(group)
+
+
+def groups_of(account: Account) -> list[StaffGroup]:
+    """The groups an account belongs to, for the ``groups`` claim."""
+    return (
+        db.session.query(StaffGroup)
+        .filter(StaffGroup.members.contains(account))
+        .order_by(StaffGroup.store_id, StaffGroup.name_key)
+        .all()
+    )

@@ -1,0 +1,97 @@
+"""R1: login names. ``company`` or ``company:sub``; Unicode; compared after NFKC and case folding
+(so a full-width colon ``：`` typed on a Chinese keyboard works like ``:``); the original spelling
+is kept for display."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from idp.errors import InvalidInput
+
+MAX_NAME_LENGTH = 30
+RESERVED_SUB_NAMES = frozenset({"main"})
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def normalize(text: str) -> str:
+    """The comparison key of a name: NFKC, case folded, NFKC again (folding can denormalize)."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def _check_name(value: str, what: str, field: str) -> str:
+    if not isinstance(value, str) or value == "":
+        raise InvalidInput(f"{what} is required", field=field)
+    if value != value.strip():
+        raise InvalidInput(f"{what} must not start or end with white space", field=field)
+    display = unicodedata.normalize("NFKC", value)
+    if len(display) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            f"{what} is {len(display)} characters long; the most is {MAX_NAME_LENGTH}", field=field
+        )
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in display):
+        raise InvalidInput(f"{what} must not contain control or invisible characters", field=field)
+    if ":" in display:
+        raise InvalidInput(f"{what} must not contain a colon (':' or '：')", field=field)
+    if display.isdigit():
+        raise InvalidInput(f"{what} must not be all digits", field=field)
+    return value
+
+
+def validate_company_name(value: str) -> str:
+    return _check_name(value, "Company name", "company_name")
+
+
+def validate_sub_name(value: str) -> str:
+    _check_name(value, "Sub-account name", "name")
+    if normalize(value) in RESERVED_SUB_NAMES:
+        raise InvalidInput(f"'{value}' is reserved for the main account", field="name")
+    return value
+
+
+@dataclass(frozen=True)
+class LoginName:
+    company_key: str
+    sub_key: str | None  # None for the main account
+
+
+def parse_login_name(text: str) -> LoginName:
+    """Split ``acme:alice`` / ``ACME：Alice`` into normalized keys. Raises InvalidInput."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("Enter your login name", field="login")
+    if len(text) > 2 * MAX_NAME_LENGTH + 10:
+        raise InvalidInput("That login name is too long", field="login")
+    key = normalize(text.strip())
+    company, sep, sub = key.partition(":")
+    if not company or (sep and not sub) or ":" in sub:
+        raise InvalidInput(
+            "A login name is the company name, or company:name for staff", field="login"
+        )
+    return LoginName(company_key=company, sub_key=sub if sep else None)
+
+
+def normalize_email(value: str | None) -> tuple[str | None, str | None]:
+    """(display, key) for an email, or (None, None) when empty. R3 compares keys."""
+    if value is None or not value.strip():
+        return None, None
+    value = value.strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise InvalidInput(f"'{value[:60]}' is not an email address", field="email")
+    return value, normalize(value)
+
+
+def normalize_phone(value: str | None) -> tuple[str | None, str | None]:
+    """(display, key) for a phone number; the key keeps a leading + and the digits only."""
+    if value is None or not value.strip():
+        return None, None
+    value = unicodedata.normalize("NFKC", value.strip())
+    if not re.fullmatch(r"\+?[0-9][0-9 ()\-.]{4,30}", value):
+        raise InvalidInput(
+            f"'{value[:40]}' is not a phone number (digits, optionally +country code)",
+            field="phone",
+        )
+    digits = re.sub(r"\D", "", value)
+    if not 6 <= len(digits) <= 15:
+        raise InvalidInput("A phone number has 6 to 15 digits", field="phone")
+    return value, ("+" if value.startswith("+") else "") + digits

@@ -1,0 +1,123 @@
+"""Typed settings, read once from ``IDP_*`` environment variables.
+
+Nothing else in the code reads ``os.environ``. With no variables at all the provider runs on the
+embedded development defaults: SQLite in the instance folder and a secret generated and persisted
+there. With ``IDP_ENV=production`` it refuses to start on any development default and names the
+missing settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PRODUCTION_REQUIRED = ("IDP_DATABASE_URL", "IDP_SECRET_KEY", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEY")
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a runnable provider; the message says what is missing."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _int(name: str, value: str | None, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
+    database_url: str = ""
+    secret_key: str = ""
+    key_encryption_key: str = ""
+    issuer: str = "http://127.0.0.1:5000"
+    redis_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 5000
+    default_sub_account_limit: int = 99
+    secure_cookies: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``IDP_*`` variables; fill development defaults, or refuse them in production."""
+        env = os.environ if environ is None else environ
+        mode = env.get("IDP_ENV", "development").strip().lower()
+        if mode not in {"development", "production", "test"}:
+            raise SettingsError(f"IDP_ENV must be development, production or test, got {mode!r}")
+        if mode == "production":
+            missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
+            if missing:
+                raise SettingsError(
+                    "IDP_ENV=production refuses development defaults; set "
+                    + ", ".join(missing)
+                )
+            if not env["IDP_ISSUER"].startswith("https://"):
+                raise SettingsError("IDP_ISSUER must be an https:// URL in production")
+            if len(env["IDP_SECRET_KEY"]) < 32:
+                raise SettingsError("IDP_SECRET_KEY must be at least 32 characters in production")
+        instance = Path(env.get("IDP_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+        settings = cls(
+            env=mode,
+            instance_path=instance,
+            database_url=env.get("IDP_DATABASE_URL", ""),
+            secret_key=env.get("IDP_SECRET_KEY", ""),
+            key_encryption_key=env.get("IDP_KEY_ENCRYPTION_KEY", ""),
+            issuer=env.get("IDP_ISSUER", "http://127.0.0.1:5000").rstrip("/"),
+            redis_url=env.get("IDP_REDIS_URL", ""),
+            host=env.get("IDP_HOST", "127.0.0.1"),
+            port=_int("IDP_PORT", env.get("IDP_PORT"), 5000),
+            default_sub_account_limit=_int(
+                "IDP_DEFAULT_SUB_ACCOUNT_LIMIT", env.get("IDP_DEFAULT_SUB_ACCOUNT_LIMIT"), 99
+            ),
+            secure_cookies=_bool(env.get("IDP_SECURE_COOKIES"), mode == "production"),
+            log_level=env.get("IDP_LOG_LEVEL", "INFO").upper(),
+        )
+        return settings.with_development_defaults()
+
+    def with_development_defaults(self) -> Settings:
+        """Fill what development may leave empty: SQLite and secrets persisted in the instance."""
+        if self.is_production:
+            return self
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        database_url = self.database_url or f"sqlite:///{self.instance_path / 'idp.sqlite3'}"
+        secret_key = self.secret_key or _persisted_secret(self.instance_path / "secret_key")
+        kek = self.key_encryption_key or _persisted_secret(
+            self.instance_path / "key_encryption_key"
+        )
+        return replace(self, database_url=database_url, secret_key=secret_key, key_encryption_key=kek)
+
+
+def _persisted_secret(path: Path) -> str:
+    """A random secret generated on first start and kept (mode 0600) for the next ones."""
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

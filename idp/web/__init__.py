@@ -1,0 +1,1 @@
+"""Blueprints: pages and APIs. Views parse, call one service, render or redirect."""

@@ -1,0 +1,45 @@
+"""The one place domain errors and HTTP errors become responses: JSON for API and protocol
+clients, a page for people. Never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from idp.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return request.path.startswith(("/api/", "/oauth/", "/.well-known/")) or best == "application/json"
+
+
+def _render(status: int, code: str, message: str):
+    if _wants_json():
+        return jsonify(error=code, error_description=message), status
+    return render_template("error.html", status=status, code=code, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        return _render(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _render(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or "")
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):
+        log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "unknown")
+        return _render(503, "temporarily_unavailable", "The service is briefly unavailable")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _render(500, "server_error", "Something went wrong on our side")
