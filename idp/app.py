@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Wait for the write lock instead of failing at once when requests write concurrently.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        return {"connect_args": {"timeout": 30, "check_same_thread": False},
+                "pool_size": 10, "max_overflow": 20}
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
 
 

@@ -67,12 +67,13 @@ def company_group() -> None:
 @click.option("--email", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--phone")
-@click.option("--plan", type=click.Choice(sorted(companies.PLAN_LIMITS)), default="standard")
+@click.option("--plan", type=click.Choice(sorted(companies.PLAN_LIMITS)), default=None,
+              help="basic (5 sub-accounts) or standard (99); default IDP_DEFAULT_SUB_ACCOUNT_LIMIT")
 @friendly
 def company_create(name, email, password, phone, plan):
     """Create a company NAME with its main account."""
     main = companies.create_company(name, email=email, password=password, phone=phone,
-                                    sub_account_limit=companies.PLAN_LIMITS[plan])
+                                    sub_account_limit=companies.PLAN_LIMITS[plan] if plan else None)
     click.echo(f"created company {main.company.name} ({main.company.public_id}); "
                f"the owner signs in as '{main.login_name}'")
 

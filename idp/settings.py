@@ -21,23 +21,26 @@ class SettingsError(RuntimeError):
     """The environment does not describe a runnable provider; the message says what is missing."""
 
 
-def _bool(value: str | None, default: bool) -> bool:
+def _bool(name: str, value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     if value.lower() in {"1", "true", "yes", "on"}:
         return True
     if value.lower() in {"0", "false", "no", "off"}:
         return False
-    raise SettingsError(f"expected a boolean (true/false), got {value!r}")
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
 
 
-def _int(name: str, value: str | None, default: int) -> int:
+def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {number}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,11 @@ class Settings:
             issuer=env.get("IDP_ISSUER", "http://127.0.0.1:5000").rstrip("/"),
             redis_url=env.get("IDP_REDIS_URL", ""),
             host=env.get("IDP_HOST", "127.0.0.1"),
-            port=_int("IDP_PORT", env.get("IDP_PORT"), 5000),
+            port=_int("IDP_PORT", env.get("IDP_PORT"), 5000, 1, 65535),
             default_sub_account_limit=_int(
-                "IDP_DEFAULT_SUB_ACCOUNT_LIMIT", env.get("IDP_DEFAULT_SUB_ACCOUNT_LIMIT"), 99
+                "IDP_DEFAULT_SUB_ACCOUNT_LIMIT", env.get("IDP_DEFAULT_SUB_ACCOUNT_LIMIT"), 99, 0, 10_000
             ),
-            secure_cookies=_bool(env.get("IDP_SECURE_COOKIES"), mode == "production"),
+            secure_cookies=_bool("IDP_SECURE_COOKIES", env.get("IDP_SECURE_COOKIES"), mode == "production"),
             log_level=env.get("IDP_LOG_LEVEL", "INFO").upper(),
         )
         return settings.with_development_defaults()

@@ -102,8 +102,9 @@ def list_staff(actor: Account, *, departed: bool = False, search: str | None = N
         Account.status == (DEPARTED if departed else ACTIVE),
     )
     if search:
-        like = f"%{normalize(search).replace('%', '').replace('_', '')}%"
-        query = query.filter(or_(Account.name_key.like(like), Account.email_key.like(like)))
+        term = normalize(search.strip())[:100]
+        query = query.filter(or_(Account.name_key.contains(term, autoescape=True),
+                                 Account.email_key.contains(term, autoescape=True)))
     return query.order_by(Account.name_key).all()
 
 

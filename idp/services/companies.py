@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask import current_app
+
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.models import Account, Company, Role
@@ -35,10 +37,13 @@ def create_company(
     password: str,
     phone: str | None = None,
     nickname: str | None = None,
-    sub_account_limit: int = PLAN_LIMITS["standard"],
+    sub_account_limit: int | None = None,
     status: str = ACTIVE,
 ) -> Account:
-    """Create a company, its main account and its built-in roles. Returns the main account."""
+    """Create a company, its main account and its built-in roles. Returns the main account.
+    The sub-account limit defaults to ``IDP_DEFAULT_SUB_ACCOUNT_LIMIT`` (99, R2)."""
+    if sub_account_limit is None:
+        sub_account_limit = current_app.extensions["idp.settings"].default_sub_account_limit
     validate_company_name(name)
     passwords.check_policy(password)
     email_display, email_key = normalize_email(email)

@@ -274,7 +274,8 @@ def set_store_operators(
             people.append(person)
     if mode == OPERATE_BY_STORE and len(people) > 1:
         raise InvalidInput("A store operated by store has one operator", field="operators")
-    before = {"mode": store.operation_mode, "operators": [o.account_id for o in store.operators]}
+    before = {"mode": store.operation_mode,
+              "operators": [a.login_name for a in store_operators(store)]}
     store.operation_mode = mode
     store.operators = [StoreOperator(store_id=store.id, account_id=p.id) for p in people]
     audit.record(actor, "store.operators_changed", company_id=actor.company_id, target=store,

@@ -1,0 +1,32 @@
+"""Password hashing: argon2id at no less than OWASP's minimum, rehashed on sign-in."""
+
+from argon2 import PasswordHasher, Type
+from argon2 import extract_parameters
+
+from idp.extensions import db
+from idp.services import accounts, passwords
+
+
+def test_hashes_are_argon2id_at_owasp_parameters(ctx, make):
+    params = extract_parameters(make.company("acme").password_hash)
+    assert params.type is Type.ID
+    assert params.memory_cost >= 19 * 1024 and params.time_cost >= 2 and params.parallelism >= 1
+
+
+def test_weaker_hash_is_upgraded_at_sign_in(ctx, make):
+    owner = make.company("acme")
+    owner.password_hash = PasswordHasher(time_cost=1, memory_cost=8 * 1024).hash(make.PASSWORD)
+    db.session.commit()
+    accounts.authenticate("acme", make.PASSWORD)
+    db.session.expire_all()
+    assert extract_parameters(owner.password_hash).memory_cost == 19 * 1024
+    assert accounts.authenticate("acme", make.PASSWORD).id == owner.id
+
+
+def test_verify_never_raises_on_hostile_input():
+    good = passwords.hash_password("a good password")
+    assert passwords.verify_password(good, "a good password")
+    assert not passwords.verify_password("not a hash", "x")
+    assert not passwords.verify_password(None, "x")
+    assert not passwords.verify_password(good, "x" * 100_000)
+    assert not passwords.verify_password(good, None)  # type: ignore[arg-type]

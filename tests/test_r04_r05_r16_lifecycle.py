@@ -1,0 +1,105 @@
+"""R4: sub-accounts are never deleted; disabled ones are departed, keep their name, are listed and
+searchable, can be re-enabled or handed over. R5 (the part owned by accounts): a departed account
+cannot sign in. R16: the owner resets a password; a new one must be chosen at next sign-in."""
+
+import pytest
+
+from idp.errors import AuthenticationFailed, Conflict
+from idp.extensions import db
+from idp.models import Account
+from idp.services import accounts
+from idp.services.accounts import AccountDisabled
+
+
+def test_r4_disabled_account_is_departed_not_deleted_and_keeps_its_name(ctx, make):
+    owner = make.company("acme")
+    alice = make.staff(owner, "alice")
+    accounts.disable_sub_account(owner, alice)
+    assert db.session.get(Account, alice.id).status == "departed"
+    assert accounts.list_staff(owner) == []
+    assert [a.name for a in accounts.list_staff(owner, departed=True)] == ["alice"]
+    with pytest.raises(Conflict, match="taken"):
+        make.staff(owner, "Alice")
+
+
+def test_r4_departed_staff_can_be_searched(ctx, make):
+    owner = make.company("acme")
+    for name in ("alice", "alina", "bob"):
+        accounts.disable_sub_account(owner, make.staff(owner, name))
+    found = accounts.list_staff(owner, departed=True, search="ALI")
+    assert sorted(a.name for a in found) == ["alice", "alina"]
+    assert accounts.list_staff(owner, departed=True, search="%") == []
+
+
+def test_r4_re_enabled_account_signs_in_again(ctx, make):
+    owner = make.company("acme")
+    alice = make.staff(owner, "alice")
+    accounts.disable_sub_account(owner, alice)
+    with pytest.raises(Conflict, match="already disabled"):
+        accounts.disable_sub_account(owner, alice)
+    accounts.enable_sub_account(owner, alice)
+    assert accounts.authenticate("acme:alice", make.PASSWORD).id == alice.id
+    with pytest.raises(Conflict, match="not disabled"):
+        accounts.enable_sub_account(owner, alice)
+
+
+def test_r4_hand_over_to_another_person_by_changing_its_information(ctx, make):
+    owner = make.company("acme")
+    dave = make.staff(owner, "dave", email="dave@example.com", phone="+65 9000 0001")
+    sub = dave.public_id
+    accounts.disable_sub_account(owner, dave)
+    accounts.update_sub_account(owner, dave, name="erin", email="erin@example.com",
+                                phone="+65 9000 0002", password="erin-new-password")
+    accounts.enable_sub_account(owner, dave)
+    erin = accounts.authenticate("acme:erin", "erin-new-password")
+    assert erin.public_id == sub  # the stable ``sub`` survives the rename
+    assert erin.must_change_password
+    assert accounts.find_by_login_name("acme:dave") is None
+    make.staff(owner, "dave2", email="dave@example.com")  # the old email is free again
+
+
+def test_r5_departed_account_cannot_sign_in_and_is_told_why(ctx, make):
+    owner = make.company("acme")
+    alice = make.staff(owner, "alice")
+    accounts.disable_sub_account(owner, alice)
+    with pytest.raises(AccountDisabled, match="disabled"):
+        accounts.authenticate("acme:alice", make.PASSWORD)
+    with pytest.raises(AuthenticationFailed, match="incorrect"):
+        accounts.authenticate("acme:alice", "wrong password!")  # state told only to the holder
+
+
+def test_r5_disabling_runs_the_registered_hooks_in_the_same_transaction(ctx, make):
+    owner = make.company("acme")
+    alice = make.staff(owner, "alice")
+    seen = []
+    accounts.ACCOUNT_DISABLED_HOOKS.append(lambda account: seen.append(account.login_name))
+    try:
+        accounts.disable_sub_account(owner, alice)
+    finally:
+        accounts.ACCOUNT_DISABLED_HOOKS.pop()
+    assert seen == ["acme:alice"]
+
+
+def test_r16_owner_resets_password_and_staff_must_choose_a_new_one(ctx, make):
+    owner = make.company("acme")
+    alice = make.staff(owner, "alice")
+    generated = accounts.reset_sub_account_password(owner, alice)
+    assert len(generated) >= 12
+    with pytest.raises(AuthenticationFailed):
+        accounts.authenticate("acme:alice", make.PASSWORD)
+    signed_in = accounts.authenticate("acme:alice", generated)
+    assert signed_in.must_change_password
+    accounts.change_own_password(signed_in, generated, "alice chose this one")
+    assert not accounts.authenticate("acme:alice", "alice chose this one").must_change_password
+
+
+def test_r16_owner_sets_a_chosen_password_checked_against_the_policy(ctx, make):
+    from idp.errors import InvalidInput
+
+    owner = make.company("acme")
+    alice = make.staff(owner, "alice")
+    with pytest.raises(InvalidInput, match="at least 8"):
+        accounts.reset_sub_account_password(owner, alice, "short")
+    assert accounts.authenticate("acme:alice", make.PASSWORD)  # unchanged
+    assert accounts.reset_sub_account_password(owner, alice, "owner-chosen-pw") == "owner-chosen-pw"
+    assert accounts.authenticate("acme:alice", "owner-chosen-pw").must_change_password
