@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from idp.extensions import db, migrate
+from idp.extensions import csrf, db, migrate
 from idp.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,15 +29,30 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # bound to the browser session instead of a clock
+        WTF_CSRF_SSL_STRICT=False,  # the Referer check breaks behind TLS-terminating proxies
     )
     logging.basicConfig(level=settings.log_level)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
-    from idp import models  # noqa: F401  (register the models on the metadata)
-    from idp.web import errors, home
+    from idp import kv, models  # noqa: F401  (register the models on the metadata)
+    from idp.oauth import keys, server, sessions
+    from idp.web import errors, home, oauth, signin
 
+    kv.init_app(app)
+    app.extensions["idp.keyring"] = keys.KeyRing()
+    server.init_app(app)
+    sessions.register_hooks()
+    csrf.init_app(app)
+    csrf.exempt(oauth.bp)  # protocol endpoints: client-authenticated, not cookie-driven
     app.register_blueprint(home.bp)
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(signin.bp)
+    if settings.env == "development":
+        from idp.web import demo_app
+
+        app.register_blueprint(demo_app.bp)
     errors.init_app(app)
     return app
 
@@ -45,8 +60,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Wait for the write lock instead of failing at once when requests write concurrently.
-        return {"connect_args": {"timeout": 30, "check_same_thread": False},
-                "pool_size": 10, "max_overflow": 20}
+        return {
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+            "pool_size": 10,
+            "max_overflow": 20,
+        }
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
 
 

@@ -67,15 +67,26 @@ def company_group() -> None:
 @click.option("--email", required=True)
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--phone")
-@click.option("--plan", type=click.Choice(sorted(companies.PLAN_LIMITS)), default=None,
-              help="basic (5 sub-accounts) or standard (99); default IDP_DEFAULT_SUB_ACCOUNT_LIMIT")
+@click.option(
+    "--plan",
+    type=click.Choice(sorted(companies.PLAN_LIMITS)),
+    default=None,
+    help="basic (5 sub-accounts) or standard (99); default IDP_DEFAULT_SUB_ACCOUNT_LIMIT",
+)
 @friendly
 def company_create(name, email, password, phone, plan):
     """Create a company NAME with its main account."""
-    main = companies.create_company(name, email=email, password=password, phone=phone,
-                                    sub_account_limit=companies.PLAN_LIMITS[plan] if plan else None)
-    click.echo(f"created company {main.company.name} ({main.company.public_id}); "
-               f"the owner signs in as '{main.login_name}'")
+    main = companies.create_company(
+        name,
+        email=email,
+        password=password,
+        phone=phone,
+        sub_account_limit=companies.PLAN_LIMITS[plan] if plan else None,
+    )
+    click.echo(
+        f"created company {main.company.name} ({main.company.public_id}); "
+        f"the owner signs in as '{main.login_name}'"
+    )
 
 
 @company_group.command("set-limit")
@@ -128,9 +139,11 @@ def store_deauthorize(company, store):
 def store_list(company, show_all):
     for store in stores.list_stores(owner_of(company), include_deauthorized=show_all):
         operators = ", ".join(a.login_name for a in stores.store_operators(store))
-        click.echo(f"{store.public_id}  {store.marketplace_code}/{store.external_id:<14} "
-                   f"{store.status:<12} {store.operation_mode:<10} {store.name}  "
-                   f"operators=[{operators}]")
+        click.echo(
+            f"{store.public_id}  {store.marketplace_code}/{store.external_id:<14} "
+            f"{store.status:<12} {store.operation_mode:<10} {store.name}  "
+            f"operators=[{operators}]"
+        )
 
 
 @store_group.command("operators")
@@ -175,8 +188,15 @@ def staff_group() -> None:
 def staff_create(company, name, password, email, phone, nickname, notes, roles, store_ids):
     """Create the sub-account COMPANY:NAME."""
     account = accounts.create_sub_account(
-        owner_of(company), name=name, password=password, email=email, phone=phone,
-        nickname=nickname, notes=notes, roles=split(roles), stores=split(store_ids),
+        owner_of(company),
+        name=name,
+        password=password,
+        email=email,
+        phone=phone,
+        nickname=nickname,
+        notes=notes,
+        roles=split(roles),
+        stores=split(store_ids),
     )
     click.echo(f"created {describe(account)}")
 
@@ -195,9 +215,18 @@ def staff_create(company, name, password, email, phone, nickname, notes, roles, 
 def staff_edit(company, name, new_name, email, phone, nickname, notes, roles, password):
     """R18: change a sub-account's information (R4: hand it over to another person)."""
     owner = owner_of(company)
-    changes = {k: v for k, v in {"name": new_name, "email": email, "phone": phone,
-                                 "nickname": nickname, "notes": notes,
-                                 "password": password}.items() if v is not None}
+    changes = {
+        k: v
+        for k, v in {
+            "name": new_name,
+            "email": email,
+            "phone": phone,
+            "nickname": nickname,
+            "notes": notes,
+            "password": password,
+        }.items()
+        if v is not None
+    }
     if roles is not None:
         changes["roles"] = split(roles)
     account = accounts.update_sub_account(owner, accounts.get_sub_account(owner, name), **changes)
@@ -234,10 +263,51 @@ def staff_enable(company, name):
 def staff_reset_password(company, name, password):
     """R16: reset a sub-account's password; it must choose a new one at next sign-in."""
     owner = owner_of(company)
-    new = accounts.reset_sub_account_password(owner, accounts.get_sub_account(owner, name),
-                                              password)
-    click.echo(f"password reset; the staff member must change it at next sign-in"
-               + ("" if password else f"\nnew password (shown once): {new}"))
+    new = accounts.reset_sub_account_password(
+        owner, accounts.get_sub_account(owner, name), password
+    )
+    click.echo(
+        "password reset; the staff member must change it at next sign-in"
+        + ("" if password else f"\nnew password (shown once): {new}")
+    )
+
+
+@staff_group.command("end-sessions")
+@click.argument("company")
+@click.argument("name")
+@friendly
+def staff_end_sessions(company, name):
+    """R16: end a sub-account's sessions everywhere (its tokens stop working)."""
+    from idp.oauth.sessions import end_sessions_by_owner
+
+    owner = owner_of(company)
+    count = end_sessions_by_owner(owner, accounts.get_sub_account(owner, name))
+    click.echo(f"ended {count} session(s) of {company}:{name}")
+
+
+@staff_group.command("reset-2fa")
+@click.argument("company")
+@click.argument("name")
+@friendly
+def staff_reset_2fa(company, name):
+    """R16: reset a sub-account's second factor (it enrols again at next sign-in)."""
+    from idp.services import totp
+
+    owner = owner_of(company)
+    totp.reset_totp(owner, accounts.get_sub_account(owner, name))
+    click.echo(f"second factor of {company}:{name} reset")
+
+
+@cli.command("require-2fa")
+@click.argument("company")
+@click.argument("required", type=click.Choice(["on", "off"]))
+@friendly
+def require_2fa(company, required):
+    """R19: require a second factor for all staff of COMPANY."""
+    from idp.services import totp
+
+    totp.set_required_for_staff(owner_of(company), required == "on")
+    click.echo(f"second factor for all staff of {company}: {required}")
 
 
 @staff_group.command("list")
@@ -250,12 +320,23 @@ def staff_list(company, departed, search, as_json):
     """List enabled staff, or departed staff with --departed (R4)."""
     rows = accounts.list_staff(owner_of(company), departed=departed, search=search)
     if as_json:
-        click.echo(json.dumps([{"login": a.login_name, "id": a.public_id, "status": a.status,
-                                "stores": [s.public_id for s in a.stores],
-                                "default_store": a.default_store.public_id
-                                if a.default_store else None,
-                                "roles": [r.name for r in a.roles]} for a in rows],
-                              ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "login": a.login_name,
+                        "id": a.public_id,
+                        "status": a.status,
+                        "stores": [s.public_id for s in a.stores],
+                        "default_store": a.default_store.public_id if a.default_store else None,
+                        "roles": [r.name for r in a.roles],
+                    }
+                    for a in rows
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     for account in rows:
         click.echo(describe(account))
@@ -334,8 +415,12 @@ def role_create(company, name, permissions, description):
 @friendly
 def role_update(company, name, new_name, permissions):
     owner = owner_of(company)
-    role = roles.update_role(owner, roles.get_role(owner, name), name=new_name,
-                             permissions=split(permissions) if permissions is not None else None)
+    role = roles.update_role(
+        owner,
+        roles.get_role(owner, name),
+        name=new_name,
+        permissions=split(permissions) if permissions is not None else None,
+    )
     click.echo(f"updated role {role.name}: {', '.join(role.permissions)}")
 
 
@@ -371,8 +456,9 @@ def group_create(company, store, name):
 @friendly
 def group_add(company, group_id, name):
     owner = owner_of(company)
-    group = groups.add_member(owner, groups.get_group(owner, group_id),
-                              accounts.get_sub_account(owner, name))
+    group = groups.add_member(
+        owner, groups.get_group(owner, group_id), accounts.get_sub_account(owner, name)
+    )
     click.echo(f"{name} joined {group.name}")
 
 
@@ -383,8 +469,9 @@ def group_add(company, group_id, name):
 @friendly
 def group_remove(company, group_id, name):
     owner = owner_of(company)
-    group = groups.remove_member(owner, groups.get_group(owner, group_id),
-                                 accounts.get_sub_account(owner, name))
+    group = groups.remove_member(
+        owner, groups.get_group(owner, group_id), accounts.get_sub_account(owner, name)
+    )
     click.echo(f"{name} left {group.name}")
 
 
@@ -422,4 +509,131 @@ def serve(host, port):
     settings = current_app.extensions["idp.settings"]
     host, port = host or settings.host, port or settings.port
     click.echo(f"serving {settings.issuer} on http://{host}:{port} ({settings.env})")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    if settings.env == "development":
+        from idp.demo import OWNER_PASSWORD, STAFF
+
+        click.echo(
+            f"\nTry a sign-in in a browser:\n"
+            f"  1. open {settings.issuer}/demo  (the demo app, client 'demo-seller-center')\n"
+            f"  2. sign in as acme:{STAFF[0][0]} / {STAFF[0][1]}  (staff)"
+            f" or acme / {OWNER_PASSWORD}  (owner)\n"
+            f"  3. the demo app shows the ID token and userinfo it received\n"
+            f"Discovery: {settings.issuer}/.well-known/openid-configuration\n"
+        )
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), threaded=True)
+
+
+# --- OAuth clients and keys -----------------------------------------------------------------
+
+
+@cli.group("clients")
+def clients_group() -> None:
+    """Register relying parties (apps) that delegate sign-in to this provider."""
+
+
+@clients_group.command("create")
+@click.argument("name")
+@click.option("--public", is_flag=True, help="A public client (SPA, mobile): PKCE, no secret.")
+@click.option("--consumer", is_flag=True, help="A buyer app: sub-accounts are refused (R6).")
+@click.option("--third-party", is_flag=True, help="Users must consent before it gets tokens.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True)
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
+@click.option("--backchannel-logout-uri")
+@click.option(
+    "--grant",
+    "grants",
+    multiple=True,
+    help="authorization_code, refresh_token, client_credentials (default: the first two)",
+)
+@click.option("--scope", default="openid profile email phone offline_access", show_default=True)
+@click.option("--id-token-alg", type=click.Choice(["ES256", "RS256"]), default="ES256")
+@click.option("--client-id", help="Choose the client id (default: random).")
+@friendly
+def clients_create(
+    name,
+    public,
+    consumer,
+    third_party,
+    redirect_uris,
+    logout_uris,
+    backchannel_logout_uri,
+    grants,
+    scope,
+    id_token_alg,
+    client_id,
+):
+    from idp.oauth import clients
+
+    client, secret = clients.create_client(
+        name,
+        client_type="public" if public else "confidential",
+        app_type="consumer" if consumer else "merchant",
+        first_party=not third_party,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=logout_uris,
+        backchannel_logout_uri=backchannel_logout_uri,
+        grant_types=grants or ("authorization_code", "refresh_token"),
+        scope=scope,
+        id_token_alg=id_token_alg,
+        client_id=client_id,
+    )
+    click.echo(f"client_id:     {client.client_id}")
+    if secret:
+        click.echo(f"client_secret: {secret}   (shown once; store it now)")
+
+
+@clients_group.command("list")
+@friendly
+def clients_list():
+    from idp.oauth import clients
+
+    for c in clients.list_clients():
+        click.echo(
+            f"{c.client_id:<24} {c.client_type:<12} {c.app_type:<9} "
+            f"{'1st' if c.first_party else '3rd'}-party {c.name}  "
+            f"grants={','.join(c.grant_types)} redirect={' '.join(c.redirect_uris)}"
+        )
+
+
+@clients_group.command("rotate-secret")
+@click.argument("client_id")
+@friendly
+def clients_rotate(client_id):
+    from idp.oauth import clients
+
+    secret = clients.rotate_secret(clients.get_client(client_id))
+    click.echo(f"client_secret: {secret}   (shown once; the old one no longer works)")
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Token signing keys."""
+
+
+@keys_group.command("rotate")
+def keys_rotate():
+    """A new key per algorithm signs from now; old keys stay in the JWKS until their tokens
+    have expired."""
+    from idp.oauth import keys
+
+    for key in keys.rotate():
+        click.echo(f"now signing {key.alg} with {key.kid}")
+
+
+@keys_group.command("list")
+def keys_list():
+    from idp.models import SigningKey
+
+    for key in db.session.query(SigningKey).order_by(SigningKey.id):
+        state = "signing" if key.superseded_at is None else f"published until {key.retire_after}"
+        click.echo(f"{key.kid:<32} {key.alg}  {state}")
+
+
+@cli.command("deliver-logouts")
+def deliver_logouts():
+    """Deliver due back-channel logout tokens once (the server also does it in the background)."""
+    from idp.oauth.logout import deliver_due
+
+    click.echo(f"delivered {deliver_due()}")

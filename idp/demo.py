@@ -9,12 +9,34 @@ from idp.services import accounts, companies, groups, stores
 OWNER_PASSWORD = "acme-owner-pw"
 STAFF = [
     # name, password, email, roles, stores (first = default)
-    ("alice", "alice-staff-pw", "alice@acme.example", ["Customer Service"],
-     ["shopee-sg/1001", "shopee-my/2001", "lazada-sg/3001"]),
-    ("bob", "bob-staff-pw", "bob@acme.example", ["Operations"], ["shopee-my/2001", "shopee-tw/4001"]),
-    ("小宝", "xiaobao-staff-pw", "xiaobao@acme.example", ["Marketing", "Design"], ["taobao-cn/5001"]),
-    ("carol", "carol-staff-pw", "carol@acme.example", ["Finance"],
-     ["shopee-sg/1001", "shopee-my/2001", "shopee-tw/4001", "lazada-sg/3001", "taobao-cn/5001"]),
+    (
+        "alice",
+        "alice-staff-pw",
+        "alice@acme.example",
+        ["Customer Service"],
+        ["shopee-sg/1001", "shopee-my/2001", "lazada-sg/3001"],
+    ),
+    (
+        "bob",
+        "bob-staff-pw",
+        "bob@acme.example",
+        ["Operations"],
+        ["shopee-my/2001", "shopee-tw/4001"],
+    ),
+    (
+        "小宝",
+        "xiaobao-staff-pw",
+        "xiaobao@acme.example",
+        ["Marketing", "Design"],
+        ["taobao-cn/5001"],
+    ),
+    (
+        "carol",
+        "carol-staff-pw",
+        "carol@acme.example",
+        ["Finance"],
+        ["shopee-sg/1001", "shopee-my/2001", "shopee-tw/4001", "lazada-sg/3001", "taobao-cn/5001"],
+    ),
     ("dave", "dave-staff-pw", "dave@acme.example", ["Logistics"], ["lazada-sg/3001"]),
 ]
 STORES = [
@@ -27,17 +49,40 @@ STORES = [
 
 
 def load_demo() -> Iterator[str]:
-    owner = companies.create_company("acme", email="owner@acme.example", password=OWNER_PASSWORD,
-                                     nickname="Acme Owner")
+    owner = companies.create_company(
+        "acme", email="owner@acme.example", password=OWNER_PASSWORD, nickname="Acme Owner"
+    )
     yield f"company acme: owner signs in as 'acme' with password '{OWNER_PASSWORD}'"
     for marketplace, external_id, name in STORES:
         stores.authorize_store(owner, marketplace, external_id, name)
     for name, password, email, role_names, store_ids in STAFF:
-        accounts.create_sub_account(owner, name=name, password=password, email=email,
-                                    roles=role_names, stores=store_ids)
+        accounts.create_sub_account(
+            owner, name=name, password=password, email=email, roles=role_names, stores=store_ids
+        )
         yield f"staff acme:{name} ({', '.join(role_names)}) password '{password}'"
     presale = groups.create_group(owner, "shopee-sg/1001", "Pre-sale")
     groups.add_member(owner, presale, accounts.get_sub_account(owner, "alice"))
     groups.create_group(owner, "shopee-sg/1001", "After-sale")
     accounts.disable_sub_account(owner, accounts.get_sub_account(owner, "dave"))
     yield "acme:dave has departed (disabled)"
+    yield from demo_client()
+
+
+def demo_client() -> Iterator[str]:
+    """The demo relying party served at /demo (development only)."""
+    from flask import current_app
+
+    from idp.oauth import clients
+    from idp.web.demo_app import CLIENT_ID, SECRET_FILE
+
+    settings = current_app.extensions["idp.settings"]
+    _, secret = clients.create_client(
+        "Demo seller center",
+        client_id=CLIENT_ID,
+        redirect_uris=[f"{settings.issuer}/demo/callback"],
+        post_logout_redirect_uris=[f"{settings.issuer}/"],
+    )
+    path = settings.instance_path / SECRET_FILE
+    path.write_text(secret)
+    path.chmod(0o600)
+    yield f"client {CLIENT_ID}: try a sign-in at {settings.issuer}/demo"

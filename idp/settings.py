@@ -73,8 +73,7 @@ class Settings:
             missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
             if missing:
                 raise SettingsError(
-                    "IDP_ENV=production refuses development defaults; set "
-                    + ", ".join(missing)
+                    "IDP_ENV=production refuses development defaults; set " + ", ".join(missing)
                 )
             if not env["IDP_ISSUER"].startswith("https://"):
                 raise SettingsError("IDP_ISSUER must be an https:// URL in production")
@@ -92,9 +91,15 @@ class Settings:
             host=env.get("IDP_HOST", "127.0.0.1"),
             port=_int("IDP_PORT", env.get("IDP_PORT"), 5000, 1, 65535),
             default_sub_account_limit=_int(
-                "IDP_DEFAULT_SUB_ACCOUNT_LIMIT", env.get("IDP_DEFAULT_SUB_ACCOUNT_LIMIT"), 99, 0, 10_000
+                "IDP_DEFAULT_SUB_ACCOUNT_LIMIT",
+                env.get("IDP_DEFAULT_SUB_ACCOUNT_LIMIT"),
+                99,
+                0,
+                10_000,
             ),
-            secure_cookies=_bool("IDP_SECURE_COOKIES", env.get("IDP_SECURE_COOKIES"), mode == "production"),
+            secure_cookies=_bool(
+                "IDP_SECURE_COOKIES", env.get("IDP_SECURE_COOKIES"), mode == "production"
+            ),
             log_level=env.get("IDP_LOG_LEVEL", "INFO").upper(),
         )
         return settings.with_development_defaults()
@@ -109,7 +114,9 @@ class Settings:
         kek = self.key_encryption_key or _persisted_secret(
             self.instance_path / "key_encryption_key"
         )
-        return replace(self, database_url=database_url, secret_key=secret_key, key_encryption_key=kek)
+        return replace(
+            self, database_url=database_url, secret_key=secret_key, key_encryption_key=kek
+        )
 
 
 def _persisted_secret(path: Path) -> str:

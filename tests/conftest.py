@@ -17,25 +17,37 @@ from idp.extensions import db
 from idp.settings import Settings
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
-SEED_TABLES = {"alembic_version", "marketplaces"}  # filled by migrations; kept between tests
+# Kept between tests: seeded by the migrations, or (signing keys) slow to make and cached.
+SEED_TABLES = {"alembic_version", "marketplaces", "signing_keys"}
 
 
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def _postgres_url() -> str:
-    """A fresh database of this worker's own, next to the one IDP_TEST_DATABASE_URL names."""
+def _admin_engine():
     base = make_url(os.environ["IDP_TEST_DATABASE_URL"])
     if base.drivername == "postgresql":
         base = base.set(drivername="postgresql+psycopg")
-    name = f"{base.database}_idp_{_worker()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    return base, create_engine(base, isolation_level="AUTOCOMMIT")
+
+
+def _postgres_database(action: str, name: str) -> None:
+    _, admin = _admin_engine()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        if action == "create":
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _postgres_url() -> tuple[str, str]:
+    """A fresh database of this run's and this worker's own (runs may overlap on one server),
+    next to the one IDP_TEST_DATABASE_URL names; dropped when the session ends."""
+    base, _ = _admin_engine()
+    name = f"{base.database}_idp_{_worker()}_{os.getpid()}"
+    _postgres_database("create", name)
+    return base.set(database=name).render_as_string(hide_password=False), name
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -46,9 +58,13 @@ def backend(request) -> str:
 @pytest.fixture(scope="session")
 def app(backend, tmp_path_factory):
     instance: Path = tmp_path_factory.mktemp(f"instance-{backend}")
-    url = f"sqlite:///{instance / 'test.sqlite3'}" if backend == "sqlite" else _postgres_url()
+    pg_name = None
+    if backend == "sqlite":
+        url = f"sqlite:///{instance / 'test.sqlite3'}"
+    else:
+        url, pg_name = _postgres_url()
     settings = Settings(env="test", instance_path=instance, database_url=url,
-                        issuer="http://idp.test").with_development_defaults()
+                        issuer="http://localhost").with_development_defaults()
     app = create_app(settings)
     app.config["TESTING"] = True
     with app.app_context():
@@ -56,6 +72,8 @@ def app(backend, tmp_path_factory):
     yield app
     with app.app_context():
         db.engine.dispose()
+    if pg_name:
+        _postgres_database("drop", pg_name)
 
 
 def _empty_tables() -> None:

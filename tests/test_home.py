@@ -12,7 +12,7 @@ def test_start_page_says_what_is_running_and_how_to_sign_in(client, backend, mak
     response = client.get("/")
     assert response.status_code == 200 and response.mimetype == "text/html"
     page = response.get_data(as_text=True)
-    assert "http://idp.test" in page  # the issuer
+    assert "http://localhost" in page  # the issuer
     assert f"<strong>{backend}</strong>" in page
     assert "No company yet" in page and "idp demo" in page
     assert "acme:alice" in page and OWNER_PASSWORD in page  # how to sign in to the demo

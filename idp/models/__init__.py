@@ -4,9 +4,29 @@ from idp.models.accounts import Account, Role, StoreAssignment, account_roles
 from idp.models.audit import AuditEvent
 from idp.models.companies import Company, Marketplace, Store, StoreOperator
 from idp.models.groups import StaffGroup, group_members
+from idp.models.oauth import (
+    AuthorizationCode,
+    Client,
+    Consent,
+    IssuedToken,
+    LogoutDelivery,
+    RecoveryCode,
+    SessionClient,
+    SigningKey,
+    SsoSession,
+)
 
 __all__ = [
     "Account",
+    "AuthorizationCode",
+    "Client",
+    "Consent",
+    "IssuedToken",
+    "LogoutDelivery",
+    "RecoveryCode",
+    "SessionClient",
+    "SigningKey",
+    "SsoSession",
     "AuditEvent",
     "Company",
     "Marketplace",

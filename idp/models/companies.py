@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
@@ -24,6 +24,9 @@ class Company(db.Model):
     # Every sub-account ever created, departed included (R2, R4); only ever incremented, with a
     # conditional UPDATE so the limit holds under concurrent creation.
     sub_account_count: Mapped[int] = mapped_column(Integer, default=0)
+    require_totp: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )  # R19: for all staff
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     stores: Mapped[list[Store]] = relationship(back_populates="company", lazy="selectin")
@@ -33,7 +36,7 @@ class Company(db.Model):
 
 
 class Marketplace(db.Model):
-    """A marketplace and region: ``shopee-sg``, ``lazada-my``, ``taobao-cn``. Seeded by migration."""
+    """A marketplace and region: shopee-sg, lazada-my, taobao-cn. Seeded by migration."""
 
     __tablename__ = "marketplaces"
 

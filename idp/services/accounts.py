@@ -9,8 +9,14 @@ from collections.abc import Iterable
 
 from sqlalchemy import or_, update
 
-from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput, LimitReached
-from idp.errors import NotFound
+from idp.errors import (
+    AuthenticationFailed,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LimitReached,
+    NotFound,
+)
 from idp.extensions import db
 from idp.models import Account, Company, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
@@ -93,7 +99,9 @@ def get_sub_account(actor: Account, ident: str) -> Account:
     return require_same_company(actor, account, "sub-account")
 
 
-def list_staff(actor: Account, *, departed: bool = False, search: str | None = None) -> list[Account]:
+def list_staff(
+    actor: Account, *, departed: bool = False, search: str | None = None
+) -> list[Account]:
     """R4: enabled staff, or departed staff (searchable, e.g. to re-enable a taken name)."""
     require_owner(actor)
     query = db.session.query(Account).filter(
@@ -103,8 +111,12 @@ def list_staff(actor: Account, *, departed: bool = False, search: str | None = N
     )
     if search:
         term = normalize(search.strip())[:100]
-        query = query.filter(or_(Account.name_key.contains(term, autoescape=True),
-                                 Account.email_key.contains(term, autoescape=True)))
+        query = query.filter(
+            or_(
+                Account.name_key.contains(term, autoescape=True),
+                Account.email_key.contains(term, autoescape=True),
+            )
+        )
     return query.order_by(Account.name_key).all()
 
 
@@ -140,8 +152,12 @@ def _roles(actor: Account, role_ids: Iterable[int | str]) -> list[Role]:
     roles = (
         db.session.query(Role)
         .filter(Role.company_id == actor.company_id)
-        .filter(or_(Role.id.in_([r for r in wanted if isinstance(r, int)]),
-                    Role.name_key.in_([normalize(str(r)) for r in wanted])))
+        .filter(
+            or_(
+                Role.id.in_([r for r in wanted if isinstance(r, int)]),
+                Role.name_key.in_([normalize(str(r)) for r in wanted]),
+            )
+        )
         .all()
     )
     if len(roles) != len(wanted):
@@ -227,8 +243,13 @@ def create_sub_account(
     db.session.flush()
     account.default_store_id = store_list[0].id if store_list else None  # R9
     audit.record(
-        actor, "subaccount.created", company_id=actor.company_id, target=account,
-        name=name, roles=[r.name for r in role_list], stores=[s.public_id for s in store_list],
+        actor,
+        "subaccount.created",
+        company_id=actor.company_id,
+        target=account,
+        name=name,
+        roles=[r.name for r in role_list],
+        stores=[s.public_id for s in store_list],
     )
     return account
 
@@ -308,8 +329,9 @@ def disable_sub_account(actor: Account, account: Account, *, reason: str = "owne
     if account.status == DEPARTED:
         raise Conflict(f"'{account.login_name}' is already disabled")
     mark_departed(account)
-    audit.record(actor, "subaccount.disabled", company_id=actor.company_id, target=account,
-                 reason=reason)
+    audit.record(
+        actor, "subaccount.disabled", company_id=actor.company_id, target=account, reason=reason
+    )
     return account
 
 
@@ -356,8 +378,13 @@ def reset_sub_account_password(
     account.must_change_password = True
     for hook in PASSWORD_RESET_HOOKS:
         hook(account)
-    audit.record(actor, "subaccount.password_reset", company_id=actor.company_id, target=account,
-                 generated=new_password is None)
+    audit.record(
+        actor,
+        "subaccount.password_reset",
+        company_id=actor.company_id,
+        target=account,
+        generated=new_password is None,
+    )
     return password
 
 
@@ -380,6 +407,5 @@ def change_own_password(account: Account, current: str, new: str) -> Account:
     account.password_hash = passwords.hash_password(new)
     account.password_changed_at = utcnow()
     account.must_change_password = False
-    audit.record(account, "account.password_changed", company_id=account.company_id,
-                 target=account)
+    audit.record(account, "account.password_changed", company_id=account.company_id, target=account)
     return account

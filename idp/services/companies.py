@@ -98,7 +98,11 @@ def set_sub_account_limit(company: Company, limit: int) -> Company:
     before = company.sub_account_limit
     company.sub_account_limit = limit
     audit.record(
-        None, "company.limit_changed", company_id=company.id, target=company,
-        before=before, after=limit,
+        None,
+        "company.limit_changed",
+        company_id=company.id,
+        target=company,
+        before=before,
+        after=limit,
     )
     return company

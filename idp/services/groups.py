@@ -35,15 +35,20 @@ def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 60:
         raise InvalidInput("A group name has 1 to 60 characters", field="name")
     name = name.strip()
-    if db.session.query(StaffGroup.id).filter_by(store_id=store.id,
-                                                 name_key=normalize(name)).first():
+    if (
+        db.session.query(StaffGroup.id)
+        .filter_by(store_id=store.id, name_key=normalize(name))
+        .first()
+    ):
         raise Conflict(f"The store '{store.name}' already has a group '{name}'", field="name")
-    group = StaffGroup(company_id=actor.company_id, store_id=store.id, name=name,
-                       name_key=normalize(name))
+    group = StaffGroup(
+        company_id=actor.company_id, store_id=store.id, name=name, name_key=normalize(name)
+    )
     db.session.add(group)
     db.session.flush()
-    audit.record(actor, "group.created", company_id=actor.company_id, store=store.public_id,
-                 name=name)
+    audit.record(
+        actor, "group.created", company_id=actor.company_id, store=store.public_id, name=name
+    )
     return group
 
 
@@ -60,8 +65,14 @@ def add_member(actor: Account, group: StaffGroup, account: Account) -> StaffGrou
     if account in group.members:
         raise Conflict(f"'{account.login_name}' is already in '{group.name}'")
     group.members.append(account)
-    audit.record(actor, "group.member_added", company_id=actor.company_id, group=group.name,
-                 store=group.store.public_id, account=account.login_name)
+    audit.record(
+        actor,
+        "group.member_added",
+        company_id=actor.company_id,
+        group=group.name,
+        store=group.store.public_id,
+        account=account.login_name,
+    )
     return group
 
 
@@ -73,8 +84,14 @@ def remove_member(actor: Account, group: StaffGroup, account: Account) -> StaffG
     if account not in group.members:
         raise Conflict(f"'{account.login_name}' is not in '{group.name}'")
     group.members.remove(account)
-    audit.record(actor, "group.member_removed", company_id=actor.company_id, group=group.name,
-                 store=group.store.public_id, account=account.login_name)
+    audit.record(
+        actor,
+        "group.member_removed",
+        company_id=actor.company_id,
+        group=group.name,
+        store=group.store.public_id,
+        account=account.login_name,
+    )
     return group
 
 
@@ -82,8 +99,13 @@ def remove_member(actor: Account, group: StaffGroup, account: Account) -> StaffG
 def delete_group(actor: Account, group: StaffGroup) -> None:
     require_owner(actor)
     require_same_company(actor, group, "staff group")
-    audit.record(actor, "group.deleted", company_id=actor.company_id, group=group.name,
-                 store=group.store.public_id)
+    audit.record(
+        actor,
+        "group.deleted",
+        company_id=actor.company_id,
+        group=group.name,
+        store=group.store.public_id,
+    )
     group.members = []
     db.session.delete(group)
 

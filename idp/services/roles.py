@@ -53,8 +53,9 @@ def get_role(actor: Account, ident: int | str) -> Role:
 
 
 def _ensure_name_free(actor: Account, name: str, except_id: int | None = None) -> None:
-    query = db.session.query(Role.id).filter_by(company_id=actor.company_id,
-                                                 name_key=normalize(name))
+    query = db.session.query(Role.id).filter_by(
+        company_id=actor.company_id, name_key=normalize(name)
+    )
     if except_id is not None:
         query = query.filter(Role.id != except_id)
     if query.first():
@@ -76,12 +77,23 @@ def create_role(
     if custom >= MAX_CUSTOM_ROLES:
         raise LimitReached(f"A company has at most {MAX_CUSTOM_ROLES} custom roles")
     _ensure_name_free(actor, name)
-    role = Role(company_id=actor.company_id, name=name, name_key=normalize(name),
-                description=(description or "").strip()[:255] or None, permissions=perms)
+    role = Role(
+        company_id=actor.company_id,
+        name=name,
+        name_key=normalize(name),
+        description=(description or "").strip()[:255] or None,
+        permissions=perms,
+    )
     db.session.add(role)
     db.session.flush()
-    audit.record(actor, "role.created", company_id=actor.company_id, target=role,
-                 name=name, permissions=perms)
+    audit.record(
+        actor,
+        "role.created",
+        company_id=actor.company_id,
+        target=role,
+        name=name,
+        permissions=perms,
+    )
     return role
 
 
@@ -105,8 +117,14 @@ def update_role(
         role.permissions = check_permissions(permissions)
     if description is not None:
         role.description = description.strip()[:255] or None
-    audit.record(actor, "role.updated", company_id=actor.company_id, target=role, before=before,
-                 after={"name": role.name, "permissions": list(role.permissions)})
+    audit.record(
+        actor,
+        "role.updated",
+        company_id=actor.company_id,
+        target=role,
+        before=before,
+        after={"name": role.name, "permissions": list(role.permissions)},
+    )
     return role
 
 
@@ -118,7 +136,9 @@ def delete_role(actor: Account, role: Role) -> None:
     require_same_company(actor, role, "role")
     holders = db.session.query(Account).filter(Account.roles.contains(role)).count()
     if holders:
-        raise Conflict(f"The role '{role.name}' is held by {holders} account(s); change theirs first")
+        raise Conflict(
+            f"The role '{role.name}' is held by {holders} account(s); change theirs first"
+        )
     audit.record(actor, "role.deleted", company_id=actor.company_id, name=role.name)
     db.session.delete(role)
 
@@ -130,4 +150,3 @@ def permissions_of(account: Account) -> list[str]:
 
         return all_main_permissions()
     return sorted({p for role in account.roles for p in role.permissions})
-

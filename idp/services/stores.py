@@ -81,22 +81,34 @@ def authorize_store(actor: Account, marketplace: str, external_id: str, name: st
         raise InvalidInput("A store name has 1 to 120 characters", field="name")
     store = (
         db.session.query(Store)
-        .filter_by(company_id=actor.company_id, marketplace_code=marketplace,
-                   external_id=external_id)
+        .filter_by(
+            company_id=actor.company_id, marketplace_code=marketplace, external_id=external_id
+        )
         .one_or_none()
     )
     if store is not None and store.is_authorized:
         raise Conflict(f"The store {marketplace}/{external_id} is already authorized")
     if store is None:
-        store = Store(company_id=actor.company_id, marketplace_code=marketplace,
-                      external_id=external_id, name=name)
+        store = Store(
+            company_id=actor.company_id,
+            marketplace_code=marketplace,
+            external_id=external_id,
+            name=name,
+        )
         db.session.add(store)
     else:
         store.status, store.name = STORE_AUTHORIZED, name
         store.authorized_at, store.deauthorized_at = utcnow(), None
     db.session.flush()
-    audit.record(actor, "store.authorized", company_id=actor.company_id, target=store,
-                 marketplace=marketplace, external_id=external_id, name=name)
+    audit.record(
+        actor,
+        "store.authorized",
+        company_id=actor.company_id,
+        target=store,
+        marketplace=marketplace,
+        external_id=external_id,
+        name=name,
+    )
     return store
 
 
@@ -154,8 +166,14 @@ def deauthorize_store(actor: Account, store: Store) -> list[Account]:
     for hook in STORE_REMOVED_HOOKS:
         hook(store, affected)
     db.session.flush()
-    audit.record(actor, "store.deauthorized", company_id=actor.company_id, target=store,
-                 removed_from=[a.login_name for a in affected], disabled=disabled)
+    audit.record(
+        actor,
+        "store.deauthorized",
+        company_id=actor.company_id,
+        target=store,
+        removed_from=[a.login_name for a in affected],
+        disabled=disabled,
+    )
     return affected
 
 
@@ -195,9 +213,7 @@ def assign_stores(
     if len(targets) > MAX_BATCH:
         raise InvalidInput(f"At most {MAX_BATCH} sub-accounts per batch", field="accounts")
     chosen = (
-        check_assignable(actor, stores)
-        if mode != REMOVE
-        else [get_store(actor, s) for s in stores]
+        check_assignable(actor, stores) if mode != REMOVE else [get_store(actor, s) for s in stores]
     )
     if not chosen:
         raise InvalidInput("Choose at least one store", field="stores")
@@ -226,8 +242,13 @@ def assign_stores(
             "before": before,
             "after": [a.store.public_id for a in account.assignments],
         }
-    audit.record(actor, f"stores.batch_{mode}", company_id=actor.company_id,
-                 stores=[s.public_id for s in chosen], changes=changes)
+    audit.record(
+        actor,
+        f"stores.batch_{mode}",
+        company_id=actor.company_id,
+        stores=[s.public_id for s in chosen],
+        changes=changes,
+    )
     return targets
 
 
@@ -245,8 +266,14 @@ def set_default_store(actor: Account, account: Account, store: Store | str) -> A
         )
     before = account.default_store.public_id if account.default_store else None
     account.default_store_id = store.id
-    audit.record(actor, "subaccount.default_store_changed", company_id=actor.company_id,
-                 target=account, before=before, after=store.public_id)
+    audit.record(
+        actor,
+        "subaccount.default_store_changed",
+        company_id=actor.company_id,
+        target=account,
+        before=before,
+        after=store.public_id,
+    )
     return account
 
 
@@ -274,12 +301,20 @@ def set_store_operators(
             people.append(person)
     if mode == OPERATE_BY_STORE and len(people) > 1:
         raise InvalidInput("A store operated by store has one operator", field="operators")
-    before = {"mode": store.operation_mode,
-              "operators": [a.login_name for a in store_operators(store)]}
+    before = {
+        "mode": store.operation_mode,
+        "operators": [a.login_name for a in store_operators(store)],
+    }
     store.operation_mode = mode
     store.operators = [StoreOperator(store_id=store.id, account_id=p.id) for p in people]
-    audit.record(actor, "store.operators_changed", company_id=actor.company_id, target=store,
-                 before=before, after={"mode": mode, "operators": [p.login_name for p in people]})
+    audit.record(
+        actor,
+        "store.operators_changed",
+        company_id=actor.company_id,
+        target=store,
+        before=before,
+        after={"mode": mode, "operators": [p.login_name for p in people]},
+    )
     return store
 
 
@@ -289,4 +324,3 @@ def store_operators(store: Store) -> list[Account]:
         return [db.session.get(Account, o.account_id) for o in store.operators]
     main = db.session.query(Account).filter_by(company_id=store.company_id, kind="main").one()
     return [main]
-

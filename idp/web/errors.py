@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 
 def _wants_json() -> bool:
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return request.path.startswith(("/api/", "/oauth/", "/.well-known/")) or best == "application/json"
+    return (
+        request.path.startswith(("/api/", "/oauth/", "/.well-known/")) or best == "application/json"
+    )
 
 
 def _render(status: int, code: str, message: str):

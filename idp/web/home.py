@@ -15,5 +15,6 @@ def index():
     settings = current_app.extensions["idp.settings"]
     companies = db.session.query(Company).order_by(Company.id).limit(5).all()
     backend = db.engine.url.get_backend_name()
-    return render_template("home/index.html", settings=settings, companies=companies,
-                           backend=backend)
+    return render_template(
+        "home/index.html", settings=settings, companies=companies, backend=backend
+    )

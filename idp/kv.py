@@ -1,0 +1,163 @@
+"""Shared short-lived state: failure counters, lockouts and single-use markers.
+
+Two stores with one interface. ``RedisStore`` is shared by every worker process and is what a
+deployment uses (``IDP_REDIS_URL``). ``MemoryStore`` lives in one process: enough for development,
+tests and a single-process server, but each worker of a multi-process server would count on its
+own. Every key carries an expiry, so nothing here grows without bound.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from flask import Flask, current_app
+
+EXTENSION = "idp.kv"
+DEFAULT_PREFIX = "idp:"
+
+
+def _check_ttl(ttl_seconds: int) -> int:
+    if not isinstance(ttl_seconds, int) or ttl_seconds <= 0:
+        raise ValueError(f"ttl_seconds must be a positive whole number, got {ttl_seconds!r}")
+    return ttl_seconds
+
+
+class MemoryStore:
+    """In-process store, safe across threads. Expired keys are dropped when touched and swept
+    now and then. ``clock`` (seconds, monotonic by default) can be replaced in tests."""
+
+    SWEEP_EVERY = 1000  # writes between sweeps of expired keys
+
+    def __init__(
+        self, prefix: str = DEFAULT_PREFIX, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.prefix = prefix
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[str, float]] = {}  # key -> (value, expires at)
+        self._writes = 0
+
+    def _live(self, key: str, now: float) -> tuple[str, float] | None:
+        entry = self._data.get(key)
+        if entry is not None and entry[1] <= now:
+            del self._data[key]
+            return None
+        return entry
+
+    def _wrote(self, now: float) -> None:
+        self._writes += 1
+        if self._writes % self.SWEEP_EVERY == 0:
+            for key in [k for k, (_, expires) in self._data.items() if expires <= now]:
+                del self._data[key]
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        """Add one and return the new count; a new key expires ``ttl_seconds`` from now."""
+        _check_ttl(ttl_seconds)
+        key = self.prefix + key
+        with self._lock:
+            now = self._clock()
+            entry = self._live(key, now)
+            if entry is None:
+                value, expires = 1, now + ttl_seconds
+            else:
+                value, expires = int(entry[0]) + 1, entry[1]
+            self._data[key] = (str(value), expires)
+            self._wrote(now)
+            return value
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._live(self.prefix + key, self._clock())
+            return entry[0] if entry else None
+
+    def set(self, key: str, value: str, ttl_seconds: int, *, only_if_absent: bool = False) -> bool:
+        """Write ``value``; with ``only_if_absent`` only when no live value exists (claim once).
+        Returns whether it was written."""
+        _check_ttl(ttl_seconds)
+        key = self.prefix + key
+        with self._lock:
+            now = self._clock()
+            if only_if_absent and self._live(key, now) is not None:
+                return False
+            self._data[key] = (str(value), now + ttl_seconds)
+            self._wrote(now)
+            return True
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._data.pop(self.prefix + key, None)
+
+    def ttl(self, key: str) -> int | None:
+        """Whole seconds until the key expires (rounded up), or None when it does not exist."""
+        with self._lock:
+            now = self._clock()
+            entry = self._live(self.prefix + key, now)
+            return math.ceil(entry[1] - now) if entry else None
+
+
+# INCR and, on the first increment, EXPIRE, as one atomic step: a crash between the two must not
+# leave a counter that never expires.
+_INCR_WITH_TTL = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 or redis.call('TTL', KEYS[1]) < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return count
+"""
+
+
+class RedisStore:
+    """The same interface on Redis, shared by all processes (``IDP_REDIS_URL``)."""
+
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self.client = redis.Redis.from_url(url, decode_responses=True)
+        self._incr = self.client.register_script(_INCR_WITH_TTL)
+
+    def incr(self, key: str, ttl_seconds: int) -> int:
+        """Add one and return the new count; a new key expires ``ttl_seconds`` from now."""
+        return int(self._incr(keys=[self.prefix + key], args=[_check_ttl(ttl_seconds)]))
+
+    def get(self, key: str) -> str | None:
+        return self.client.get(self.prefix + key)
+
+    def set(self, key: str, value: str, ttl_seconds: int, *, only_if_absent: bool = False) -> bool:
+        """``SET key value EX ttl [NX]``: with ``only_if_absent`` an atomic claim-once."""
+        written = self.client.set(
+            self.prefix + key, str(value), ex=_check_ttl(ttl_seconds), nx=only_if_absent
+        )
+        return bool(written)
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            self.client.delete(*(self.prefix + key for key in keys))
+
+    def ttl(self, key: str) -> int | None:
+        """Whole seconds until the key expires, or None when it does not exist."""
+        seconds = self.client.ttl(self.prefix + key)
+        return seconds if seconds >= 0 else None
+
+
+Store = MemoryStore | RedisStore
+
+
+def store_for(redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> Store:
+    """Redis when a URL is configured, otherwise the in-process store."""
+    return RedisStore(redis_url, prefix) if redis_url else MemoryStore(prefix)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = store_for(app.extensions["idp.settings"].redis_url)
+
+
+def kv() -> Store:
+    """The application's store."""
+    try:
+        return current_app.extensions[EXTENSION]
+    except KeyError:
+        raise RuntimeError("idp.kv.init_app(app) has not been called") from None

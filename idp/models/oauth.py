@@ -1,0 +1,260 @@
+"""OAuth 2.0 / OpenID Connect state: clients, signing keys, SSO sessions, authorization codes,
+issued tokens, consents, and the back-channel logout outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.extensions import db
+from idp.models.accounts import Account
+from idp.models.base import UTCDateTime, utcnow
+
+CONFIDENTIAL = "confidential"
+PUBLIC = "public"
+MERCHANT = "merchant"
+CONSUMER = "consumer"
+
+
+class Client(db.Model):
+    """A relying party. Secrets are stored as a keyed HMAC-SHA256 (they are high-entropy, and
+    client authentication is on the hot path: argon2 would cost tens of ms per token)."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    name: Mapped[str] = mapped_column(String(120))
+    client_type: Mapped[str] = mapped_column(String(16), default=CONFIDENTIAL)
+    app_type: Mapped[str] = mapped_column(String(16), default=MERCHANT)  # R6: consumer apps
+    first_party: Mapped[bool] = mapped_column(Boolean, default=True)  # third party needs consent
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scope: Mapped[str] = mapped_column(Text, default="openid profile email")
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="ES256")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == PUBLIC
+
+    # Authlib's ClientMixin. Redirect URIs match exactly, character for character.
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None  # redirect_uri is always required (OIDC Core 3.1.2.1)
+
+    def get_allowed_scope(self, scope: str) -> str:
+        allowed = set(self.scope.split())
+        return " ".join(s for s in (scope or "").split() if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        from idp.oauth.crypto import client_secret_matches
+
+        return not self.is_public and client_secret_matches(self.secret_hash, client_secret)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.disabled:
+            return False
+        if self.is_public:
+            return method == "none" and endpoint in ("token", "revocation")
+        return method in ("client_secret_basic", "client_secret_post")
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+class SigningKey(db.Model):
+    """A signing key pair. The private part is encrypted under ``IDP_KEY_ENCRYPTION_KEY``. A key
+    signs while it is the newest active one, and stays in the JWKS until ``retire_after``."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    alg: Mapped[str] = mapped_column(String(8))
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    retire_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SsoSession(db.Model):
+    """The server-side SSO session behind the browser cookie. The cookie holds a random token;
+    only its SHA-256 is stored, so a database read does not yield usable cookies."""
+
+    __tablename__ = "sso_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), unique=True)  # the ``sid`` claim
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acr: Mapped[str] = mapped_column(String(40), default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class SessionClient(db.Model):
+    """Which clients received tokens in an SSO session: they get the back-channel logout."""
+
+    __tablename__ = "session_clients"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("sso_sessions.id"), primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+
+
+class AuthorizationCode(db.Model):
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sso_sessions.id"), nullable=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    code_challenge: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    code_challenge_method: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    amr: Mapped[list[str]] = mapped_column(JSON, default=list)
+    acr: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    client: Mapped[Client] = relationship(lazy="joined")
+    account: Mapped[Account] = relationship(lazy="joined")
+
+    # Authlib's AuthorizationCodeMixin (and OIDC's).
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.auth_time.timestamp())
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self) -> list[str]:
+        return self.amr
+
+
+class IssuedToken(db.Model):
+    """One row per access token (by ``jti``), with its refresh token when one was issued.
+    Refresh tokens rotate: each use marks the row ``rotated_at`` and issues a new row in the same
+    ``family``; presenting a rotated refresh token revokes the family."""
+
+    __tablename__ = "issued_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    family: Mapped[str] = mapped_column(String(64), index=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id"), index=True, nullable=True
+    )
+    session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_sessions.id"), index=True, nullable=True
+    )
+    code_id: Mapped[int | None] = mapped_column(
+        ForeignKey("authorization_codes.id"), index=True, nullable=True
+    )
+    scope: Mapped[str] = mapped_column(Text, default="")
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    client: Mapped[Client] = relationship(lazy="joined")
+    account: Mapped[Account | None] = relationship(lazy="joined")
+
+    # Authlib's TokenMixin, for the refresh token this row carries.
+    def check_client(self, client: Client) -> bool:
+        return self.client_id == client.id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.access_expires_at - self.issued_at).total_seconds())
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self) -> bool:
+        from idp.models.base import utcnow
+
+        return self.refresh_expires_at is not None and self.refresh_expires_at <= utcnow()
+
+
+class Consent(db.Model):
+    """Scopes an account granted to a third-party client."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("account_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    scope: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LogoutDelivery(db.Model):
+    """Outbox of back-channel logout tokens: written in the logout's transaction, POSTed after,
+    retried with backoff until delivered or given up."""
+
+    __tablename__ = "logout_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    uri: Mapped[str] = mapped_column(String(500))
+    logout_token: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecoveryCode(db.Model):
+    """R19: single-use recovery codes, stored as hashes."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

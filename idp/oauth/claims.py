@@ -1,0 +1,68 @@
+"""What tokens and userinfo say about an account (SPEC "What downstream apps see").
+
+``claims_for`` runs on every token issue, so it reads only what the account already has loaded
+(roles and assignments are eager-loaded with it) plus one query for groups."""
+
+from __future__ import annotations
+
+from idp.models import Account
+from idp.services.groups import groups_of
+from idp.services.roles import permissions_of
+
+# Messaging scopes a muted account (R14) never receives. Muting itself arrives with R14's issue.
+MESSAGING_SCOPES = frozenset({"chat:send", "messages:send"})
+
+
+def active_store(account: Account, store_id: int | None = None):
+    """The store a session works in: the one asked for if held, else the default (R9); the main
+    account lands in its first authorized store."""
+    held = account.stores
+    if store_id is not None:
+        for store in held:
+            if store.id == store_id:
+                return store
+    if account.default_store_id is not None:
+        for store in held:
+            if store.id == account.default_store_id:
+                return store
+    return held[0] if held else None
+
+
+def is_muted(account: Account) -> bool:
+    """R14: placeholder until verification lands; no account is muted yet."""
+    return False
+
+
+def profile_claims(account: Account) -> dict:
+    store = active_store(account)
+    groups = groups_of(account)
+    return {
+        "preferred_username": account.login_name,
+        "name": account.nickname or account.name,
+        "company": {"id": account.company.public_id, "name": account.company.name},
+        "account_type": account.kind,
+        "roles": sorted(r.name for r in account.roles) if not account.is_main else ["owner"],
+        "permissions": permissions_of(account),
+        "stores": [s.public_id for s in account.stores],
+        "store": store.public_id if store else None,
+        "marketplace": store.marketplace_code if store else None,
+        "groups": [f"{g.store.public_id}/{g.name}" for g in groups],
+        "muted": is_muted(account),
+    }
+
+
+def userinfo_claims(account: Account, scope: str) -> dict:
+    """Claims by scope (OIDC Core 5.4): ``profile`` for the seller claims, ``email``, ``phone``."""
+    scopes = set((scope or "").split())
+    claims: dict = {"sub": account.public_id}
+    if "profile" in scopes:
+        claims.update(profile_claims(account))
+        if account.gender:
+            claims["gender"] = account.gender
+    if "email" in scopes and account.email:
+        claims["email"] = account.email
+        claims["email_verified"] = False
+    if "phone" in scopes and account.phone:
+        claims["phone_number"] = account.phone
+        claims["phone_number_verified"] = False
+    return claims

@@ -1,0 +1,142 @@
+"""The client registry: confidential and public clients, merchant or consumer apps (R6), first
+or third party. Secrets are shown once and stored as a keyed hash."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from idp.errors import Conflict, InvalidInput, NotFound
+from idp.extensions import db
+from idp.models import Client
+from idp.models.base import utcnow
+from idp.models.oauth import CONFIDENTIAL, CONSUMER, MERCHANT, PUBLIC
+from idp.oauth.config import SCOPES, SIGNING_ALGS
+from idp.oauth.crypto import client_secret_hash
+from idp.services import audit
+from idp.services.tx import transaction
+
+GRANTS = ("authorization_code", "refresh_token", "client_credentials")
+MAX_URIS = 20
+
+
+def _check_uri(uri: str, field: str, *, allow_http_loopback: bool = True) -> str:
+    parts = urlsplit(uri)
+    if parts.fragment or not parts.scheme or not parts.netloc or len(uri) > 500:
+        raise InvalidInput(f"'{uri[:80]}' is not an absolute URI without a fragment", field=field)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (
+        parts.scheme == "http" and loopback and allow_http_loopback
+    ):
+        raise InvalidInput(f"'{uri[:80]}' must use https (http only for loopback)", field=field)
+    return uri
+
+
+def _check_uris(uris, field: str) -> list[str]:
+    uris = list(dict.fromkeys(u.strip() for u in uris or [] if u and u.strip()))
+    if len(uris) > MAX_URIS:
+        raise InvalidInput(f"At most {MAX_URIS} URIs", field=field)
+    return [_check_uri(u, field) for u in uris]
+
+
+@transaction
+def create_client(
+    name: str,
+    *,
+    client_type: str = CONFIDENTIAL,
+    app_type: str = MERCHANT,
+    first_party: bool = True,
+    redirect_uris=(),
+    post_logout_redirect_uris=(),
+    backchannel_logout_uri: str | None = None,
+    grant_types=("authorization_code", "refresh_token"),
+    scope: str = "openid profile email phone offline_access",
+    id_token_alg: str = "ES256",
+    client_id: str | None = None,
+) -> tuple[Client, str | None]:
+    """Register a client; returns it and its secret (None for a public client), shown once."""
+    if not name or not name.strip() or len(name) > 120:
+        raise InvalidInput("A client name has 1 to 120 characters", field="name")
+    if client_type not in (CONFIDENTIAL, PUBLIC):
+        raise InvalidInput("The client type is confidential or public", field="client_type")
+    if app_type not in (MERCHANT, CONSUMER):
+        raise InvalidInput("The app type is merchant or consumer", field="app_type")
+    grant_types = list(dict.fromkeys(grant_types))
+    if unknown := set(grant_types) - set(GRANTS):
+        raise InvalidInput(
+            f"Unknown grant types: {', '.join(sorted(unknown))}", field="grant_types"
+        )
+    if client_type == PUBLIC and "client_credentials" in grant_types:
+        raise InvalidInput("A public client cannot use client_credentials", field="grant_types")
+    redirect_uris = _check_uris(redirect_uris, "redirect_uris")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise InvalidInput(
+            "The authorization code flow needs a redirect URI", field="redirect_uris"
+        )
+    if id_token_alg not in SIGNING_ALGS:
+        raise InvalidInput(
+            f"The ID token algorithm is one of {', '.join(SIGNING_ALGS)}", field="id_token_alg"
+        )
+    if client_id and db.session.query(Client.id).filter_by(client_id=client_id).first():
+        raise Conflict(f"The client id '{client_id}' is taken", field="client_id")
+    secret = None if client_type == PUBLIC else secrets.token_urlsafe(32)
+    client = Client(
+        client_id=client_id or secrets.token_urlsafe(16),
+        secret_hash=client_secret_hash(secret) if secret else None,
+        name=name.strip(),
+        client_type=client_type,
+        app_type=app_type,
+        first_party=first_party,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=_check_uris(
+            post_logout_redirect_uris, "post_logout_redirect_uris"
+        ),
+        backchannel_logout_uri=(
+            _check_uri(backchannel_logout_uri, "backchannel_logout_uri")
+            if backchannel_logout_uri
+            else None
+        ),
+        grant_types=grant_types,
+        scope=" ".join(dict.fromkeys(scope.split())),
+        id_token_signed_response_alg=id_token_alg,
+    )
+    db.session.add(client)
+    db.session.flush()
+    audit.record(
+        None,
+        "client.created",
+        company_id=None,
+        target=client,
+        client_id=client.client_id,
+        name=client.name,
+        client_type=client_type,
+        app_type=app_type,
+    )
+    return client, secret
+
+
+def get_client(client_id: str) -> Client:
+    client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
+    if client is None:
+        raise NotFound(f"No client '{client_id}'")
+    return client
+
+
+def list_clients() -> list[Client]:
+    return db.session.query(Client).order_by(Client.id).all()
+
+
+@transaction
+def rotate_secret(client: Client) -> str:
+    """A new secret, shown once; the old one stops working at once."""
+    if client.is_public:
+        raise InvalidInput("A public client has no secret")
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash = client_secret_hash(secret)
+    client.secret_rotated_at = utcnow()
+    audit.record(None, "client.secret_rotated", company_id=None, client_id=client.client_id)
+    return secret
+
+
+def scopes_supported() -> list[str]:
+    return list(SCOPES)

@@ -1,0 +1,213 @@
+"""The grants: authorization code (with PKCE and OpenID Connect), refresh token (rotating, with
+reuse detection) and client credentials. Authlib runs the protocol; these are its storage hooks."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
+from sqlalchemy import update
+
+from idp.extensions import db
+from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession
+from idp.models.base import utcnow
+from idp.oauth import tokens
+from idp.oauth.claims import userinfo_claims
+from idp.oauth.config import CODE_TTL, ID_TOKEN_TTL
+from idp.oauth.crypto import token_hash
+from idp.oauth.keys import keyring
+from idp.oauth.tokens import Principal
+
+CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
+
+
+class S256Only(CodeChallenge):
+    """PKCE (RFC 7636) with S256 only; required for public clients (``plain`` is refused)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        request = grant.request
+        challenge = request.payload.data.get("code_challenge")
+        method = request.payload.data.get("code_challenge_method")
+        if challenge and not method:
+            raise InvalidRequestError("'code_challenge_method' must be S256 ('plain' is refused)")
+        if method and method != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be S256 ('plain' is refused)")
+        if request.client.is_public and not challenge:
+            raise InvalidRequestError("Public clients must use PKCE with S256 ('code_challenge')")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode):
+        return authorization_code.code_challenge
+
+    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode):
+        return authorization_code.code_challenge_method
+
+
+class OpenIDConnect(OpenIDCode):
+    """ID tokens: signed with the client's algorithm (ES256 default, RS256 per client)."""
+
+    def exists_nonce(self, nonce, request) -> bool:
+        return (
+            db.session.query(AuthorizationCode.id)
+            .filter_by(client_id=request.client.id, nonce=nonce)
+            .first()
+            is not None
+        )
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return client.id_token_signed_response_alg or "ES256"
+
+    def resolve_client_private_key(self, client: Client):
+        return keyring().signing_key(self.get_client_algorithm(client))
+
+    def get_encode_header(self, client: Client) -> dict:
+        key = self.resolve_client_private_key(client)
+        return {"alg": self.get_client_algorithm(client), "kid": key.kid, "typ": "JWT"}
+
+    def get_client_claims(self, client: Client) -> dict:
+        return {
+            "iss": tokens.issuer(),
+            "aud": [client.client_id],
+            "exp": int(time.time()) + ID_TOKEN_TTL,
+        }
+
+    def generate_user_info(self, user: Principal, scope: str) -> UserInfo:
+        claims = userinfo_claims(user.account, scope)
+        if user.session is not None:
+            claims["sid"] = user.session.sid
+        return UserInfo(claims)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH, "none"]
+
+    def save_authorization_code(self, code: str, request) -> AuthorizationCode:
+        principal: Principal = request.user
+        data = request.payload.data
+        row = AuthorizationCode(
+            code_hash=token_hash(code),
+            client_id=request.client.id,
+            account_id=principal.account.id,
+            session_id=principal.session.id if principal.session else None,
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.payload.scope or "",
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+            auth_time=principal.auth_time or utcnow(),
+            amr=principal.amr,
+            acr=principal.acr,
+            expires_at=utcnow() + timedelta(seconds=CODE_TTL),
+        )
+        db.session.add(row)
+        db.session.commit()
+        return row
+
+    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+        """Single use, enforced atomically: the first caller marks the code used; any later use
+        (or a concurrent one) is a replay and revokes what the first use issued."""
+        if not isinstance(code, str) or len(code) > 256:
+            return None
+        row = (
+            db.session.query(AuthorizationCode).filter_by(code_hash=token_hash(code)).one_or_none()
+        )
+        if row is None or row.client_id != client.id:
+            return None
+        claimed = db.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            tokens.revoke_for_code(row.id)
+            db.session.commit()
+            return None
+        db.session.commit()
+        if row.expires_at <= utcnow():
+            return None
+        return row
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        """Nothing to do: the code was marked used when it was redeemed."""
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
+        account = authorization_code.account
+        if not account.is_active:
+            return None
+        session = (
+            db.session.get(SsoSession, authorization_code.session_id)
+            if authorization_code.session_id
+            else None
+        )
+        if session is not None and session.ended_at is not None:
+            return None
+        return Principal(
+            account=account,
+            session=session,
+            auth_time=authorization_code.auth_time,
+            amr=authorization_code.amr,
+            acr=authorization_code.acr,
+            code_id=authorization_code.id,
+            offline="offline_access" in authorization_code.scope.split(),
+        )
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH, "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
+        """Rotation with reuse detection: the first use marks the token rotated (atomically);
+        presenting a rotated token again revokes its whole family."""
+        row = tokens.find_refresh_token(refresh_token)
+        if row is None or row.revoked_at is not None or row.is_expired():
+            return None
+        rotated = db.session.execute(
+            update(IssuedToken)
+            .where(
+                IssuedToken.id == row.id,
+                IssuedToken.rotated_at.is_(None),
+                IssuedToken.revoked_at.is_(None),
+            )
+            .values(rotated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if rotated != 1:
+            tokens.revoke_family(row.family)
+            db.session.commit()
+            return None
+        db.session.commit()
+        if row.account is None or not row.account.is_active:
+            return None
+        return row
+
+    def authenticate_user(self, refresh_token: IssuedToken) -> Principal | None:
+        session = (
+            db.session.get(SsoSession, refresh_token.session_id)
+            if refresh_token.session_id
+            else None
+        )
+        return Principal(
+            account=refresh_token.account,
+            session=session,
+            auth_time=session.auth_time if session else None,
+            amr=session.amr if session else [],
+            acr=session.acr if session else None,
+            family=refresh_token.family,
+            offline=refresh_token.offline,
+        )
+
+    def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
+        """Already marked rotated in ``authenticate_refresh_token``."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH

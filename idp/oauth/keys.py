@@ -1,0 +1,151 @@
+"""Signing keys: generated on first start, private parts encrypted at rest under
+``IDP_KEY_ENCRYPTION_KEY``, rotated with ``idp keys rotate``. ES256 signs by default; RS256 is
+available per client. Keys are loaded once per process and cached; the cache is refreshed when a
+token names an unknown ``kid``, or every ``REFRESH_SECONDS`` (another instance may rotate)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask import current_app
+from joserfc.jwk import ECKey, RSAKey
+
+from idp.extensions import db
+from idp.models import SigningKey
+from idp.models.base import utcnow
+from idp.oauth.config import KEY_RETIRE_AFTER, SIGNING_ALGS
+
+REFRESH_SECONDS = 30
+
+
+def _fernet() -> Fernet:
+    kek = current_app.extensions["idp.settings"].key_encryption_key
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(kek.encode()).digest()))
+
+
+def _generate_pem(alg: str) -> bytes:
+    if alg == "ES256":
+        private = ec.generate_private_key(ec.SECP256R1())
+    elif alg == "RS256":
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        raise ValueError(f"unsupported signing algorithm {alg}")
+    return private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _import(alg: str, pem: bytes, kid: str):
+    cls = ECKey if alg == "ES256" else RSAKey
+    return cls.import_key(pem, {"kid": kid, "alg": alg, "use": "sig"})
+
+
+def create_key(alg: str) -> SigningKey:
+    kid = f"{alg.lower()}-{time.strftime('%Y%m%d')}-{secrets.token_hex(4)}"
+    pem = _generate_pem(alg)
+    public = _import(alg, pem, kid).as_dict(private=False)
+    key = SigningKey(
+        kid=kid, alg=alg, private_key_encrypted=_fernet().encrypt(pem).decode(), public_jwk=public
+    )
+    db.session.add(key)
+    return key
+
+
+def ensure_keys() -> None:
+    """First start: one signing key per supported algorithm."""
+    existing = {
+        k.alg for k in db.session.query(SigningKey).filter(SigningKey.superseded_at.is_(None))
+    }
+    created = [create_key(alg) for alg in SIGNING_ALGS if alg not in existing]
+    if created:
+        db.session.commit()
+        keyring().invalidate()
+
+
+def rotate() -> list[SigningKey]:
+    """A new key per algorithm signs from now on; the old ones stay published until every token
+    they signed has expired."""
+    now = utcnow()
+    old = db.session.query(SigningKey).filter(SigningKey.superseded_at.is_(None)).all()
+    for key in old:
+        key.superseded_at = now
+        key.retire_after = now + timedelta(seconds=KEY_RETIRE_AFTER)
+    new = [create_key(alg) for alg in SIGNING_ALGS]
+    db.session.commit()
+    keyring().invalidate()
+    return new
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    signing: dict  # alg -> private joserfc key
+    verifying: dict  # kid -> public/private joserfc key
+    jwks: dict
+
+
+class KeyRing:
+    """Per-process cache of decrypted keys."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+        self._loaded_at = 0.0
+        self._forced_at = 0.0
+
+    def invalidate(self) -> None:
+        self._loaded = None
+
+    def _load(self) -> _Loaded:
+        now = utcnow()
+        rows = db.session.query(SigningKey).order_by(SigningKey.id).all()
+        fernet = _fernet()
+        signing, verifying, published = {}, {}, []
+        for row in rows:
+            if row.retire_after is not None and row.retire_after <= now:
+                continue
+            key = _import(row.alg, fernet.decrypt(row.private_key_encrypted.encode()), row.kid)
+            verifying[row.kid] = key
+            published.append(row.public_jwk)
+            if row.superseded_at is None:
+                signing[row.alg] = key  # newest active key per algorithm
+        return _Loaded(signing, verifying, {"keys": published})
+
+    def _get(self, *, force: bool = False) -> _Loaded:
+        loaded = self._loaded
+        if loaded is None or force or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
+            with self._lock:
+                loaded = self._load()
+                if not loaded.signing:
+                    ensure_keys()
+                    loaded = self._load()
+                self._loaded, self._loaded_at = loaded, time.monotonic()
+        return loaded
+
+    def signing_key(self, alg: str):
+        return self._get().signing[alg]
+
+    def verifying_key(self, kid: str | None):
+        loaded = self._get()
+        if kid not in loaded.verifying and time.monotonic() - self._forced_at > 5:
+            self._forced_at = time.monotonic()  # at most one forced reload per 5 s per process
+            loaded = self._get(force=True)  # maybe rotated by another instance
+        return loaded.verifying.get(kid)
+
+    def jwks(self) -> dict:
+        return self._get().jwks
+
+
+def keyring() -> KeyRing:
+    """The app's key ring (one per app: each app may use another database)."""
+    return current_app.extensions["idp.keyring"]

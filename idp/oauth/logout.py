@@ -1,0 +1,191 @@
+"""Back-channel logout (OpenID Connect Back-Channel Logout 1.0).
+
+Ending a session writes one signed logout token per client that had the session and registered a
+``backchannel_logout_uri``, into an outbox, in the same transaction. A background thread POSTs them
+after the commit (the user never waits for an app) and retries failures with backoff; several
+instances share the work safely through a lease on each row."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+
+from flask import Flask, current_app
+from joserfc import jwt
+from sqlalchemy import select, update
+
+from idp.extensions import db
+from idp.models import Client, LogoutDelivery, SessionClient, SsoSession
+from idp.models.base import utcnow
+from idp.oauth.crypto import random_token
+from idp.oauth.keys import keyring
+
+log = logging.getLogger(__name__)
+
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+MAX_ATTEMPTS = 8
+LEASE_SECONDS = 60
+POST_TIMEOUT = 5
+
+
+def logout_token(client: Client, session: SsoSession) -> str:
+    from idp.oauth.tokens import issuer
+
+    alg = client.id_token_signed_response_alg or "ES256"
+    key = keyring().signing_key(alg)
+    now = int(time.time())
+    claims = {
+        "iss": issuer(),
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + 120,
+        "jti": random_token(16),
+        "sub": session.account.public_id,
+        "sid": session.sid,
+        "events": {EVENT: {}},
+    }
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": "logout+jwt"}, claims, key)
+
+
+def queue_backchannel(sessions: list[SsoSession]) -> None:
+    """Write the outbox rows (inside the caller's transaction) and wake the sender."""
+    ids = [s.id for s in sessions]
+    rows = db.session.execute(
+        select(SessionClient.session_id, Client)
+        .join(Client, Client.id == SessionClient.client_id)
+        .where(SessionClient.session_id.in_(ids), Client.backchannel_logout_uri.is_not(None))
+    ).all()
+    by_id = {s.id: s for s in sessions}
+    for session_id, client in rows:
+        db.session.add(
+            LogoutDelivery(
+                client_id=client.id,
+                uri=client.backchannel_logout_uri,
+                logout_token=logout_token(client, by_id[session_id]),
+            )
+        )
+    if rows:
+        sender_of(current_app).wake_after_commit()
+
+
+def _post(uri: str, token: str) -> str | None:
+    """POST the logout token; None on success (2xx), else a short reason."""
+    body = urllib.parse.urlencode({"logout_token": token}).encode()
+    request = urllib.request.Request(
+        uri, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=POST_TIMEOUT) as response:  # noqa: S310
+            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return type(exc).__name__
+
+
+def deliver_due(limit: int = 50) -> int:
+    """Deliver what is due; returns how many were delivered. Safe to run on many instances."""
+    now = utcnow()
+    due = db.session.scalars(
+        select(LogoutDelivery.id)
+        .where(
+            LogoutDelivery.delivered_at.is_(None),
+            LogoutDelivery.given_up_at.is_(None),
+            LogoutDelivery.next_attempt_at <= now,
+        )
+        .order_by(LogoutDelivery.id)
+        .limit(limit)
+    ).all()
+    delivered = 0
+    for delivery_id in due:
+        leased = db.session.execute(
+            update(LogoutDelivery)
+            .where(
+                LogoutDelivery.id == delivery_id,
+                LogoutDelivery.next_attempt_at <= now,
+                LogoutDelivery.delivered_at.is_(None),
+            )
+            .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if not leased:
+            continue  # another instance has it
+        delivery = db.session.get(LogoutDelivery, delivery_id)
+        error = _post(delivery.uri, delivery.logout_token)
+        delivery.attempts += 1
+        if error is None:
+            delivery.delivered_at = utcnow()
+            delivered += 1
+        else:
+            delivery.last_error = error[:255]
+            if delivery.attempts >= MAX_ATTEMPTS:
+                delivery.given_up_at = utcnow()
+                log.warning(
+                    "back-channel logout to client %s given up after %s attempts",
+                    delivery.client_id,
+                    delivery.attempts,
+                )
+            else:
+                delivery.next_attempt_at = utcnow() + timedelta(
+                    seconds=min(5 * 2**delivery.attempts, 3600)
+                )
+        db.session.commit()
+    return delivered
+
+
+class Sender:
+    """One background thread per app that delivers the outbox: woken after a logout commits,
+    and every ``POLL_SECONDS`` for retries."""
+
+    POLL_SECONDS = 5.0
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def wake_after_commit(self) -> None:
+        from sqlalchemy import event
+
+        session = db.session()
+        if not getattr(session, "_idp_logout_hook", False):
+            session._idp_logout_hook = True
+
+            def after_commit(_session):
+                _session._idp_logout_hook = False
+                self.wake()
+
+            event.listen(session, "after_commit", after_commit, once=True)
+
+    def wake(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._run, name="backchannel-logout", daemon=True
+                )
+                self.thread.start()
+        self.event.set()
+
+    def _run(self) -> None:
+        while True:
+            self.event.wait(self.POLL_SECONDS)
+            self.event.clear()
+            with self.app.app_context():
+                try:
+                    deliver_due()
+                except Exception:  # keep the sender alive whatever one round met
+                    log.exception("back-channel logout delivery round failed")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+
+def sender_of(app: Flask) -> Sender:
+    return app.extensions.setdefault("idp.logout_sender", Sender(app))

@@ -1,0 +1,116 @@
+"""The Authlib authorization server, its grants and its RFC 7009 / RFC 7662 endpoints."""
+
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
+from flask import Flask, current_app
+
+from idp.extensions import db
+from idp.models import Client, IssuedToken
+from idp.models.base import utcnow
+from idp.oauth import tokens
+from idp.oauth.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    OpenIDConnect,
+    RefreshTokenGrant,
+    S256Only,
+)
+from idp.oauth.tokens import TokenGenerator
+
+
+def query_client(client_id: str) -> Client | None:
+    if not isinstance(client_id, str) or len(client_id) > 64:
+        return None
+    client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
+    return None if client is None or client.disabled else client
+
+
+def _find_token(token: str, hint: str | None) -> IssuedToken | None:
+    """An access token (by its verified ``jti``) or a refresh token (by its hash)."""
+    if hint != "refresh_token":
+        claims = tokens.decode_access_token(token)
+        if claims is not None:
+            return db.session.query(IssuedToken).filter_by(jti=claims["jti"]).one_or_none()
+    return tokens.find_refresh_token(token)
+
+
+class RevocationEndpoint(_Revocation):
+    """RFC 7009. Revoking a refresh token also revokes the access tokens of its family."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def query_token(self, token_string, token_type_hint):
+        return _find_token(token_string, token_type_hint)
+
+    def revoke_token(self, token: IssuedToken, request) -> None:
+        if token.refresh_token_hash and request.form.get("token_type_hint") != "access_token":
+            tokens.revoke_family(token.family)
+        else:
+            token.revoked_at = token.revoked_at or utcnow()
+        db.session.commit()
+
+
+class IntrospectionEndpoint(_Introspection):
+    """RFC 7662, for confidential clients (resource servers). ``active: false`` at once for a
+    revoked token, a revoked family, a logged-out session or a disabled account (R5)."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def query_token(self, token_string, token_type_hint):
+        claims_row = (
+            tokens.active_access_token(token_string) if token_type_hint != "refresh_token" else None
+        )
+        if claims_row is not None:
+            claims, row = claims_row
+            row.claims = claims
+            return row
+        row = tokens.find_refresh_token(token_string)
+        if row is None or row.revoked_at or row.rotated_at or row.is_expired():
+            return None
+        if row.account is None or not row.account.is_active:
+            return None
+        row.claims = None
+        return row
+
+    def check_permission(self, token, client, request) -> bool:
+        return not client.is_public
+
+    def introspect_token(self, token: IssuedToken) -> dict:
+        claims = getattr(token, "claims", None)
+        if claims is not None:  # an access token: its verified claims, as RFC 7662 suggests
+            body = {k: v for k, v in claims.items() if k != "client_id"}
+            body.update(active=True, client_id=token.client.client_id, token_type="Bearer")
+        else:
+            body = {
+                "active": True,
+                "client_id": token.client.client_id,
+                "token_type": "refresh_token",
+                "scope": token.scope,
+                "exp": int(token.refresh_expires_at.timestamp()),
+                "iat": int(token.issued_at.timestamp()),
+                "iss": tokens.issuer(),
+                "sub": token.account.public_id,
+            }
+        if token.account is not None:
+            body["username"] = token.account.login_name
+        return body
+
+
+def init_app(app: Flask) -> None:
+    """One server per app (each app may have its own database)."""
+    server = AuthorizationServer()
+    server.init_app(app, query_client=query_client, save_token=tokens.save_token)
+    server.register_token_generator("default", TokenGenerator())
+    server.register_grant(AuthorizationCodeGrant, [S256Only(required=True), OpenIDConnect()])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
+    app.extensions["idp.oauth_server"] = server
+
+
+def authorization_server() -> AuthorizationServer:
+    return current_app.extensions["idp.oauth_server"]

@@ -1,0 +1,130 @@
+"""SSO sessions: a server-side record behind an opaque cookie, so that a session can be ended
+from anywhere (logout, owner reset R16, disabling R5) and apps are told (back-channel logout)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from idp.extensions import db
+from idp.models import Account, IssuedToken, SessionClient, SsoSession
+from idp.models.base import utcnow
+from idp.oauth.config import SESSION_TTL
+from idp.oauth.crypto import random_token, token_hash
+from idp.services import audit
+from idp.services.authz import require_owner, require_same_company
+from idp.services.tx import transaction
+
+
+def create(
+    account: Account, *, amr: list[str], acr: str = "1", user_agent: str | None = None
+) -> tuple[SsoSession, str]:
+    """A new session (never a reused one: no session fixation). Returns it and the cookie value."""
+    cookie = random_token(32)
+    now = utcnow()
+    session = SsoSession(
+        sid=random_token(16),
+        token_hash=token_hash(cookie),
+        account_id=account.id,
+        auth_time=now,
+        amr=amr,
+        acr=acr,
+        created_at=now,
+        expires_at=now + timedelta(seconds=SESSION_TTL),
+        user_agent=(user_agent or "")[:255] or None,
+    )
+    db.session.add(session)
+    db.session.commit()
+    return session, cookie
+
+
+def find(cookie: str | None) -> SsoSession | None:
+    """The live session behind a cookie value, or None (ended, expired, account not active)."""
+    if not cookie or len(cookie) > 128:
+        return None
+    session = db.session.query(SsoSession).filter_by(token_hash=token_hash(cookie)).one_or_none()
+    if session is None or session.ended_at is not None or session.expires_at <= utcnow():
+        return None
+    if not session.account.is_active:
+        return None
+    return session
+
+
+def note_client(session: SsoSession, client_id: int) -> None:
+    """Remember that ``client_id`` got tokens in this session (for back-channel logout)."""
+    exists = db.session.get(SessionClient, (session.id, client_id))
+    if exists is None:
+        db.session.add(SessionClient(session_id=session.id, client_id=client_id))
+
+
+def end(session: SsoSession) -> None:
+    """End one session: its online tokens stop working, its apps are told. Caller commits."""
+    end_many([session])
+
+
+def end_many(sessions: list[SsoSession]) -> None:
+    from idp.oauth import logout
+
+    now = utcnow()
+    live = [s for s in sessions if s.ended_at is None]
+    if not live:
+        return
+    ids = [s.id for s in live]
+    for session in live:
+        session.ended_at = now
+    db.session.execute(
+        update(IssuedToken)
+        .where(
+            IssuedToken.session_id.in_(ids),
+            IssuedToken.offline.is_(False),
+            IssuedToken.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    logout.queue_backchannel(live)
+
+
+def end_all_for_account(account: Account) -> None:
+    """R5/R16: every session of the account ends and every token it holds stops working,
+    offline refresh tokens included. Runs inside the caller's transaction."""
+    sessions = db.session.scalars(
+        select(SsoSession).where(SsoSession.account_id == account.id, SsoSession.ended_at.is_(None))
+    ).all()
+    end_many(list(sessions))
+    db.session.execute(
+        update(IssuedToken)
+        .where(IssuedToken.account_id == account.id, IssuedToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def register_hooks() -> None:
+    """Disabling an account (R5) and an owner's password reset (R16) end its sessions."""
+    from idp.services import accounts
+
+    if end_all_for_account not in accounts.ACCOUNT_DISABLED_HOOKS:
+        accounts.ACCOUNT_DISABLED_HOOKS.append(end_all_for_account)
+    if end_all_for_account not in accounts.PASSWORD_RESET_HOOKS:
+        accounts.PASSWORD_RESET_HOOKS.append(end_all_for_account)
+
+
+@transaction
+def end_sessions_by_owner(actor: Account, account: Account) -> int:
+    """R16: the owner ends a sub-account's sessions (apps are told by back-channel logout)."""
+    require_owner(actor)
+    require_same_company(actor, account, "sub-account")
+    live = db.session.scalars(
+        select(SsoSession).where(SsoSession.account_id == account.id, SsoSession.ended_at.is_(None))
+    ).all()
+    end_all_for_account(account)
+    audit.record(
+        actor,
+        "subaccount.sessions_ended",
+        company_id=actor.company_id,
+        target=account,
+        sessions=len(live),
+    )
+    return len(live)

@@ -1,0 +1,218 @@
+"""Issuing and checking tokens. Access tokens are JWTs (RFC 9068, ``typ: at+jwt``) signed with
+the current ES256 key; every one is recorded by ``jti`` so that revocation, logout and disabling
+(R5) take effect at once at introspection and userinfo. Refresh tokens are opaque, stored hashed,
+rotated on every use; reuse of a rotated one revokes its whole family."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import update
+
+from idp.extensions import db
+from idp.models import Account, Client, IssuedToken, SsoSession
+from idp.models.base import utcnow
+from idp.oauth.claims import MESSAGING_SCOPES, is_muted, profile_claims
+from idp.oauth.config import ACCESS_TOKEN_TTL, DEFAULT_ALG, OFFLINE_REFRESH_TTL
+from idp.oauth.crypto import random_token, token_hash
+from idp.oauth.keys import keyring
+
+
+@dataclass
+class Principal:
+    """Who a token is for, with the sign-in facts the token carries (OIDC ``auth_time``, ``amr``,
+    ``acr``, ``sid``). Authlib passes it around as the grant's ``user``."""
+
+    account: Account
+    session: SsoSession | None = None
+    auth_time: datetime | None = None
+    amr: list[str] = field(default_factory=list)
+    acr: str | None = None
+    code_id: int | None = None
+    family: str | None = None
+    offline: bool = False
+
+    def get_user_id(self) -> str:
+        return self.account.public_id
+
+
+def issuer() -> str:
+    return current_app.extensions["idp.settings"].issuer
+
+
+def effective_scope(account: Account | None, scope: str | None) -> str:
+    """R14: a muted account never receives messaging scopes, whatever was asked."""
+    scopes = (scope or "").split()
+    if account is not None and is_muted(account):
+        scopes = [s for s in scopes if s not in MESSAGING_SCOPES]
+    return " ".join(scopes)
+
+
+class TokenGenerator:
+    """Authlib's token generator hook: ``(grant_type, client, user, scope, expires_in,
+    include_refresh_token) -> token dict``."""
+
+    def __call__(
+        self,
+        grant_type: str,
+        client: Client,
+        user: Principal | None = None,
+        scope: str | None = None,
+        expires_in: int | None = None,
+        include_refresh_token: bool = True,
+    ) -> dict:
+        account = user.account if user else None
+        scope = effective_scope(account, scope)
+        now = int(time.time())
+        claims = {
+            "iss": issuer(),
+            "aud": client.client_id,
+            "client_id": client.client_id,
+            "iat": now,
+            "exp": now + ACCESS_TOKEN_TTL,
+            "jti": random_token(16),
+            "scope": scope,
+        }
+        if account is None:
+            claims["sub"] = client.client_id  # client credentials: the client is the subject
+        else:
+            claims["sub"] = account.public_id
+            if user.auth_time:
+                claims["auth_time"] = int(user.auth_time.timestamp())
+            if user.acr:
+                claims["acr"] = user.acr
+            if user.amr:
+                claims["amr"] = user.amr
+            if user.session is not None:
+                claims["sid"] = user.session.sid
+            claims.update(profile_claims(account))
+        key = keyring().signing_key(DEFAULT_ALG)
+        header = {"alg": DEFAULT_ALG, "typ": "at+jwt", "kid": key.kid}
+        token = {
+            "token_type": "Bearer",
+            "access_token": jwt.encode(header, claims, key),
+            "expires_in": ACCESS_TOKEN_TTL,
+            "scope": scope,
+        }
+        if include_refresh_token and account is not None:
+            token["refresh_token"] = random_token(32)
+        return token
+
+
+def _unverified_claims(access_token: str) -> dict:
+    payload = access_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def save_token(token: dict, request) -> IssuedToken:
+    """Authlib's ``save_token`` hook: record the access token and its refresh token."""
+    claims = _unverified_claims(token["access_token"])
+    principal: Principal | None = request.user if isinstance(request.user, Principal) else None
+    client: Client = request.client
+    now = utcnow()
+    offline = bool(principal and (principal.offline or "offline_access" in token["scope"].split()))
+    session = principal.session if principal else None
+    refresh_expires = None
+    if "refresh_token" in token:
+        refresh_expires = (
+            now + timedelta(seconds=OFFLINE_REFRESH_TTL)
+            if offline or session is None
+            else session.expires_at
+        )
+    row = IssuedToken(
+        jti=claims["jti"],
+        family=(principal.family if principal and principal.family else random_token(16)),
+        refresh_token_hash=token_hash(token["refresh_token"]) if "refresh_token" in token else None,
+        client_id=client.id,
+        account_id=principal.account.id if principal else None,
+        session_id=session.id if session else None,
+        code_id=principal.code_id if principal else None,
+        scope=token["scope"],
+        offline=offline,
+        issued_at=now,
+        access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        refresh_expires_at=refresh_expires,
+    )
+    db.session.add(row)
+    if session is not None:
+        from idp.oauth import sessions
+
+        sessions.note_client(session, client.id)
+    db.session.commit()
+    return row
+
+
+def decode_access_token(access_token: str) -> dict | None:
+    """Verify an access token's signature, type, issuer and expiry. No database access."""
+    if (
+        not isinstance(access_token, str)
+        or len(access_token) > 8192
+        or access_token.count(".") != 2
+    ):
+        return None
+    try:
+        header = json.loads(
+            base64.urlsafe_b64decode(
+                access_token.split(".")[0] + "=" * (-len(access_token.split(".")[0]) % 4)
+            )
+        )
+        key = keyring().verifying_key(header.get("kid"))
+        if key is None or header.get("typ") != "at+jwt":
+            return None
+        token = jwt.decode(access_token, key, algorithms=["ES256", "RS256"])
+        registry = jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": issuer()},
+            exp={"essential": True},
+            jti={"essential": True},
+        )
+        registry.validate(token.claims)
+    except (JoseError, ValueError, TypeError, UnicodeDecodeError):
+        return None
+    return token.claims
+
+
+def active_access_token(access_token: str) -> tuple[dict, IssuedToken] | None:
+    """The hot path of introspection and userinfo: one signature check and one query. Inactive
+    when revoked, logged out, or the account is not active (R5)."""
+    claims = decode_access_token(access_token)
+    if claims is None:
+        return None
+    row = db.session.query(IssuedToken).filter_by(jti=claims["jti"]).one_or_none()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.account is not None and not row.account.is_active:
+        return None
+    return claims, row
+
+
+def find_refresh_token(refresh_token: str) -> IssuedToken | None:
+    if not isinstance(refresh_token, str) or len(refresh_token) > 256:
+        return None
+    return (
+        db.session.query(IssuedToken)
+        .filter_by(refresh_token_hash=token_hash(refresh_token))
+        .one_or_none()
+    )
+
+
+def revoke_family(family: str) -> None:
+    db.session.execute(
+        update(IssuedToken)
+        .where(IssuedToken.family == family, IssuedToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def revoke_for_code(code_id: int) -> None:
+    """A replayed authorization code revokes what its first use issued (RFC 6749 4.1.2)."""
+    families = db.session.query(IssuedToken.family).filter_by(code_id=code_id).distinct()
+    for (family,) in families.all():
+        revoke_family(family)

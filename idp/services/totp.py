@@ -1,0 +1,267 @@
+"""R19: a TOTP second factor (RFC 6238) with single-use recovery codes; the owner can require it
+for all staff, and resets a sub-account's second factor (R16).
+
+The secret is stored encrypted (``secrets_box``). A code is accepted for the current 30-second step
+or the one on either side, and never twice: the accepted step is written with a conditional
+UPDATE (``totp_last_step < step``), so of two requests racing with the same code exactly one
+wins. Recovery codes are stored as SHA-256 hashes and used up the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+import unicodedata
+from dataclasses import dataclass
+
+import pyotp
+import qrcode
+import qrcode.image.svg
+from sqlalchemy import delete, or_, update
+
+from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput
+from idp.extensions import db
+from idp.models import Account, Company, RecoveryCode
+from idp.models.base import utcnow
+from idp.services import audit, passwords, secrets_box
+from idp.services.authz import require_owner, require_same_company
+from idp.services.tx import transaction
+
+ISSUER = "Seller IdP"
+STEP_SECONDS = 30
+VALID_WINDOW = 1  # steps accepted on either side of the current one (clock drift)
+RECOVERY_CODE_COUNT = 10
+# No i, l, o, 0, 1: nothing to confuse when a code is copied from paper. 31**12 is about 2**59.
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+RECOVERY_GROUPS, RECOVERY_GROUP_LENGTH = 3, 4
+
+INVALID_CODE = "That code is not valid"
+REPLAYED_CODE = "That code is not valid; wait for the next one"
+_SECRET = re.compile(r"[A-Z2-7]{16,128}")
+_TOTP_CODE = re.compile(r"[0-9]{6}")
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the enrolment page shows: the QR code, and the secret for typing in by hand."""
+
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+def is_enrolled(account: Account) -> bool:
+    return account.totp_enabled_at is not None and account.totp_secret_encrypted is not None
+
+
+def is_required(account: Account) -> bool:
+    """Whether sign-in must ask for a second factor: enrolled, or staff of a company that
+    requires it (R19), who must then enrol."""
+    return is_enrolled(account) or (not account.is_main and account.company.require_totp)
+
+
+def begin_enrolment(account: Account) -> Enrolment:
+    """A fresh secret to be confirmed with a code (``confirm_enrolment``). Nothing is stored yet:
+    the caller keeps the secret (e.g. in the session) until then."""
+    if is_enrolled(account):
+        raise Conflict("Two-step verification is already on; remove it before enrolling again")
+    secret = pyotp.random_base32()
+    uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(
+        name=account.login_name, issuer_name=ISSUER
+    )
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage)
+    return Enrolment(secret=secret, otpauth_uri=uri, qr_svg=image.to_string(encoding="unicode"))
+
+
+@transaction
+def confirm_enrolment(
+    account: Account, secret: str, code: str, *, now: float | None = None
+) -> list[str]:
+    """Turn the second factor on once a code from the authenticator app matches. Returns the
+    recovery codes in plain text: they are shown once and only their hashes are kept."""
+    if not isinstance(secret, str) or not _SECRET.fullmatch(secret):
+        raise InvalidInput("The enrolment secret is malformed; start again", field="secret")
+    step = _matching_step(secret, _normalize(code), now)
+    if step is None:
+        raise InvalidInput(INVALID_CODE, field="code")
+    enabled = db.session.execute(
+        update(Account)
+        .where(Account.id == account.id, Account.totp_enabled_at.is_(None))
+        .values(
+            totp_secret_encrypted=secrets_box.encrypt(secret),
+            totp_enabled_at=utcnow(),
+            totp_last_step=step,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if enabled.rowcount != 1:
+        raise Conflict("Two-step verification is already on; remove it before enrolling again")
+    db.session.expire(account)
+    codes = _new_recovery_codes(account)
+    audit.record(account, "account.totp_enabled", company_id=account.company_id, target=account)
+    return codes
+
+
+@transaction
+def verify(account: Account, code: str, *, now: float | None = None) -> str:
+    """Check a second-factor code at sign-in: ``"totp"`` for an authenticator code, ``"recovery"``
+    for a recovery code (used up). Raises AuthenticationFailed for a wrong or reused code."""
+    return _accept(account, code, now)
+
+
+@transaction
+def reset_totp(actor: Account, account: Account) -> Account:
+    """R16: the owner removes a sub-account's second factor (a lost phone); the staff member
+    enrols again, at next sign-in if the company requires it."""
+    require_owner(actor)
+    require_same_company(actor, account, "sub-account")
+    if account.is_main:
+        raise Forbidden("The main account removes its own second factor, with a code")
+    if not is_enrolled(account):
+        raise Conflict(f"'{account.login_name}' has no second factor to reset")
+    _clear(account)
+    for hook in TOTP_RESET_HOOKS:
+        hook(account)
+    audit.record(actor, "subaccount.totp_reset", company_id=actor.company_id, target=account)
+    return account
+
+
+# Called when the owner resets a second factor, e.g. to end the account's sessions (R16).
+TOTP_RESET_HOOKS: list = []
+
+
+@transaction
+def set_required_for_staff(actor: Account, required: bool) -> Company:
+    """R19: the owner requires a second factor for every sub-account of the company."""
+    require_owner(actor)
+    company = actor.company
+    company.require_totp = bool(required)
+    audit.record(
+        actor,
+        "company.totp_required",
+        company_id=company.id,
+        target=company,
+        required=bool(required),
+    )
+    return company
+
+
+@transaction
+def disable_own(account: Account, password: str, code: str, *, now: float | None = None) -> None:
+    """An account removes its own second factor, proving both factors once more. Staff of a
+    company that requires it cannot (R19)."""
+    if not is_enrolled(account):
+        raise Conflict("Two-step verification is not on")
+    if not account.is_main and account.company.require_totp:
+        raise Forbidden("Your company requires two-step verification for all staff")
+    if not passwords.verify_password(account.password_hash, password):
+        raise Forbidden("The current password is incorrect", field="password")
+    _accept(account, code, now)
+    _clear(account)
+    audit.record(account, "account.totp_disabled", company_id=account.company_id, target=account)
+
+
+# --- internals ------------------------------------------------------------------------------
+
+
+def _normalize(code: str) -> str:
+    """What was typed, compared case-blind and without spaces or dashes; full-width digits as
+    typed on CJK keyboards count as digits."""
+    if not isinstance(code, str) or len(code) > 64:
+        return ""
+    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", code)).lower()
+
+
+def _matching_step(secret: str, code: str, now: float | None) -> int | None:
+    """The time step whose code this is, within the accepted window; the latest on a tie."""
+    if not _TOTP_CODE.fullmatch(code):
+        return None
+    totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
+    current = int((time.time() if now is None else now) // STEP_SECONDS)
+    matching = None
+    for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            matching = step
+    return matching
+
+
+def _accept(account: Account, code: str, now: float | None) -> str:
+    if not is_enrolled(account):
+        raise Conflict("Two-step verification is not on for this account")
+    typed = _normalize(code)
+    if _TOTP_CODE.fullmatch(typed):
+        secret = secrets_box.decrypt(account.totp_secret_encrypted)
+        step = _matching_step(secret, typed, now)
+        if step is None:
+            raise AuthenticationFailed(INVALID_CODE, field="code")
+        accepted = db.session.execute(
+            update(Account)
+            .where(Account.id == account.id)
+            .where(or_(Account.totp_last_step.is_(None), Account.totp_last_step < step))
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        if accepted.rowcount != 1:
+            raise AuthenticationFailed(REPLAYED_CODE, field="code")
+        db.session.expire(account, ["totp_last_step"])
+        return "totp"
+    used = db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.account_id == account.id)
+        .where(RecoveryCode.code_hash == _recovery_hash(account, typed))
+        .where(RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:
+        raise AuthenticationFailed(INVALID_CODE, field="code")
+    audit.record(
+        account,
+        "account.recovery_code_used",
+        company_id=account.company_id,
+        target=account,
+        remaining=_unused_recovery_codes(account),
+    )
+    return "recovery"
+
+
+def _recovery_hash(account: Account, typed: str) -> str:
+    """SHA-256 of the normalized code, salted with the account's id so that one table dump cannot
+    be searched for every account at once."""
+    return hashlib.sha256(f"{account.public_id}:{typed}".encode()).hexdigest()
+
+
+def _new_recovery_codes(account: Account) -> list[str]:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
+    codes: list[str] = []
+    while len(codes) < RECOVERY_CODE_COUNT:
+        groups = (
+            "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_GROUP_LENGTH))
+            for _ in range(RECOVERY_GROUPS)
+        )
+        code = "-".join(groups)
+        if code not in codes:
+            codes.append(code)
+    db.session.add_all(
+        RecoveryCode(account_id=account.id, code_hash=_recovery_hash(account, _normalize(code)))
+        for code in codes
+    )
+    return codes
+
+
+def _unused_recovery_codes(account: Account) -> int:
+    return (
+        db.session.query(RecoveryCode)
+        .filter(RecoveryCode.account_id == account.id, RecoveryCode.used_at.is_(None))
+        .count()
+    )
+
+
+def _clear(account: Account) -> None:
+    account.totp_secret_encrypted = None
+    account.totp_enabled_at = None
+    account.totp_last_step = None
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))

@@ -1,0 +1,290 @@
+"""Protocol endpoints: authorize, token, introspection, revocation, userinfo, discovery, JWKS,
+RP-initiated logout. Errors are OAuth error JSON (or a redirect to the client when its
+redirect URI is known and registered); an unregistered redirect URI is never redirected to."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+
+from idp.extensions import db
+from idp.models import Consent
+from idp.models.base import utcnow
+from idp.oauth import clients as client_registry
+from idp.oauth.claims import userinfo_claims
+from idp.oauth.config import SCOPES, SIGNING_ALGS
+from idp.oauth.keys import keyring
+from idp.oauth.server import authorization_server
+from idp.oauth.tokens import Principal, active_access_token, issuer
+from idp.web.sso import current_session
+
+bp = Blueprint("oauth", __name__)
+
+ERROR_PAGE = "signin/oauth_error.html"
+
+
+def _without(url_query: str, *names: str) -> str:
+    pairs = [(k, v) for k, v in parse_qsl(url_query, keep_blank_values=True) if k not in names]
+    return urlencode(pairs)
+
+
+def _login_redirect(drop_prompt: bool):
+    """Send the browser to sign in, coming back to this same request (``prompt=login`` and
+    ``max_age`` are satisfied by the fresh sign-in, so they are not repeated)."""
+    query = (
+        _without(request.query_string.decode(), "prompt", "max_age")
+        if drop_prompt
+        else request.query_string.decode()
+    )
+    back = url_for("oauth.authorize") + ("?" + query if query else "")
+    params = {"next": back}
+    if hint := request.args.get("login_hint"):
+        params["login_hint"] = hint[:80]
+    if locales := request.args.get("ui_locales"):
+        params["ui_locales"] = locales[:40]
+    return redirect(url_for("signin.login") + "?" + urlencode(params))
+
+
+def _error_page(error: OAuth2Error, status: int = 400):
+    return render_template(ERROR_PAGE, error=error.error, description=error.description), status
+
+
+def _principal(session) -> Principal | None:
+    if session is None:
+        return None
+    return Principal(
+        account=session.account,
+        session=session,
+        auth_time=session.auth_time,
+        amr=session.amr,
+        acr=session.acr,
+    )
+
+
+def _needs_consent(client, account, scope: str) -> bool:
+    if client.first_party:
+        return False
+    consent = (
+        db.session.query(Consent)
+        .filter_by(account_id=account.id, client_id=client.id)
+        .one_or_none()
+    )
+    return consent is None or not set(scope.split()) <= set(consent.scope.split())
+
+
+@bp.route("/oauth/authorize", methods=["GET", "POST"])
+def authorize():
+    server = authorization_server()
+    session = current_session()
+    principal = _principal(session)
+    try:
+        grant = server.get_consent_grant(end_user=principal)
+    except OAuth2Error as error:
+        if getattr(error, "redirect_uri", None):
+            return server.handle_error_response(None, error)
+        return _error_page(error)
+    prompts = (request.values.get("prompt") or "").split()
+    max_age = request.values.get("max_age")
+    too_old = False
+    if principal is not None and max_age is not None:
+        try:
+            too_old = (utcnow() - principal.auth_time).total_seconds() > int(max_age)
+        except ValueError:
+            return server.handle_error_response(
+                None, _redirecting(grant, "invalid_request", "max_age must be a number")
+            )
+    if principal is None or grant.prompt == "login" or "login" in prompts or too_old:
+        if "none" in prompts:
+            return server.handle_error_response(
+                None, _redirecting(grant, "login_required", "The user must sign in")
+            )
+        return _login_redirect(drop_prompt=principal is not None)
+    account = principal.account
+    if account.must_change_password:
+        return redirect(url_for("signin.change_password", next=request.full_path))
+    client = grant.client
+    if client.app_type == "consumer" and not account.is_main:
+        # R6: sub-accounts cannot sign in to consumer (buyer) apps.
+        denied = _redirecting(
+            grant, "access_denied", "Staff sub-accounts cannot sign in to buyer apps"
+        )
+        return render_template(
+            "signin/consumer_refused.html",
+            client=client,
+            account=account,
+            back=_error_location(grant, denied),
+        ), 403
+    scope = grant.request.payload.scope or ""
+    if request.method == "POST":  # the consent form
+        if request.form.get("decision") != "allow":
+            return server.create_authorization_response(grant_user=None, grant=grant)
+        _save_consent(client, account, scope)
+    elif _needs_consent(client, account, scope) or "consent" in prompts:
+        if "none" in prompts:
+            return server.handle_error_response(
+                None, _redirecting(grant, "consent_required", "The user must approve this app")
+            )
+        return render_template(
+            "signin/consent.html",
+            client=client,
+            account=account,
+            scopes=[(s, SCOPES.get(s, s)) for s in scope.split()],
+        )
+    return server.create_authorization_response(grant_user=principal, grant=grant)
+
+
+def _redirecting(grant, error: str, description: str) -> OAuth2Error:
+    err = OAuth2Error(
+        description=description, redirect_uri=grant.redirect_uri, redirect_fragment=False
+    )
+    err.error = error
+    err.state = grant.request.payload.state
+    return err
+
+
+def _error_location(grant, error: OAuth2Error) -> str:
+    params = {"error": error.error, "error_description": error.description}
+    if grant.request.payload.state:
+        params["state"] = grant.request.payload.state
+    parts = urlsplit(grant.redirect_uri)
+    query = "&".join(filter(None, [parts.query, urlencode(params)]))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _save_consent(client, account, scope: str) -> None:
+    consent = (
+        db.session.query(Consent)
+        .filter_by(account_id=account.id, client_id=client.id)
+        .one_or_none()
+    )
+    if consent is None:
+        db.session.add(Consent(account_id=account.id, client_id=client.id, scope=scope))
+    else:
+        consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scope.split())))
+        consent.granted_at = utcnow()
+    db.session.commit()
+
+
+@bp.post("/oauth/token")
+def token():
+    return authorization_server().create_token_response()
+
+
+@bp.post("/oauth/introspect")
+def introspect():
+    return authorization_server().create_endpoint_response("introspection")
+
+
+@bp.post("/oauth/revoke")
+def revoke():
+    return authorization_server().create_endpoint_response("revocation")
+
+
+def _bearer_error(error: str, description: str, status: int = 401):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = (
+        f'Bearer error="{error}", error_description="{description}"'
+    )
+    return response
+
+
+@bp.route("/oauth/userinfo", methods=["GET", "POST"])
+def userinfo():
+    """OIDC Core 5.3: claims by the token's scopes, for an active token with ``openid``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        return _bearer_error("invalid_request", "Send the access token as a Bearer token")
+    found = active_access_token(value.strip())
+    if found is None:
+        return _bearer_error("invalid_token", "The access token is invalid, expired or revoked")
+    claims, row = found
+    if row.account is None:
+        return _bearer_error("invalid_token", "This token does not belong to a user")
+    if "openid" not in (row.scope or "").split():
+        return _bearer_error("insufficient_scope", "The token lacks the openid scope", 403)
+    return jsonify(userinfo_claims(row.account, row.scope))
+
+
+@bp.get("/oauth/jwks")
+def jwks():
+    response = jsonify(keyring().jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    base = issuer()
+    return jsonify(
+        {
+            "issuer": base,
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "token_endpoint": f"{base}/oauth/token",
+            "userinfo_endpoint": f"{base}/oauth/userinfo",
+            "jwks_uri": f"{base}/oauth/jwks",
+            "introspection_endpoint": f"{base}/oauth/introspect",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "end_session_endpoint": f"{base}/oauth/logout",
+            "scopes_supported": list(SCOPES),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": list(client_registry.GRANTS),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "introspection_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            "revocation_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "acr",
+                "amr",
+                "sid",
+                "at_hash",
+                "name",
+                "preferred_username",
+                "gender",
+                "email",
+                "email_verified",
+                "phone_number",
+                "phone_number_verified",
+                "company",
+                "account_type",
+                "roles",
+                "permissions",
+                "stores",
+                "store",
+                "marketplace",
+                "groups",
+                "muted",
+            ],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "ui_locales_supported": ["en", "zh-CN"],
+            "claims_parameter_supported": False,
+            "request_parameter_supported": False,
+            "frontchannel_logout_supported": False,
+            "backchannel_logout_supported": True,
+            "backchannel_logout_session_supported": True,
+        }
+    )

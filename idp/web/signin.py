@@ -1,0 +1,281 @@
+"""Sign-in pages: login name and password, the second-factor step (and forced enrolment when the
+owner requires it, R19), the forced password change (R16), and RP-initiated logout."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from idp.errors import AuthenticationFailed, DomainError, InvalidInput
+from idp.extensions import db
+from idp.kv import kv
+from idp.models import Account, Client
+from idp.oauth import sessions
+from idp.oauth.keys import keyring
+from idp.services import accounts, throttle, totp
+from idp.services.names import normalize
+from idp.web.sso import clear_cookie, client_ip, current_session, safe_next, set_cookie
+
+bp = Blueprint("signin", __name__, template_folder="../../templates")
+
+PENDING = "idp_pending_login"  # in the signed Flask session: password checked, second factor due
+PENDING_TTL = 300
+
+
+def _lang() -> str:
+    locales = (request.values.get("ui_locales") or "").lower().split()
+    return "zh" if any(loc.startswith("zh") for loc in locales) else "en"
+
+
+def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str, str]:
+    """A new SSO session (the old one, if any, ends: no session fixation). Returns the cookie
+    value and where to go next."""
+    previous = current_session()
+    if previous is not None:
+        sessions.end(previous)
+        db.session.commit()
+    _, cookie = sessions.create(
+        account,
+        amr=amr,
+        acr="2" if "otp" in amr else "1",
+        user_agent=request.headers.get("User-Agent"),
+    )
+    session.pop(PENDING, None)
+    if account.must_change_password:
+        return cookie, url_for("signin.change_password", next=next_url)
+    return cookie, next_url
+
+
+def _finish(account: Account, amr: list[str], next_url: str):
+    cookie, target = _start_session(account, amr, next_url)
+    return set_cookie(redirect(target), cookie)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_url = safe_next(request.values.get("next"))
+    lang = _lang()
+    if request.method == "GET":
+        return render_template(
+            "signin/login.html",
+            next=next_url,
+            lang=lang,
+            login=(request.args.get("login_hint") or "")[:80],
+        )
+    login_name = (request.form.get("login") or "")[:100]
+    password = request.form.get("password") or ""
+    store, ip = kv(), client_ip()
+    key = normalize(login_name.strip())[:100]
+    notice = None
+    try:
+        throttle.check(store, key, ip)
+        account = accounts.authenticate(login_name, password)
+    except throttle.Throttled as exc:
+        return _login_error(exc.message, next_url, login_name, 429, lang)
+    except (accounts.AccountDisabled, accounts.AccountNotActivated) as exc:
+        return _login_error(exc.message, next_url, login_name, 403, lang)
+    except AuthenticationFailed as exc:
+        if throttle.record_failure(store, key, ip):
+            locked = _find_quietly(login_name)
+            if locked is not None:
+                throttle.note_lockout(locked)
+                db.session.commit()
+        return _login_error(exc.message, next_url, login_name, 401, lang)
+    throttle.record_success(store, key, ip)
+    locked_at = throttle.pop_lockout_notice(account)
+    if locked_at is not None:
+        notice = locked_at.strftime("%Y-%m-%d %H:%M UTC")
+    if totp.is_enrolled(account) or totp.is_required(account):
+        session[PENDING] = {
+            "account": account.id,
+            "at": time.time(),
+            "next": next_url,
+            "notice": notice,
+        }
+        return redirect(url_for("signin.second_factor"))
+    response = _finish(account, ["pwd"], next_url)
+    if notice:
+        session["idp_notice"] = notice
+    return response
+
+
+def _find_quietly(login_name: str) -> Account | None:
+    try:
+        return accounts.find_by_login_name(login_name)
+    except InvalidInput:
+        return None
+
+
+def _login_error(message: str, next_url: str, login_name: str, status: int, lang: str):
+    return render_template(
+        "signin/login.html", error=message, next=next_url, login=login_name, lang=lang
+    ), status
+
+
+def _pending_account() -> tuple[Account | None, dict]:
+    pending = session.get(PENDING) or {}
+    if not pending or time.time() - pending.get("at", 0) > PENDING_TTL:
+        session.pop(PENDING, None)
+        return None, {}
+    account = db.session.get(Account, pending["account"])
+    if account is None or not account.is_active:
+        return None, {}
+    return account, pending
+
+
+@bp.route("/login/2fa", methods=["GET", "POST"])
+def second_factor():
+    account, pending = _pending_account()
+    if account is None:
+        return redirect(url_for("signin.login"))
+    if not totp.is_enrolled(account):
+        return redirect(url_for("signin.enrol"))
+    if request.method == "GET":
+        return render_template("signin/second_factor.html", account=account)
+    store, ip, key = kv(), client_ip(), f"2fa:{account.public_id}"
+    try:
+        throttle.check(store, key, ip)  # 6-digit codes must not be guessable by brute force
+        method = totp.verify(account, (request.form.get("code") or "")[:40])
+    except throttle.Throttled as exc:
+        return render_template("signin/second_factor.html", account=account, error=exc.message), 429
+    except DomainError as exc:
+        throttle.record_failure(store, key, ip)
+        return render_template("signin/second_factor.html", account=account, error=exc.message), 401
+    throttle.record_success(store, key, ip)
+    response = _finish(account, ["pwd", "otp" if method == "totp" else "rc"], pending["next"])
+    if pending.get("notice"):
+        session["idp_notice"] = pending["notice"]
+    return response
+
+
+@bp.route("/login/2fa/enrol", methods=["GET", "POST"])
+def enrol():
+    """R19: the owner requires a second factor for all staff; this account has none yet."""
+    account, pending = _pending_account()
+    if account is None:
+        return redirect(url_for("signin.login"))
+    if request.method == "GET" or "secret" not in session:
+        enrolment = totp.begin_enrolment(account)
+        session["secret"] = enrolment.secret
+        return render_template("signin/enrol.html", account=account, enrolment=enrolment)
+    try:
+        codes = totp.confirm_enrolment(
+            account, session["secret"], (request.form.get("code") or "")[:12]
+        )
+    except DomainError as exc:
+        enrolment = totp.begin_enrolment(account)
+        session["secret"] = enrolment.secret
+        return render_template(
+            "signin/enrol.html", account=account, enrolment=enrolment, error=exc.message
+        ), 400
+    session.pop("secret", None)
+    cookie, target = _start_session(account, ["pwd", "otp"], pending["next"])
+    page = make_response(render_template("signin/recovery_codes.html", codes=codes, next=target))
+    return set_cookie(page, cookie)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def change_password():
+    """R7, and R16's forced change after an owner's reset."""
+    sso = current_session()
+    next_url = safe_next(request.values.get("next"))
+    if sso is None:
+        return redirect(url_for("signin.login", next=request.full_path))
+    account = sso.account
+    if request.method == "GET":
+        return render_template("signin/password.html", account=account, next=next_url)
+    try:
+        accounts.change_own_password(
+            account,
+            request.form.get("current_password") or "",
+            request.form.get("new_password") or "",
+        )
+    except DomainError as exc:
+        return render_template(
+            "signin/password.html", account=account, next=next_url, error=exc.message
+        ), 400
+    return redirect(next_url)
+
+
+def _verified_hint(id_token_hint: str) -> dict | None:
+    """An ID token we issued (signature and issuer checked; it may have expired)."""
+    try:
+        header = jwt.decode(
+            id_token_hint,
+            keyring().verifying_key(_kid(id_token_hint)),
+            algorithms=["ES256", "RS256"],
+        )
+    except (JoseError, ValueError, TypeError):
+        return None
+    from idp.oauth.tokens import issuer
+
+    return header.claims if header.claims.get("iss") == issuer() else None
+
+
+def _kid(token: str) -> str | None:
+    import base64
+    import json
+
+    head = token.split(".")[0]
+    try:
+        return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("kid")
+    except ValueError:
+        return None
+
+
+@bp.route("/oauth/logout", methods=["GET", "POST"])
+def end_session():
+    """OpenID Connect RP-Initiated Logout 1.0. ``post_logout_redirect_uri`` must be registered
+    exactly for the client (named by ``client_id`` or the ``id_token_hint``'s audience)."""
+    values = request.values
+    hint = values.get("id_token_hint")
+    claims = _verified_hint(hint) if hint else None
+    if hint and claims is None:
+        return render_template(
+            "signin/logout.html", error="The logout request is not valid (unknown id_token_hint)"
+        ), 400
+    client_id = values.get("client_id") or (claims or {}).get("aud")
+    if isinstance(client_id, list):
+        client_id = client_id[0] if client_id else None
+    client = (
+        db.session.query(Client).filter_by(client_id=client_id).one_or_none() if client_id else None
+    )
+    redirect_uri = values.get("post_logout_redirect_uri")
+    if redirect_uri and (client is None or redirect_uri not in client.post_logout_redirect_uris):
+        return render_template(
+            "signin/logout.html",
+            error="The app asked to come back to an "
+            "address it has not registered; you were not signed out.",
+        ), 400
+    sso = current_session()
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+    hint_matches = (
+        claims is not None and sso is not None and claims.get("sub") == sso.account.public_id
+    )
+    if sso is not None and not (hint_matches or confirmed):
+        return render_template(
+            "signin/logout.html",
+            confirm=True,
+            account=sso.account,
+            client=client,
+            params=values.to_dict(),
+        )
+    if sso is not None:
+        sessions.end(sso)
+        db.session.commit()
+    if redirect_uri:
+        state = values.get("state")
+        target = redirect_uri + (
+            ("&" if "?" in redirect_uri else "?") + "state=" + _quote(state) if state else ""
+        )
+        return clear_cookie(redirect(target))
+    return clear_cookie(render_template("signin/logout.html", done=True))
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value[:500], safe="")

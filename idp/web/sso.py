@@ -1,0 +1,61 @@
+"""The browser side of the SSO session: reading and setting its cookie, the ``next`` URL."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, g, request
+
+from idp.models import Account, SsoSession
+from idp.oauth import sessions
+from idp.oauth.config import SESSION_COOKIE, SESSION_TTL
+
+
+def current_session() -> SsoSession | None:
+    if "idp_sso" not in g:
+        g.idp_sso = sessions.find(request.cookies.get(SESSION_COOKIE))
+    return g.idp_sso
+
+
+def current_account() -> Account | None:
+    session = current_session()
+    return session.account if session else None
+
+
+def set_cookie(response, value: str):
+    settings = current_app.extensions["idp.settings"]
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=SESSION_TTL,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="Lax",
+        path="/",
+    )
+    return response
+
+
+def clear_cookie(response):
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def safe_next(url: str | None, default: str = "/") -> str:
+    """Only local paths: never an open redirect."""
+    if not url or len(url) > 4096:
+        return default
+    parts = urlsplit(url)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not url.startswith("/")
+        or url.startswith("//")
+        or "\\" in url
+    ):
+        return default
+    return url
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
