@@ -545,11 +545,18 @@ def clients_group() -> None:
     "--grant",
     "grants",
     multiple=True,
-    help="authorization_code, refresh_token, client_credentials (default: the first two)",
+    help="authorization_code, refresh_token, client_credentials, or "
+    "urn:ietf:params:oauth:grant-type:token-exchange (default: the first two)",
 )
 @click.option("--scope", default="openid profile email phone offline_access", show_default=True)
 @click.option("--id-token-alg", type=click.Choice(["ES256", "RS256"]), default="ES256")
 @click.option("--client-id", help="Choose the client id (default: random).")
+@click.option(
+    "--marketplace",
+    "marketplaces",
+    multiple=True,
+    help="A marketplace the app serves (e.g. shopee-sg); default: all.",
+)
 @friendly
 def clients_create(
     name,
@@ -563,6 +570,7 @@ def clients_create(
     scope,
     id_token_alg,
     client_id,
+    marketplaces,
 ):
     from idp.oauth import clients
 
@@ -578,6 +586,7 @@ def clients_create(
         scope=scope,
         id_token_alg=id_token_alg,
         client_id=client_id,
+        marketplaces=marketplaces,
     )
     click.echo(f"client_id:     {client.client_id}")
     if secret:

@@ -37,6 +37,8 @@ class Client(db.Model):
     grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     scope: Mapped[str] = mapped_column(Text, default="openid profile email")
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(8), default="ES256")
+    # Marketplaces the app serves (e.g. ["shopee-sg"]); empty = every marketplace (a chat console).
+    marketplaces: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -111,6 +113,8 @@ class SsoSession(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The store this session works in (R27's switcher); None = the account's default store.
+    active_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
 
     account: Mapped[Account] = relationship(lazy="joined")
 
@@ -140,6 +144,7 @@ class AuthorizationCode(db.Model):
     auth_time: Mapped[datetime] = mapped_column(UTCDateTime)
     amr: Mapped[list[str]] = mapped_column(JSON, default=list)
     acr: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -189,6 +194,8 @@ class IssuedToken(db.Model):
         ForeignKey("authorization_codes.id"), index=True, nullable=True
     )
     scope: Mapped[str] = mapped_column(Text, default="")
+    # The active store the token was issued for (R27); its removal (R10) revokes the token.
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), index=True, nullable=True)
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

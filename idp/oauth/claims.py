@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from idp.models import Account
+from idp.models import Account, Store
 from idp.services.groups import groups_of
 from idp.services.roles import permissions_of
 
@@ -13,28 +13,13 @@ from idp.services.roles import permissions_of
 MESSAGING_SCOPES = frozenset({"chat:send", "messages:send"})
 
 
-def active_store(account: Account, store_id: int | None = None):
-    """The store a session works in: the one asked for if held, else the default (R9); the main
-    account lands in its first authorized store."""
-    held = account.stores
-    if store_id is not None:
-        for store in held:
-            if store.id == store_id:
-                return store
-    if account.default_store_id is not None:
-        for store in held:
-            if store.id == account.default_store_id:
-                return store
-    return held[0] if held else None
-
-
 def is_muted(account: Account) -> bool:
     """R14: placeholder until verification lands; no account is muted yet."""
     return False
 
 
-def profile_claims(account: Account) -> dict:
-    store = active_store(account)
+def profile_claims(account: Account, store: Store | None) -> dict:
+    """The seller claims; ``store`` is the active store the token works in (R27)."""
     groups = groups_of(account)
     return {
         "preferred_username": account.login_name,
@@ -51,12 +36,12 @@ def profile_claims(account: Account) -> dict:
     }
 
 
-def userinfo_claims(account: Account, scope: str) -> dict:
+def userinfo_claims(account: Account, scope: str, store: Store | None) -> dict:
     """Claims by scope (OIDC Core 5.4): ``profile`` for the seller claims, ``email``, ``phone``."""
     scopes = set((scope or "").split())
     claims: dict = {"sub": account.public_id}
     if "profile" in scopes:
-        claims.update(profile_claims(account))
+        claims.update(profile_claims(account, store))
         if account.gender:
             claims["gender"] = account.gender
     if "email" in scopes and account.email:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
-from idp.models import Client
+from idp.models import Client, Marketplace
 from idp.models.base import utcnow
 from idp.models.oauth import CONFIDENTIAL, CONSUMER, MERCHANT, PUBLIC
 from idp.oauth.config import SCOPES, SIGNING_ALGS
@@ -16,7 +16,8 @@ from idp.oauth.crypto import client_secret_hash
 from idp.services import audit
 from idp.services.tx import transaction
 
-GRANTS = ("authorization_code", "refresh_token", "client_credentials")
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+GRANTS = ("authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE)
 MAX_URIS = 20
 
 
@@ -53,6 +54,7 @@ def create_client(
     scope: str = "openid profile email phone offline_access",
     id_token_alg: str = "ES256",
     client_id: str | None = None,
+    marketplaces=(),
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (None for a public client), shown once."""
     if not name or not name.strip() or len(name) > 120:
@@ -66,8 +68,18 @@ def create_client(
         raise InvalidInput(
             f"Unknown grant types: {', '.join(sorted(unknown))}", field="grant_types"
         )
-    if client_type == PUBLIC and "client_credentials" in grant_types:
-        raise InvalidInput("A public client cannot use client_credentials", field="grant_types")
+    marketplaces = list(dict.fromkeys(marketplaces or []))
+    known = {m.code for m in db.session.query(Marketplace)}
+    if unknown_markets := set(marketplaces) - known:
+        raise InvalidInput(
+            f"Unknown marketplaces: {', '.join(sorted(unknown_markets))}", field="marketplaces"
+        )
+    if client_type == PUBLIC and (
+        "client_credentials" in grant_types or TOKEN_EXCHANGE in grant_types
+    ):
+        raise InvalidInput(
+            "A public client cannot use client_credentials or token exchange", field="grant_types"
+        )
     redirect_uris = _check_uris(redirect_uris, "redirect_uris")
     if "authorization_code" in grant_types and not redirect_uris:
         raise InvalidInput(
@@ -99,6 +111,7 @@ def create_client(
         grant_types=grant_types,
         scope=" ".join(dict.fromkeys(scope.split())),
         id_token_signed_response_alg=id_token_alg,
+        marketplaces=marketplaces,
     )
     db.session.add(client)
     db.session.flush()

@@ -7,20 +7,27 @@ import time
 from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import (
+    AccessDeniedError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import update
 
 from idp.extensions import db
-from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession
+from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import tokens
 from idp.oauth.claims import userinfo_claims
 from idp.oauth.config import CODE_TTL, ID_TOKEN_TTL
 from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
+from idp.oauth.store_context import StoreRefused, choose, holds
 from idp.oauth.tokens import Principal
 
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
@@ -79,7 +86,7 @@ class OpenIDConnect(OpenIDCode):
         }
 
     def generate_user_info(self, user: Principal, scope: str) -> UserInfo:
-        claims = userinfo_claims(user.account, scope)
+        claims = userinfo_claims(user.account, scope, user.store)
         if user.session is not None:
             claims["sid"] = user.session.sid
         return UserInfo(claims)
@@ -104,6 +111,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=principal.auth_time or utcnow(),
             amr=principal.amr,
             acr=principal.acr,
+            store_id=principal.store.id if principal.store else None,
             expires_at=utcnow() + timedelta(seconds=CODE_TTL),
         )
         db.session.add(row)
@@ -149,6 +157,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
         if session is not None and session.ended_at is not None:
             return None
+        store = _held_store(account, authorization_code.store_id)
+        if store is False:
+            return None
         return Principal(
             account=account,
             session=session,
@@ -157,6 +168,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             acr=authorization_code.acr,
             code_id=authorization_code.id,
             offline="offline_access" in authorization_code.scope.split(),
+            store=store,
         )
 
 
@@ -190,6 +202,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return row
 
     def authenticate_user(self, refresh_token: IssuedToken) -> Principal | None:
+        store = _held_store(refresh_token.account, refresh_token.store_id)
+        if store is False:
+            return None  # the store was taken away or de-authorized (R10)
         session = (
             db.session.get(SsoSession, refresh_token.session_id)
             if refresh_token.session_id
@@ -203,6 +218,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             acr=session.acr if session else None,
             family=refresh_token.family,
             offline=refresh_token.offline,
+            store=store,
         )
 
     def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
@@ -211,3 +227,74 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
+
+
+def _held_store(account, store_id: int | None):
+    """The token's store if the account still holds it; None when the token has no store;
+    False when it was taken away (R10)."""
+    if store_id is None:
+        return None
+    store = db.session.get(Store, store_id)
+    return store if store is not None and holds(account, store) else False
+
+
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
+    """OAuth 2.0 Token Exchange (RFC 8693), for switching store (R27): an app presents the
+    account's access token and the store it wants, and gets an access token for that store, for
+    the same account, with no password. Only clients granted this grant type may exchange."""
+
+    GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("This client is not allowed to exchange tokens")
+        form = self.request.form
+        if form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
+            raise InvalidRequestError(f"'subject_token_type' must be {ACCESS_TOKEN_TYPE}")
+        requested_type = form.get("requested_token_type")
+        if requested_type and requested_type != ACCESS_TOKEN_TYPE:
+            raise InvalidRequestError("Only access tokens can be requested")
+        if not form.get("subject_token"):
+            raise InvalidRequestError("Missing 'subject_token'")
+        found = tokens.active_access_token(form["subject_token"])
+        if found is None:
+            raise InvalidGrantError(
+                "The subject token is invalid, expired or revoked, or its account is disabled"
+            )
+        _, subject = found
+        if subject.account is None:
+            raise InvalidGrantError("The subject token does not belong to an account")
+        wanted = (form.get("store") or "")[:64]
+        if not wanted:
+            raise InvalidRequestError("Name the store to switch to ('store')")
+        try:
+            store = choose(subject.account, client, requested=wanted)
+        except StoreRefused as exc:
+            raise AccessDeniedError(exc.message) from None
+        scope = form.get("scope") or subject.scope
+        if not set(scope.split()) <= set(subject.scope.split()):
+            raise InvalidScopeError("The scope cannot be wider than the subject token's")
+        session = db.session.get(SsoSession, subject.session_id) if subject.session_id else None
+        self.request.client = client
+        self.request.user = Principal(
+            account=subject.account,
+            session=session,
+            auth_time=session.auth_time if session else None,
+            amr=session.amr if session else [],
+            acr=session.acr if session else None,
+            store=store,
+        )
+        self._scope = scope
+
+    def create_token_response(self):
+        token = self.generate_token(
+            user=self.request.user, scope=self._scope, include_refresh_token=False
+        )
+        token["issued_token_type"] = ACCESS_TOKEN_TYPE
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -17,6 +17,7 @@ from idp.oauth.grants import (
     OpenIDConnect,
     RefreshTokenGrant,
     S256Only,
+    TokenExchangeGrant,
 )
 from idp.oauth.tokens import TokenGenerator
 
@@ -107,6 +108,7 @@ def init_app(app: Flask) -> None:
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=True), OpenIDConnect()])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    server.register_grant(TokenExchangeGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
     app.extensions["idp.oauth_server"] = server

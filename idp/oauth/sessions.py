@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from idp.extensions import db
-from idp.models import Account, IssuedToken, SessionClient, SsoSession
+from idp.models import Account, IssuedToken, SessionClient, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth.config import SESSION_TTL
 from idp.oauth.crypto import random_token, token_hash
@@ -109,6 +109,10 @@ def register_hooks() -> None:
         accounts.ACCOUNT_DISABLED_HOOKS.append(end_all_for_account)
     if end_all_for_account not in accounts.PASSWORD_RESET_HOOKS:
         accounts.PASSWORD_RESET_HOOKS.append(end_all_for_account)
+    from idp.services import stores
+
+    if revoke_for_removed_store not in stores.STORE_REMOVED_HOOKS:
+        stores.STORE_REMOVED_HOOKS.append(revoke_for_removed_store)
 
 
 @transaction
@@ -128,3 +132,37 @@ def end_sessions_by_owner(actor: Account, account: Account) -> int:
         sessions=len(live),
     )
     return len(live)
+
+
+def revoke_for_removed_store(store, accounts: list[Account]) -> None:
+    """R10 and batch removal (R11): tokens for a store the account no longer holds stop working
+    at once, and sessions working in it fall back to the default store. A de-authorized store
+    takes every account's tokens for it, the main account's included."""
+    now = utcnow()
+    token_query = update(IssuedToken).where(
+        IssuedToken.store_id == store.id, IssuedToken.revoked_at.is_(None)
+    )
+    session_query = update(SsoSession).where(SsoSession.active_store_id == store.id)
+    if store.is_authorized:  # removed from some accounts only
+        ids = [a.id for a in accounts]
+        token_query = token_query.where(IssuedToken.account_id.in_(ids))
+        session_query = session_query.where(SsoSession.account_id.in_(ids))
+    db.session.execute(
+        token_query.values(revoked_at=now).execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        session_query.values(active_store_id=None).execution_options(synchronize_session=False)
+    )
+
+
+@transaction
+def switch_store(session: SsoSession, store_public_id: str) -> Store:
+    """R27's store switcher: the session works in another store the account holds, with no
+    sign-in. Apps coming back with ``prompt=none`` get tokens for it."""
+    from idp.oauth.store_context import StoreRefused, choose
+
+    store = choose(session.account, None, requested=(store_public_id or "")[:64])
+    if store is None:
+        raise StoreRefused("Choose a store")
+    session.active_store_id = store.id
+    return store

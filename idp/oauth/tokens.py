@@ -17,7 +17,7 @@ from joserfc.errors import JoseError
 from sqlalchemy import update
 
 from idp.extensions import db
-from idp.models import Account, Client, IssuedToken, SsoSession
+from idp.models import Account, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth.claims import MESSAGING_SCOPES, is_muted, profile_claims
 from idp.oauth.config import ACCESS_TOKEN_TTL, DEFAULT_ALG, OFFLINE_REFRESH_TTL
@@ -38,6 +38,7 @@ class Principal:
     code_id: int | None = None
     family: str | None = None
     offline: bool = False
+    store: Store | None = None  # the active store (R27)
 
     def get_user_id(self) -> str:
         return self.account.public_id
@@ -92,7 +93,7 @@ class TokenGenerator:
                 claims["amr"] = user.amr
             if user.session is not None:
                 claims["sid"] = user.session.sid
-            claims.update(profile_claims(account))
+            claims.update(profile_claims(account, user.store))
         key = keyring().signing_key(DEFAULT_ALG)
         header = {"alg": DEFAULT_ALG, "typ": "at+jwt", "kid": key.kid}
         token = {
@@ -135,6 +136,7 @@ def save_token(token: dict, request) -> IssuedToken:
         session_id=session.id if session else None,
         code_id=principal.code_id if principal else None,
         scope=token["scope"],
+        store_id=principal.store.id if principal and principal.store else None,
         offline=offline,
         issued_at=now,
         access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),

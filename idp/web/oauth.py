@@ -10,9 +10,10 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from idp.extensions import db
-from idp.models import Consent
+from idp.models import Consent, Store
 from idp.models.base import utcnow
 from idp.oauth import clients as client_registry
+from idp.oauth import store_context
 from idp.oauth.claims import userinfo_claims
 from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.keys import keyring
@@ -116,6 +117,24 @@ def authorize():
             account=account,
             back=_error_location(grant, denied),
         ), 403
+    try:  # R26/R27: which store this sign-in works in
+        principal.store = store_context.choose(
+            account,
+            client,
+            requested=store_context.requested_store_id(request.values),
+            current_id=session.active_store_id,
+        )
+    except store_context.StoreRefused as exc:
+        denied = _redirecting(grant, "access_denied", exc.message)
+        if "none" in prompts or request.values.get("store") or request.values.get("claims"):
+            return server.handle_error_response(None, denied)
+        return render_template(
+            "signin/store_refused.html",
+            client=client,
+            account=account,
+            message=exc.message,
+            back=_error_location(grant, denied),
+        ), 403
     scope = grant.request.payload.scope or ""
     if request.method == "POST":  # the consent form
         if request.form.get("decision") != "allow":
@@ -206,7 +225,8 @@ def userinfo():
         return _bearer_error("invalid_token", "This token does not belong to a user")
     if "openid" not in (row.scope or "").split():
         return _bearer_error("insufficient_scope", "The token lacks the openid scope", 403)
-    return jsonify(userinfo_claims(row.account, row.scope))
+    store = db.session.get(Store, row.store_id) if row.store_id else None
+    return jsonify(userinfo_claims(row.account, row.scope, store))
 
 
 @bp.get("/oauth/jwks")
@@ -233,6 +253,9 @@ def discovery():
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": list(client_registry.GRANTS),
+            "token_exchange_subject_token_types_supported": [
+                "urn:ietf:params:oauth:token-type:access_token"
+            ],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
             "token_endpoint_auth_methods_supported": [
@@ -281,7 +304,7 @@ def discovery():
             ],
             "prompt_values_supported": ["none", "login", "consent"],
             "ui_locales_supported": ["en", "zh-CN"],
-            "claims_parameter_supported": False,
+            "claims_parameter_supported": True,
             "request_parameter_supported": False,
             "frontchannel_logout_supported": False,
             "backchannel_logout_supported": True,

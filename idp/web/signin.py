@@ -279,3 +279,36 @@ def _quote(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value[:500], safe="")
+
+
+@bp.route("/stores", methods=["GET", "POST"])
+def store_switcher():
+    """R27: the account's stores by marketplace; choosing one switches the session's active
+    store with no sign-in."""
+    sso = current_session()
+    if sso is None:
+        return redirect(url_for("signin.login", next=request.full_path))
+    from idp.oauth.store_context import choose
+
+    error = None
+    if request.method == "POST":
+        try:
+            sessions.switch_store(sso, request.form.get("store") or "")
+            next_url = safe_next(request.form.get("next"), "")
+            if next_url:
+                return redirect(next_url)
+        except DomainError as exc:
+            error = exc.message
+    account = sso.account
+    active = choose(account, None, current_id=sso.active_store_id)
+    by_marketplace: dict[str, list] = {}
+    for store in account.stores:
+        by_marketplace.setdefault(store.marketplace.name, []).append(store)
+    return render_template(
+        "signin/stores.html",
+        account=account,
+        active=active,
+        by_marketplace=by_marketplace,
+        error=error,
+        next=safe_next(request.args.get("next"), ""),
+    ), 400 if error else 200

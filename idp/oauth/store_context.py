@@ -1,0 +1,90 @@
+"""Which store a sign-in, a session or a token works in (R9, R26, R27), in one place.
+
+- A session starts in the account's default store (R9); the main account in its first store.
+- An app that serves certain marketplaces lands in the account's default store for that
+  marketplace: the default store when it is on one of them, else the store of those marketplaces
+  the account was given earliest. An account with none is refused.
+- A request (authorize ``store`` parameter, the OIDC ``claims`` request, or token exchange) may
+  name a store; one the account does not hold is refused (``access_denied``)."""
+
+from __future__ import annotations
+
+import json
+
+from idp.errors import DomainError
+from idp.models import Account, Client, Store
+
+
+class StoreRefused(DomainError):
+    code = "access_denied"
+    status = 403
+
+
+NOT_HELD = "This account does not hold the store '{}'"
+
+
+def requested_store_id(values) -> str | None:
+    """The store named by an authorization request: ``store=…`` or
+    ``claims={"id_token": {"store": {"value": …}}}`` (also under ``userinfo``)."""
+    if values.get("store"):
+        return values["store"][:64]
+    raw = values.get("claims")
+    if not raw:
+        return None
+    try:
+        claims = json.loads(raw)
+    except ValueError:
+        raise StoreRefused("The claims parameter is not valid JSON") from None
+    if not isinstance(claims, dict):
+        return None
+    for member in ("id_token", "userinfo"):
+        wanted = claims.get(member)
+        if isinstance(wanted, dict) and isinstance(wanted.get("store"), dict):
+            value = wanted["store"].get("value")
+            if isinstance(value, str):
+                return value[:64]
+    return None
+
+
+def _serves(client: Client | None, store: Store) -> bool:
+    return (
+        client is None or not client.marketplaces or store.marketplace_code in client.marketplaces
+    )
+
+
+def choose(
+    account: Account,
+    client: Client | None,
+    *,
+    requested: str | None = None,
+    current_id: int | None = None,
+) -> Store | None:
+    """The store to work in, or StoreRefused with a reason a person understands."""
+    held = account.stores
+    if requested is not None:
+        store = next((s for s in held if s.public_id == requested), None)
+        if store is None:
+            raise StoreRefused(NOT_HELD.format(requested))
+        if not _serves(client, store):
+            raise StoreRefused(f"The app '{client.name}' does not serve {store.marketplace_code}")
+        return store
+    preferred = [current_id, account.default_store_id]
+    for store_id in preferred:
+        store = next((s for s in held if s.id == store_id), None)
+        if store is not None and _serves(client, store):
+            return store
+    for store in held:  # in the order given (R9)
+        if _serves(client, store):
+            return store
+    if client is not None and client.marketplaces:
+        raise StoreRefused(
+            f"'{account.login_name}' holds no store on {', '.join(client.marketplaces)}, "
+            f"which '{client.name}' serves"
+        )
+    return None
+
+
+def holds(account: Account, store: Store) -> bool:
+    return (
+        account.is_active and store.is_authorized and any(s.id == store.id for s in account.stores)
+    )
