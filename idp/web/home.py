@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, render_template
 
 from idp.extensions import db
 from idp.models import Company
+from idp.web.sso import current_account
 
 bp = Blueprint("home", __name__)
 
@@ -16,5 +17,9 @@ def index():
     companies = db.session.query(Company).order_by(Company.id).limit(5).all()
     backend = db.engine.url.get_backend_name()
     return render_template(
-        "home/index.html", settings=settings, companies=companies, backend=backend
+        "home/index.html",
+        settings=settings,
+        companies=companies,
+        backend=backend,
+        account=current_account(),
     )

@@ -312,3 +312,36 @@ def store_switcher():
         error=error,
         next=safe_next(request.args.get("next"), ""),
     ), 400 if error else 200
+
+
+@bp.route("/account/2fa", methods=["GET", "POST"])
+def second_factor_settings():
+    """R19: a signed-in account enrols a TOTP authenticator (QR code, then recovery codes)."""
+    sso = current_session()
+    if sso is None:
+        return redirect(url_for("signin.login", next=request.full_path))
+    account = sso.account
+    if totp.is_enrolled(account):
+        return render_template("signin/second_factor_status.html", account=account)
+    if request.method == "GET" or "secret" not in session:
+        enrolment = totp.begin_enrolment(account)
+        session["secret"] = enrolment.secret
+        return render_template(
+            "signin/enrol.html", account=account, enrolment=enrolment, voluntary=True
+        )
+    try:
+        codes = totp.confirm_enrolment(
+            account, session["secret"], (request.form.get("code") or "")[:12]
+        )
+    except DomainError as exc:
+        enrolment = totp.begin_enrolment(account)
+        session["secret"] = enrolment.secret
+        return render_template(
+            "signin/enrol.html",
+            account=account,
+            enrolment=enrolment,
+            voluntary=True,
+            error=exc.message,
+        ), 400
+    session.pop("secret", None)
+    return render_template("signin/recovery_codes.html", codes=codes, next="/")
