@@ -1,6 +1,6 @@
 """Test harness. Every test runs on SQLite and, when ``IDP_TEST_DATABASE_URL`` is set, again on
-PostgreSQL. The schema is built by the Alembic migrations, never by ``create_all``. Each pytest-xdist
-worker gets its own PostgreSQL database; tables are emptied after every test."""
+PostgreSQL. The schema is built by the Alembic migrations, never by ``create_all``. Each
+pytest-xdist worker gets its own PostgreSQL database; tables are emptied after every test."""
 
 from __future__ import annotations
 
@@ -63,8 +63,9 @@ def app(backend, tmp_path_factory):
         url = f"sqlite:///{instance / 'test.sqlite3'}"
     else:
         url, pg_name = _postgres_url()
-    settings = Settings(env="test", instance_path=instance, database_url=url,
-                        issuer="http://localhost").with_development_defaults()
+    settings = Settings(
+        env="test", instance_path=instance, database_url=url, issuer="http://localhost"
+    ).with_development_defaults()
     app = create_app(settings)
     app.config["TESTING"] = True
     with app.app_context():

@@ -33,8 +33,17 @@ def w(ctx, make):
     groups.add_member(owner, group, alice)
     other = make.company("globex")
     make.staff(other, "alice", stores_=[make.store(other)])
-    return SimpleNamespace(owner=owner, sg=sg, my=my, alice=alice, bob=bob, dave=dave, role=role,
-                           group=group, other=other)
+    return SimpleNamespace(
+        owner=owner,
+        sg=sg,
+        my=my,
+        alice=alice,
+        bob=bob,
+        dave=dave,
+        role=role,
+        group=group,
+        other=other,
+    )
 
 
 def newest(w, action: str | None = None) -> AuditEvent:
@@ -45,7 +54,8 @@ def newest(w, action: str | None = None) -> AuditEvent:
 
 OWNER_CHANGES = {
     "subaccount.created": lambda w: accounts.create_sub_account(
-        w.owner, name="carol", password=NEW_PASSWORD, stores=[w.sg]),
+        w.owner, name="carol", password=NEW_PASSWORD, stores=[w.sg]
+    ),
     "subaccount.updated": lambda w: accounts.update_sub_account(w.owner, w.alice, nickname="Ali"),
     "subaccount.disabled": lambda w: accounts.disable_sub_account(w.owner, w.alice),
     "subaccount.enabled": lambda w: accounts.enable_sub_account(w.owner, w.dave),
@@ -54,12 +64,13 @@ OWNER_CHANGES = {
     "store.deauthorized": lambda w: stores.deauthorize_store(w.owner, w.my),
     "stores.batch_add": lambda w: stores.assign_stores(w.owner, [w.bob], [w.my], "add"),
     "stores.batch_remove": lambda w: stores.assign_stores(w.owner, [w.alice], [w.my], "remove"),
-    "stores.batch_reset": lambda w: stores.assign_stores(w.owner, [w.alice, w.bob], [w.my],
-                                                         "reset"),
-    "subaccount.default_store_changed": lambda w: stores.set_default_store(w.owner, w.alice,
-                                                                            w.my),
+    "stores.batch_reset": lambda w: stores.assign_stores(
+        w.owner, [w.alice, w.bob], [w.my], "reset"
+    ),
+    "subaccount.default_store_changed": lambda w: stores.set_default_store(w.owner, w.alice, w.my),
     "store.operators_changed": lambda w: stores.set_store_operators(
-        w.owner, w.sg, "by_product", [w.alice, "main"]),
+        w.owner, w.sg, "by_product", [w.alice, "main"]
+    ),
     "role.created": lambda w: roles.create_role(w.owner, "Day shift", ["orders:view"]),
     "role.updated": lambda w: roles.update_role(w.owner, w.role, permissions=["chat:send"]),
     "role.deleted": lambda w: roles.delete_role(w.owner, w.role),
@@ -86,24 +97,31 @@ def test_every_owner_change_records_who_what_when_and_which_company(w, action):
 
 
 def test_created_sub_account_names_it_its_roles_and_stores(w):
-    carol = accounts.create_sub_account(w.owner, name="carol", password=NEW_PASSWORD,
-                                        roles=["Night shift"], stores=[w.my, w.sg])
+    carol = accounts.create_sub_account(
+        w.owner, name="carol", password=NEW_PASSWORD, roles=["Night shift"], stores=[w.my, w.sg]
+    )
     event = newest(w, "subaccount.created")
     assert (event.target_type, event.target_id) == ("account", carol.public_id)
-    assert event.details == {"name": "carol", "roles": ["Night shift"],
-                             "stores": [w.my.public_id, w.sg.public_id]}
+    assert event.details == {
+        "name": "carol",
+        "roles": ["Night shift"],
+        "stores": [w.my.public_id, w.sg.public_id],
+    }
 
 
 def test_update_records_before_and_after_of_changed_fields_only(w):
-    accounts.update_sub_account(w.owner, w.alice, nickname="Ali", email="ali@acme.test",
-                                notes=None, roles=["Night shift"])
+    accounts.update_sub_account(
+        w.owner, w.alice, nickname="Ali", email="ali@acme.test", notes=None, roles=["Night shift"]
+    )
     event = newest(w, "subaccount.updated")
     assert event.target_id == w.alice.public_id
-    assert event.details == {"changes": {
-        "nickname": {"before": None, "after": "Ali"},
-        "email": {"before": "alice@acme.test", "after": "ali@acme.test"},
-        "roles": {"before": [], "after": ["Night shift"]},
-    }}
+    assert event.details == {
+        "changes": {
+            "nickname": {"before": None, "after": "Ali"},
+            "email": {"before": "alice@acme.test", "after": "ali@acme.test"},
+            "roles": {"before": [], "after": ["Night shift"]},
+        }
+    }
 
 
 def test_disable_and_enable_name_the_account(w):
@@ -196,7 +214,9 @@ def test_role_changes_record_names_and_permissions(w):
     roles.create_role(w.owner, "Day shift", ["orders:view"])
     created = newest(w, "role.created")
     assert (created.target_type, created.details) == (
-        "role", {"name": "Day shift", "permissions": ["orders:view"]})
+        "role",
+        {"name": "Day shift", "permissions": ["orders:view"]},
+    )
 
 
 def test_group_changes_name_the_group_store_and_member(w):
@@ -210,20 +230,26 @@ def test_group_changes_name_the_group_store_and_member(w):
 
 
 REFUSED = {
-    "all-digit name": lambda w: accounts.create_sub_account(w.owner, name="123",
-                                                            password=NEW_PASSWORD),
-    "taken name": lambda w: accounts.create_sub_account(w.owner, name="ALICE",
-                                                        password=NEW_PASSWORD),
+    "all-digit name": lambda w: accounts.create_sub_account(
+        w.owner, name="123", password=NEW_PASSWORD
+    ),
+    "taken name": lambda w: accounts.create_sub_account(
+        w.owner, name="ALICE", password=NEW_PASSWORD
+    ),
     "already departed": lambda w: accounts.disable_sub_account(w.owner, w.dave),
     "staff acting as owner": lambda w: accounts.disable_sub_account(w.alice, w.bob),
     "batch with an unknown account": lambda w: stores.assign_stores(
-        w.owner, [w.bob, "ghost"], [w.my], "add"),
+        w.owner, [w.bob, "ghost"], [w.my], "add"
+    ),
     "default store not held": lambda w: stores.set_default_store(w.owner, w.bob, w.my),
-    "role still held": lambda w: (accounts.update_sub_account(w.owner, w.bob, roles=[w.role.id]),
-                                  roles.delete_role(w.owner, w.role)),
+    "role still held": lambda w: (
+        accounts.update_sub_account(w.owner, w.bob, roles=[w.role.id]),
+        roles.delete_role(w.owner, w.role),
+    ),
     "main-only permission": lambda w: roles.create_role(w.owner, "Cashier", ["wallet:manage"]),
     "member without the store": lambda w: groups.add_member(
-        w.owner, groups.create_group(w.owner, w.my, "After-sale"), w.bob),
+        w.owner, groups.create_group(w.owner, w.my, "After-sale"), w.bob
+    ),
 }
 
 
@@ -232,7 +258,9 @@ def test_a_refused_change_writes_no_audit_event(w, refusal):
     with pytest.raises(DomainError):
         REFUSED[refusal](w)
     # the last recorded change is still the last one that succeeded (if any happened in setup)
-    last_ok = {"role still held": "subaccount.updated",
-               "member without the store": "group.created"}.get(refusal, "group.member_added")
+    last_ok = {
+        "role still held": "subaccount.updated",
+        "member without the store": "group.created",
+    }.get(refusal, "group.member_added")
     assert newest(w).action == last_ok
     assert w.owner.company.sub_account_count == 3

@@ -13,9 +13,16 @@ from idp.oauth import clients
 from tests.live import _live_provider, live_app, live_server  # noqa: F401  (fixtures)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +30,8 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     assert shutil.which("chromium"), (
-        "Chromium is needed for the browser tests: apt-get install chromium (make test does it)")
+        "Chromium is needed for the browser tests: apt-get install chromium (make test does it)"
+    )
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield instance
@@ -40,20 +48,26 @@ def page(browser):
 @pytest.fixture
 def demo_rp(ctx, live_server):  # noqa: F811
     list(load_demo())
-    client, _ = clients.create_client("Shopee SG center",
-                                      redirect_uris=[f"{live_server}/rp/callback"])
+    client, _ = clients.create_client(
+        "Shopee SG center", redirect_uris=[f"{live_server}/rp/callback"]
+    )
     return client
 
 
 def _authorize_url(base: str, client, **extra) -> str:
-    params = {"response_type": "code", "client_id": client.client_id,
-              "redirect_uri": f"{base}/rp/callback", "scope": "openid profile",
-              "state": "s-123", "nonce": "n-1", **extra}
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": f"{base}/rp/callback",
+        "scope": "openid profile",
+        "state": "s-123",
+        "nonce": "n-1",
+        **extra,
+    }
     return f"{base}/oauth/authorize?{urlencode(params)}"
 
 
-def test_r1_r26_sign_in_in_a_browser_then_second_app_needs_no_password(
-        page, live_server, demo_rp):  # noqa: F811
+def test_r1_r26_sign_in_in_a_browser_then_second_app_needs_no_password(page, live_server, demo_rp):  # noqa: F811
     page.goto(_authorize_url(live_server, demo_rp))
     assert page.title() == "Sign in"
     page.fill("input[name=login]", "ACME：Alice")  # full-width colon, other case (R1)
@@ -70,8 +84,7 @@ def test_r1_r26_sign_in_in_a_browser_then_second_app_needs_no_password(
     assert parse_qs(urlsplit(page.url).query)["state"] == ["s-2"]
 
 
-def test_wrong_password_shows_a_message_and_keeps_the_login_name(
-        page, live_server, demo_rp):  # noqa: F811
+def test_wrong_password_shows_a_message_and_keeps_the_login_name(page, live_server, demo_rp):  # noqa: F811
     page.goto(_authorize_url(live_server, demo_rp, ui_locales="zh-CN"))
     assert page.title() == "登录"
     page.fill("input[name=login]", "acme:alice")

@@ -58,8 +58,18 @@ def staff(run, *flags: str) -> dict[str, dict]:
 
 
 def hire(run, name: str, *store_refs: str, roles: str = "") -> None:
-    run("staff", "create", "acme", name, "--password", PW, "--stores", ",".join(store_refs),
-        "--roles", roles)
+    run(
+        "staff",
+        "create",
+        "acme",
+        name,
+        "--password",
+        PW,
+        "--stores",
+        ",".join(store_refs),
+        "--roles",
+        roles,
+    )
 
 
 # --- companies and stores -------------------------------------------------------------------
@@ -67,8 +77,9 @@ def hire(run, name: str, *store_refs: str, roles: str = "") -> None:
 
 @pytest.mark.parametrize(("plan", "limit"), [("standard", 99), ("basic", 5)])
 def test_company_create(run, plan, limit):
-    out = run("company", "create", "acme", "--email", "owner@acme.test", "--password", PW,
-              "--plan", plan).stdout
+    out = run(
+        "company", "create", "acme", "--email", "owner@acme.test", "--password", PW, "--plan", plan
+    ).stdout
     assert "the owner signs in as 'acme'" in out
     main = accounts.authenticate("acme", PW)
     assert main.is_main and main.company.sub_account_limit == limit
@@ -90,15 +101,35 @@ def test_store_authorize_list_deauthorize(acme):
 
 
 def test_staff_create_edit_disable_enable_and_list(acme):
-    out = acme("staff", "create", "acme", "alice", "--password", PW, "--email", "a@acme.test",
-               "--roles", "Customer Service", "--stores", f"{MY},{SG}").stdout
+    out = acme(
+        "staff",
+        "create",
+        "acme",
+        "alice",
+        "--password",
+        PW,
+        "--email",
+        "a@acme.test",
+        "--roles",
+        "Customer Service",
+        "--stores",
+        f"{MY},{SG}",
+    ).stdout
     assert out.startswith("created acme:alice") and f"stores=[*{MY}, {SG}]" in out
     hire(acme, "bob", LZ)
     alice = staff(acme)["acme:alice"]
     assert alice["roles"] == ["Customer Service"] and alice["default_store"] == sid(MY)
 
-    out = acme("staff", "edit", "acme", "alice", "--email", "alice@acme.test",
-               "--roles", "Operations,Finance").stdout
+    out = acme(
+        "staff",
+        "edit",
+        "acme",
+        "alice",
+        "--email",
+        "alice@acme.test",
+        "--roles",
+        "Operations,Finance",
+    ).stdout
     assert "alice@acme.test" in out
     assert sorted(staff(acme)["acme:alice"]["roles"]) == ["Finance", "Operations"]
 
@@ -107,8 +138,9 @@ def test_staff_create_edit_disable_enable_and_list(acme):
     assert list(staff(acme, "--departed")) == ["acme:alice"]
     assert list(staff(acme, "--departed", "--search", "ALI")) == ["acme:alice"]
     assert list(staff(acme, "--departed", "--search", "bob")) == []
-    assert "no departed staff" in acme("staff", "list", "acme", "--departed", "--search",
-                                       "zed").stdout
+    assert (
+        "no departed staff" in acme("staff", "list", "acme", "--departed", "--search", "zed").stdout
+    )
 
     assert "re-enabled acme:alice" in acme("staff", "enable", "acme", "alice").stdout
     assert list(staff(acme)) == ["acme:alice", "acme:bob"]
@@ -126,8 +158,17 @@ def test_staff_create_edit_disable_enable_and_list(acme):
 def test_staff_assign_batch_modes(acme, mode, refs, alice, bob):
     hire(acme, "alice", SG, LZ)
     hire(acme, "bob", SG, MY)
-    acme("staff", "assign", "acme", "--accounts", "alice,bob", "--stores", ",".join(refs),
-         "--mode", mode)
+    acme(
+        "staff",
+        "assign",
+        "acme",
+        "--accounts",
+        "alice,bob",
+        "--stores",
+        ",".join(refs),
+        "--mode",
+        mode,
+    )
     rows = staff(acme)
     for login, expected in (("acme:alice", alice), ("acme:bob", bob)):
         assert rows[login]["stores"] == [sid(r) for r in expected]
@@ -136,8 +177,7 @@ def test_staff_assign_batch_modes(acme, mode, refs, alice, bob):
 
 def test_staff_assign_is_all_or_nothing(acme):
     hire(acme, "alice", SG)
-    result = acme("staff", "assign", "acme", "--accounts", "alice,nobody", "--stores", MY,
-                  code=1)
+    result = acme("staff", "assign", "acme", "--accounts", "alice,nobody", "--stores", MY, code=1)
     assert result.stderr.startswith("error: ")
     assert staff(acme)["acme:alice"]["stores"] == [sid(SG)]
 
@@ -182,8 +222,16 @@ def test_role_create_list_update_delete(acme):
     assert out.stdout.strip() == "created role Night shift: chat:read, chat:send"
     assert "Night shift" in acme("role", "list", "acme").stdout
 
-    out = acme("role", "update", "acme", "night SHIFT", "--new-name", "Late shift",
-               "--permissions", "orders:view")
+    out = acme(
+        "role",
+        "update",
+        "acme",
+        "night SHIFT",
+        "--new-name",
+        "Late shift",
+        "--permissions",
+        "orders:view",
+    )
     assert out.stdout.strip() == "updated role Late shift: orders:view"
     assert roles.get_role(owner(), "Late shift").permissions == ["orders:view"]
 

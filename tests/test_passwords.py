@@ -1,7 +1,6 @@
 """Password hashing: argon2id at no less than OWASP's minimum, rehashed on sign-in."""
 
-from argon2 import PasswordHasher, Type
-from argon2 import extract_parameters
+from argon2 import PasswordHasher, Type, extract_parameters
 
 from idp.extensions import db
 from idp.services import accounts, passwords

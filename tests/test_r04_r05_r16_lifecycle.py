@@ -48,8 +48,14 @@ def test_r4_hand_over_to_another_person_by_changing_its_information(ctx, make):
     dave = make.staff(owner, "dave", email="dave@example.com", phone="+65 9000 0001")
     sub = dave.public_id
     accounts.disable_sub_account(owner, dave)
-    accounts.update_sub_account(owner, dave, name="erin", email="erin@example.com",
-                                phone="+65 9000 0002", password="erin-new-password")
+    accounts.update_sub_account(
+        owner,
+        dave,
+        name="erin",
+        email="erin@example.com",
+        phone="+65 9000 0002",
+        password="erin-new-password",
+    )
     accounts.enable_sub_account(owner, dave)
     erin = accounts.authenticate("acme:erin", "erin-new-password")
     assert erin.public_id == sub  # the stable ``sub`` survives the rename
@@ -103,3 +109,33 @@ def test_r16_owner_sets_a_chosen_password_checked_against_the_policy(ctx, make):
     assert accounts.authenticate("acme:alice", make.PASSWORD)  # unchanged
     assert accounts.reset_sub_account_password(owner, alice, "owner-chosen-pw") == "owner-chosen-pw"
     assert accounts.authenticate("acme:alice", "owner-chosen-pw").must_change_password
+
+
+@pytest.mark.parametrize("operation", ["update", "disable", "reset", "enable", "default_store"])
+def test_r4_sub_account_operations_never_target_the_main_account(ctx, make, operation):
+    """The owner cannot rename, disable or reset itself through the staff operations (it would
+    be locked out); the main account is simply not a sub-account."""
+    from idp.errors import NotFound
+    from idp.services import stores
+
+    owner = make.company("acme")
+    store = make.store(owner)
+    calls = {
+        "update": lambda: accounts.update_sub_account(owner, owner, name="boss"),
+        "disable": lambda: accounts.disable_sub_account(owner, owner),
+        "reset": lambda: accounts.reset_sub_account_password(owner, owner),
+        "enable": lambda: accounts.enable_sub_account(owner, owner),
+        "default_store": lambda: stores.set_default_store(owner, owner, store),
+    }
+    with pytest.raises(NotFound, match="No such sub-account"):
+        calls[operation]()
+    assert accounts.authenticate("acme", make.PASSWORD).is_active
+
+
+def test_roles_may_be_named_by_id_and_name_at_once(ctx, make):
+    from idp.services import roles
+
+    owner = make.company("acme")
+    night = roles.create_role(owner, "Night shift", ["chat:read"])
+    alice = make.staff(owner, "alice", roles=[night.id, "night shift"])
+    assert [r.name for r in alice.roles] == ["Night shift"]

@@ -12,8 +12,17 @@ from idp.services.permissions import MAX_CUSTOM_ROLES, PERMISSIONS, TEMPLATES
 def test_builtin_role_templates_come_from_the_seeds(ctx, make):
     owner = make.company("acme")
     names = {r.name for r in roles.list_roles(owner)}
-    assert {"Sales Assistant", "Sales Representative", "Sales Manager", "Customer Service",
-            "Operations", "Marketing", "Logistics", "Design", "Finance"} <= names
+    assert {
+        "Sales Assistant",
+        "Sales Representative",
+        "Sales Manager",
+        "Customer Service",
+        "Operations",
+        "Marketing",
+        "Logistics",
+        "Design",
+        "Finance",
+    } <= names
     assert all(set(perms) <= set(PERMISSIONS) for _, _, perms in TEMPLATES.values())
 
 
@@ -50,27 +59,40 @@ def test_r18_owner_changes_nickname_email_phone_notes_role_and_stores(ctx, make)
     owner = make.company("acme")
     sg, my = make.store(owner, "shopee-sg"), make.store(owner, "shopee-my")
     alice = make.staff(owner, "alice", roles=["Customer Service"], stores_=[sg])
-    accounts.update_sub_account(owner, alice, nickname="Ali", email="ali@example.com",
-                                phone="+65 8000 0000", notes="night shift",
-                                roles=["Operations", "Marketing"])
+    accounts.update_sub_account(
+        owner,
+        alice,
+        nickname="Ali",
+        email="ali@example.com",
+        phone="+65 8000 0000",
+        notes="night shift",
+        roles=["Operations", "Marketing"],
+    )
     stores.assign_stores(owner, [alice], [my], "add")
     db.session.expire_all()
     assert (alice.nickname, alice.email, alice.phone, alice.notes) == (
-        "Ali", "ali@example.com", "+65 8000 0000", "night shift")
+        "Ali",
+        "ali@example.com",
+        "+65 8000 0000",
+        "night shift",
+    )
     assert sorted(r.name for r in alice.roles) == ["Marketing", "Operations"]
     assert "marketing:manage" in roles.permissions_of(alice)
     assert "refunds:handle" not in roles.permissions_of(alice)
     assert [s.id for s in alice.stores] == [sg.id, my.id]
 
 
-@pytest.mark.parametrize(("changes", "error"), [
-    ({"nickname": "x" * 61}, "at most 60"),
-    ({"notes": "x" * 1001}, "at most 1000"),
-    ({"roles": ["No such role"]}, "does not exist"),
-    ({"phone": "call me"}, "not a phone number"),
-    ({"status": "active"}, "Cannot change: status"),
-    ({"name": "bob"}, "taken"),
-])
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"nickname": "x" * 61}, "at most 60"),
+        ({"notes": "x" * 1001}, "at most 1000"),
+        ({"roles": ["No such role"]}, "does not exist"),
+        ({"phone": "call me"}, "not a phone number"),
+        ({"status": "active"}, "Cannot change: status"),
+        ({"name": "bob"}, "taken"),
+    ],
+)
 def test_r18_bad_edits_are_refused_and_nothing_changes(ctx, make, changes, error):
     owner = make.company("acme")
     alice = make.staff(owner, "alice", email="alice@example.com")

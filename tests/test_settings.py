@@ -52,14 +52,16 @@ def test_persisted_secrets_are_reused_on_the_next_read(tmp_path):
 
 
 def test_given_values_win_over_development_defaults(tmp_path):
-    settings = Settings.from_env({
-        "IDP_INSTANCE_PATH": str(tmp_path),
-        "IDP_DATABASE_URL": "postgresql://localhost/idp",
-        "IDP_SECRET_KEY": "given-secret",
-        "IDP_KEY_ENCRYPTION_KEY": "given-kek",
-        "IDP_PORT": "8080",
-        "IDP_SECURE_COOKIES": "yes",
-    })
+    settings = Settings.from_env(
+        {
+            "IDP_INSTANCE_PATH": str(tmp_path),
+            "IDP_DATABASE_URL": "postgresql://localhost/idp",
+            "IDP_SECRET_KEY": "given-secret",
+            "IDP_KEY_ENCRYPTION_KEY": "given-kek",
+            "IDP_PORT": "8080",
+            "IDP_SECURE_COOKIES": "yes",
+        }
+    )
     assert settings.database_url == "postgresql://localhost/idp"
     assert (settings.secret_key, settings.key_encryption_key) == ("given-secret", "given-kek")
     assert (settings.port, settings.secure_cookies) == (8080, True)
@@ -73,7 +75,10 @@ def test_production_with_nothing_set_names_every_missing_variable():
     for name in PRODUCTION_REQUIRED:
         assert name in str(err.value)
     assert set(PRODUCTION_REQUIRED) == {
-        "IDP_DATABASE_URL", "IDP_SECRET_KEY", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEY"
+        "IDP_DATABASE_URL",
+        "IDP_SECRET_KEY",
+        "IDP_ISSUER",
+        "IDP_KEY_ENCRYPTION_KEY",
     }
 
 
@@ -115,8 +120,13 @@ def test_production_with_everything_set_writes_nothing_to_the_instance(tmp_path)
         ({"IDP_PORT": "70000"}, "IDP_PORT"),  # not a TCP port
         ({"IDP_SECURE_COOKIES": "maybe"}, "IDP_SECURE_COOKIES"),
     ],
-    ids=["port-not-a-number", "unknown-env", "limit-not-a-number", "port-out-of-range",
-         "cookies-not-a-boolean"],
+    ids=[
+        "port-not-a-number",
+        "unknown-env",
+        "limit-not-a-number",
+        "port-out-of-range",
+        "cookies-not-a-boolean",
+    ],
 )
 def test_bad_values_get_a_message_naming_the_variable(tmp_path, environ, message):
     with pytest.raises(SettingsError) as err:

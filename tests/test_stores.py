@@ -12,8 +12,10 @@ from idp.services import accounts, groups, stores
 @pytest.fixture
 def acme(ctx, make):
     owner = make.company("acme")
-    sg, my, tw = (make.store(owner, m, i) for m, i in
-                  (("shopee-sg", "1"), ("shopee-my", "2"), ("shopee-tw", "3")))
+    sg, my, tw = (
+        make.store(owner, m, i)
+        for m, i in (("shopee-sg", "1"), ("shopee-my", "2"), ("shopee-tw", "3"))
+    )
     return owner, sg, my, tw
 
 
@@ -115,21 +117,27 @@ def test_r10_deauthorization_removes_group_memberships_of_that_store(acme, make)
 def _fail_when_departing(name_key: str) -> None:
     """A real database trigger that aborts the transaction half way through R10."""
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"""
+        db.session.execute(
+            text(f"""
             CREATE FUNCTION fail_departure() RETURNS trigger AS $$
             BEGIN
               IF NEW.status = 'departed' AND NEW.name_key = '{name_key}' THEN
                 RAISE EXCEPTION 'injected failure';
               END IF;
               RETURN NEW;
-            END $$ LANGUAGE plpgsql"""))
-        db.session.execute(text("""CREATE TRIGGER fail_departure BEFORE UPDATE ON accounts
-            FOR EACH ROW EXECUTE FUNCTION fail_departure()"""))
+            END $$ LANGUAGE plpgsql""")
+        )
+        db.session.execute(
+            text("""CREATE TRIGGER fail_departure BEFORE UPDATE ON accounts
+            FOR EACH ROW EXECUTE FUNCTION fail_departure()""")
+        )
     else:
-        db.session.execute(text(f"""
+        db.session.execute(
+            text(f"""
             CREATE TRIGGER fail_departure BEFORE UPDATE ON accounts
             WHEN NEW.status = 'departed' AND NEW.name_key = '{name_key}'
-            BEGIN SELECT RAISE(ABORT, 'injected failure'); END"""))
+            BEGIN SELECT RAISE(ABORT, 'injected failure'); END""")
+        )
     db.session.commit()
 
 
@@ -183,8 +191,17 @@ def test_r11_reset_keeps_the_order_of_stores_already_held(acme, make):
     assert held(alice) == ["2", "3"] and default(alice) == "3"
 
 
-@pytest.mark.parametrize("bad", ["unknown store", "deauthorized store", "other company account",
-                                 "bad mode", "no stores", "no accounts"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "unknown store",
+        "deauthorized store",
+        "other company account",
+        "bad mode",
+        "no stores",
+        "no accounts",
+    ],
+)
 def test_r11_batch_is_all_or_nothing(acme, make, bad):
     owner, sg, my, tw = acme
     alice = make.staff(owner, "alice", stores_=[sg])

@@ -70,7 +70,7 @@ def queue_backchannel(sessions: list[SsoSession]) -> None:
             )
         )
     if rows:
-        sender_of(current_app).wake_after_commit()
+        sender_of(current_app._get_current_object()).wake_after_commit()
 
 
 def _post(uri: str, token: str) -> str | None:
@@ -188,4 +188,8 @@ class Sender:
 
 
 def sender_of(app: Flask) -> Sender:
-    return app.extensions.setdefault("idp.logout_sender", Sender(app))
+    """The app's sender. ``app`` must be the real app, not the ``current_app`` proxy: the
+    sender's thread has no app context to resolve a proxy in."""
+    if "idp.logout_sender" not in app.extensions:
+        app.extensions["idp.logout_sender"] = Sender(app)
+    return app.extensions["idp.logout_sender"]

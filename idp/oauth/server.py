@@ -23,7 +23,7 @@ from idp.oauth.tokens import TokenGenerator
 
 
 def query_client(client_id: str) -> Client | None:
-    if not isinstance(client_id, str) or len(client_id) > 64:
+    if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None
     client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
     return None if client is None or client.disabled else client

@@ -13,7 +13,7 @@ from idp.models.base import utcnow
 from idp.oauth.config import SESSION_TTL
 from idp.oauth.crypto import random_token, token_hash
 from idp.services import audit
-from idp.services.authz import require_owner, require_same_company
+from idp.services.authz import require_owner, require_sub_account
 from idp.services.tx import transaction
 
 
@@ -119,7 +119,7 @@ def register_hooks() -> None:
 def end_sessions_by_owner(actor: Account, account: Account) -> int:
     """R16: the owner ends a sub-account's sessions (apps are told by back-channel logout)."""
     require_owner(actor)
-    require_same_company(actor, account, "sub-account")
+    require_sub_account(actor, account)
     live = db.session.scalars(
         select(SsoSession).where(SsoSession.account_id == account.id, SsoSession.ended_at.is_(None))
     ).all()

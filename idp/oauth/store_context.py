@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from idp.errors import DomainError
+from idp.errors import DomainError, InvalidInput
 from idp.models import Account, Client, Store
 
 
@@ -34,7 +34,7 @@ def requested_store_id(values) -> str | None:
     try:
         claims = json.loads(raw)
     except ValueError:
-        raise StoreRefused("The claims parameter is not valid JSON") from None
+        raise InvalidInput("The claims parameter is not valid JSON", field="claims") from None
     if not isinstance(claims, dict):
         return None
     for member in ("id_token", "userinfo"):

@@ -22,7 +22,7 @@ from idp.models import Account, Company, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
 from idp.models.base import utcnow
 from idp.services import audit, passwords
-from idp.services.authz import require_owner, require_same_company
+from idp.services.authz import require_owner, require_sub_account
 from idp.services.names import (
     normalize,
     normalize_email,
@@ -96,7 +96,7 @@ def get_sub_account(actor: Account, ident: str) -> Account:
     account = query.filter(
         or_(Account.public_id == ident, Account.name_key == normalize(ident))
     ).one_or_none()
-    return require_same_company(actor, account, "sub-account")
+    return require_sub_account(actor, account)
 
 
 def list_staff(
@@ -160,7 +160,9 @@ def _roles(actor: Account, role_ids: Iterable[int | str]) -> list[Role]:
         )
         .all()
     )
-    if len(roles) != len(wanted):
+    found = {r.id for r in roles} | {r.name_key for r in roles}
+    missing = [r for r in wanted if (r if isinstance(r, int) else normalize(str(r))) not in found]
+    if missing:
         raise NotFound("One of the chosen roles does not exist in your company", field="roles")
     return roles
 
@@ -276,7 +278,7 @@ def update_sub_account(actor: Account, account: Account, **changes) -> Account:
     """R18 (and R4's hand-over): nickname, email, phone, notes, roles, name, password.
     Stores change through ``stores.assign_stores``."""
     require_owner(actor)
-    require_same_company(actor, account, "sub-account")
+    require_sub_account(actor, account)
     unknown = set(changes) - set(EDITABLE) - {"roles", "password"}
     if unknown:
         raise InvalidInput(f"Cannot change: {', '.join(sorted(unknown))}")
@@ -325,7 +327,7 @@ def disable_sub_account(actor: Account, account: Account, *, reason: str = "owne
     """R4/R5: departed, never deleted; its name stays taken. Sessions and tokens end through the
     ``account_disabled`` hooks registered by the OAuth layer."""
     require_owner(actor)
-    require_same_company(actor, account, "sub-account")
+    require_sub_account(actor, account)
     if account.status == DEPARTED:
         raise Conflict(f"'{account.login_name}' is already disabled")
     mark_departed(account)
@@ -351,7 +353,7 @@ ACCOUNT_DISABLED_HOOKS: list = []
 def enable_sub_account(actor: Account, account: Account) -> Account:
     """R4: re-enable a departed sub-account (it keeps its name, stores and roles)."""
     require_owner(actor)
-    require_same_company(actor, account, "sub-account")
+    require_sub_account(actor, account)
     if account.status != DEPARTED:
         raise Conflict(f"'{account.login_name}' is not disabled")
     account.status = ACTIVE
@@ -370,7 +372,7 @@ def reset_sub_account_password(
     """R16: the owner sets (or has generated) a password; the staff member must choose a new one
     at next sign-in. Returns the password so that it can be shown once."""
     require_owner(actor)
-    require_same_company(actor, account, "sub-account")
+    require_sub_account(actor, account)
     password = new_password or generate_password()
     passwords.check_policy(password)
     account.password_hash = passwords.hash_password(password)

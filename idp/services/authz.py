@@ -21,3 +21,12 @@ def require_same_company(actor: Account, obj, what: str):
     if obj is None or obj.company_id != actor.company_id:
         raise NotFound(f"No such {what} in your company")
     return obj
+
+
+def require_sub_account(actor: Account, account: Account | None) -> Account:
+    """The target of a sub-account operation must be a sub-account of the actor's company: the
+    main account cannot be renamed, disabled or reset through them (it would lock the owner out)."""
+    require_same_company(actor, account, "sub-account")
+    if account.is_main:
+        raise NotFound("No such sub-account in your company")
+    return account

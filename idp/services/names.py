@@ -62,6 +62,8 @@ def parse_login_name(text: str) -> LoginName:
         raise InvalidInput("Enter your login name", field="login")
     if len(text) > 2 * MAX_NAME_LENGTH + 10:
         raise InvalidInput("That login name is too long", field="login")
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs"} for ch in text):
+        raise InvalidInput("A login name has no control characters", field="login")
     key = normalize(text.strip())
     company, sep, sub = key.partition(":")
     if not company or (sep and not sub) or ":" in sub:

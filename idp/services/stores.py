@@ -21,7 +21,7 @@ from idp.models.companies import (
 from idp.models.groups import StaffGroup, group_members
 from idp.services import audit
 from idp.services.accounts import mark_departed
-from idp.services.authz import require_owner, require_same_company
+from idp.services.authz import require_owner, require_same_company, require_sub_account
 from idp.services.tx import transaction
 
 ADD, REMOVE, RESET = "add", "remove", "reset"
@@ -258,7 +258,7 @@ def set_default_store(actor: Account, account: Account, store: Store | str) -> A
     if not actor.is_main:
         raise Forbidden("Only the main account chooses a sub-account's default store")
     require_owner(actor)
-    require_same_company(actor, account, "sub-account")
+    require_sub_account(actor, account)
     store = get_store(actor, store)
     if store.id not in {a.store_id for a in account.assignments}:
         raise InvalidInput(

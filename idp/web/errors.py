@@ -27,7 +27,22 @@ def _render(status: int, code: str, message: str):
     return render_template("error.html", status=status, code=code, message=message), status
 
 
+def _has_nul(values) -> bool:
+    return any("\x00" in value for value in values)
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_bytes():
+        """No text we store or look up may hold NUL (PostgreSQL refuses it): answer 400 here,
+        once, instead of a database error deep inside."""
+        if (
+            _has_nul(request.args.values())
+            or _has_nul(request.form.values())
+            or _has_nul(request.headers.get("Authorization", ""))
+        ):
+            return _render(400, "invalid_request", "The request contains a NUL character")
+
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         return _render(exc.status, exc.code, exc.message)

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
+from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.models import Consent, Store
 from idp.models.base import utcnow
@@ -124,6 +125,9 @@ def authorize():
             requested=store_context.requested_store_id(request.values),
             current_id=session.active_store_id,
         )
+    except InvalidInput as exc:
+        return server.handle_error_response(
+            None, _redirecting(grant, "invalid_request", exc.message))
     except store_context.StoreRefused as exc:
         denied = _redirecting(grant, "access_denied", exc.message)
         if "none" in prompts or request.values.get("store") or request.values.get("claims"):
@@ -232,7 +236,9 @@ def userinfo():
 @bp.get("/oauth/jwks")
 def jwks():
     response = jsonify(keyring().jwks())
-    response.headers["Cache-Control"] = "public, max-age=300"
+    # Short: after ``idp keys rotate`` apps must see the new key soon (they also refetch on an
+    # unknown kid).
+    response.headers["Cache-Control"] = "public, max-age=60"
     return response
 
 

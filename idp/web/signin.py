@@ -23,6 +23,7 @@ bp = Blueprint("signin", __name__, template_folder="../../templates")
 
 PENDING = "idp_pending_login"  # in the signed Flask session: password checked, second factor due
 PENDING_TTL = 300
+NOTICE = "idp_lockout_notice"
 
 
 def _lang() -> str:
@@ -44,9 +45,15 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
         user_agent=request.headers.get("User-Agent"),
     )
     session.pop(PENDING, None)
+    target = next_url
     if account.must_change_password:
-        return cookie, url_for("signin.change_password", next=next_url)
-    return cookie, next_url
+        target = url_for("signin.change_password", next=next_url)
+    # Told only once sign-in is complete, so a password-only intruder cannot consume it.
+    locked_at = throttle.pop_lockout_notice(account)
+    if locked_at is not None:
+        session[NOTICE] = {"at": locked_at.strftime("%Y-%m-%d %H:%M UTC"), "next": target}
+        target = url_for("signin.lockout_notice")
+    return cookie, target
 
 
 def _finish(account: Account, amr: list[str], next_url: str):
@@ -69,7 +76,6 @@ def login():
     password = request.form.get("password") or ""
     store, ip = kv(), client_ip()
     key = normalize(login_name.strip())[:100]
-    notice = None
     try:
         throttle.check(store, key, ip)
         account = accounts.authenticate(login_name, password)
@@ -85,21 +91,21 @@ def login():
                 db.session.commit()
         return _login_error(exc.message, next_url, login_name, 401, lang)
     throttle.record_success(store, key, ip)
-    locked_at = throttle.pop_lockout_notice(account)
-    if locked_at is not None:
-        notice = locked_at.strftime("%Y-%m-%d %H:%M UTC")
     if totp.is_enrolled(account) or totp.is_required(account):
-        session[PENDING] = {
-            "account": account.id,
-            "at": time.time(),
-            "next": next_url,
-            "notice": notice,
-        }
+        session[PENDING] = {"account": account.id, "at": time.time(), "next": next_url}
         return redirect(url_for("signin.second_factor"))
-    response = _finish(account, ["pwd"], next_url)
-    if notice:
-        session["idp_notice"] = notice
-    return response
+    return _finish(account, ["pwd"], next_url)
+
+
+@bp.get("/login/notice")
+def lockout_notice():
+    """Brute-force protection: the account's holder is told of a lockout at the next sign-in."""
+    notice = session.pop(NOTICE, None)
+    if not notice or current_session() is None:
+        return redirect("/")
+    return render_template(
+        "signin/lockout_notice.html", at=notice["at"], next=safe_next(notice["next"])
+    )
 
 
 def _find_quietly(login_name: str) -> Account | None:
@@ -145,10 +151,7 @@ def second_factor():
         throttle.record_failure(store, key, ip)
         return render_template("signin/second_factor.html", account=account, error=exc.message), 401
     throttle.record_success(store, key, ip)
-    response = _finish(account, ["pwd", "otp" if method == "totp" else "rc"], pending["next"])
-    if pending.get("notice"):
-        session["idp_notice"] = pending["notice"]
-    return response
+    return _finish(account, ["pwd", "otp" if method == "totp" else "rc"], pending["next"])
 
 
 @bp.route("/login/2fa/enrol", methods=["GET", "POST"])

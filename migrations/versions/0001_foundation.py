@@ -5,9 +5,8 @@ Revises:
 Create Date: 2026-11-22 08:00:57.689035
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 MARKETPLACES = [
     ("shopee-sg", "shopee", "SG", "Shopee Singapore"),

@@ -1,0 +1,115 @@
+"""Real HTTP on loopback for the interop tests: the provider served by werkzeug, and a receiver
+that records back-channel logout POSTs. Import the fixtures into a test module to use them.
+
+The live provider is its own app (one per backend and test session) over the test database: its
+issuer must be the address it is served at, since discovery and every token name it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from idp.app import create_app, settings_of
+from idp.extensions import db
+
+
+@dataclass(frozen=True)
+class LiveProvider:
+    url: str
+    app: Flask
+
+
+def _placeholder(environ, start_response):  # replaced once the port, hence the issuer, is known
+    start_response("503 Service Unavailable", [])
+    return [b""]
+
+
+@pytest.fixture(scope="session")
+def _live_provider(app) -> Iterator[LiveProvider]:
+    """Bind port 0 first (no race for a free port), then build the app whose issuer is that
+    address, over the same database and secrets as the test app."""
+    server = make_server("127.0.0.1", 0, _placeholder, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    live_app = create_app(replace(settings_of(app), issuer=url))
+    server.app = live_app
+    thread = threading.Thread(target=server.serve_forever, name="idp-live", daemon=True)
+    thread.start()
+    try:
+        yield LiveProvider(url, live_app)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        with live_app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(ctx, _live_provider: LiveProvider) -> str:
+    """The provider's base URL (its issuer), serving the clean test database of ``ctx``."""
+    return _live_provider.url
+
+
+@pytest.fixture
+def live_app(ctx, _live_provider: LiveProvider) -> Flask:
+    """The app object the live server runs (its key cache is per app: rotate keys through it)."""
+    return _live_provider.app
+
+
+class LogoutReceiver:
+    """A relying party's back-channel logout endpoint: records each POSTed form."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, str]] = []
+        self._arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802  (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                with receiver._arrived:
+                    receiver.received.append(
+                        {
+                            "content_type": self.headers.get("Content-Type", ""),
+                            **dict(parse_qsl(body, keep_blank_values=True)),
+                        }
+                    )
+                    receiver._arrived.notify_all()
+                self.send_response(200)
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/backchannel-logout"
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, str]]:
+        """The forms received, once ``count`` have arrived (delivery runs in the background)."""
+        with self._arrived:
+            self._arrived.wait_for(lambda: len(self.received) >= count, timeout=timeout)
+            assert len(self.received) >= count, f"{len(self.received)} of {count} logouts arrived"
+            return list(self.received)
+
+
+@pytest.fixture
+def logout_receiver() -> Iterator[LogoutReceiver]:
+    receiver = LogoutReceiver()
+    thread = threading.Thread(
+        target=receiver.server.serve_forever, name="rp-backchannel", daemon=True
+    )
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        thread.join(timeout=5)
