@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
     from idp.oauth import keys, server, sessions
-    from idp.web import errors, home, oauth, signin
+    from idp.web import api, console, errors, home, oauth, register, signin, verify
 
     kv.init_app(app)
     app.extensions["idp.keyring"] = keys.KeyRing()
@@ -46,9 +46,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     sessions.register_hooks()
     csrf.init_app(app)
     csrf.exempt(oauth.bp)  # protocol endpoints: client-authenticated, not cookie-driven
+    csrf.exempt(api.bp)  # bearer-token API: no cookies, so no cross-site forgery
     app.register_blueprint(home.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
+    for blueprint in (register.bp, verify.bp, console.bp, api.bp):
+        app.register_blueprint(blueprint)
     if settings.env == "development":
         from idp.web import demo_app
 

@@ -640,6 +640,14 @@ def keys_list():
         click.echo(f"{key.kid:<32} {key.alg}  {state}")
 
 
+@cli.command("deliver-outbox")
+def deliver_outbox():
+    """Send due emails and SMS once (the server also does it in the background)."""
+    from idp.services.outbox import deliver_due
+
+    click.echo(f"sent {deliver_due()}")
+
+
 @cli.command("deliver-logouts")
 def deliver_logouts():
     """Deliver due back-channel logout tokens once (the server also does it in the background)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from idp.extensions import db
 from idp.services import accounts, companies, groups, stores
 
 OWNER_PASSWORD = "acme-owner-pw"
@@ -39,6 +40,7 @@ STAFF = [
     ),
     ("dave", "dave-staff-pw", "dave@acme.example", ["Logistics"], ["lazada-sg/3001"]),
 ]
+MUTED = {"bob"}  # R14: bob has not verified his email or phone yet
 STORES = [
     ("shopee-sg", "1001", "Acme Official SG"),
     ("shopee-my", "2001", "Acme Official MY"),
@@ -56,10 +58,14 @@ def load_demo() -> Iterator[str]:
     for marketplace, external_id, name in STORES:
         stores.authorize_store(owner, marketplace, external_id, name)
     for name, password, email, role_names, store_ids in STAFF:
-        accounts.create_sub_account(
+        staff = accounts.create_sub_account(
             owner, name=name, password=password, email=email, roles=role_names, stores=store_ids
         )
-        yield f"staff acme:{name} ({', '.join(role_names)}) password '{password}'"
+        if name not in MUTED:
+            accounts.mark_verified(staff, "email")
+            db.session.commit()
+        muted = " (muted: not verified yet)" if name in MUTED else ""
+        yield f"staff acme:{name} ({', '.join(role_names)}) password '{password}'{muted}"
     presale = groups.create_group(owner, "shopee-sg/1001", "Pre-sale")
     groups.add_member(owner, presale, accounts.get_sub_account(owner, "alice"))
     groups.create_group(owner, "shopee-sg/1001", "After-sale")

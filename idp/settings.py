@@ -43,6 +43,14 @@ def _int(name: str, value: str | None, default: int, low: int, high: int) -> int
     return number
 
 
+def _choice(name: str, value: str | None, default: str, allowed: tuple[str, ...]) -> str:
+    if value is None or value == "":
+        return default
+    if value.lower() not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value.lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str = "development"
@@ -57,6 +65,18 @@ class Settings:
     default_sub_account_limit: int = 99
     secure_cookies: bool = False
     log_level: str = "INFO"
+    # Email: with no SMTP host, emails are printed to the console and kept as .eml files in the
+    # instance folder (development).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # none, starttls or tls
+    smtp_username: str = ""
+    smtp_password: str = ""
+    mail_from: str = "Seller IdP <no-reply@localhost>"
+    # SMS: a webhook that receives {"to": ..., "text": ...} as JSON (with a bearer token); with
+    # none, texts go to the console and the outbox (development).
+    sms_webhook_url: str = ""
+    sms_webhook_token: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -101,6 +121,19 @@ class Settings:
                 "IDP_SECURE_COOKIES", env.get("IDP_SECURE_COOKIES"), mode == "production"
             ),
             log_level=env.get("IDP_LOG_LEVEL", "INFO").upper(),
+            smtp_host=env.get("IDP_SMTP_HOST", ""),
+            smtp_port=_int("IDP_SMTP_PORT", env.get("IDP_SMTP_PORT"), 587, 1, 65535),
+            smtp_security=_choice(
+                "IDP_SMTP_SECURITY",
+                env.get("IDP_SMTP_SECURITY"),
+                "starttls",
+                ("none", "starttls", "tls"),
+            ),
+            smtp_username=env.get("IDP_SMTP_USERNAME", ""),
+            smtp_password=env.get("IDP_SMTP_PASSWORD", ""),
+            mail_from=env.get("IDP_MAIL_FROM", "Seller IdP <no-reply@localhost>"),
+            sms_webhook_url=env.get("IDP_SMS_WEBHOOK_URL", ""),
+            sms_webhook_token=env.get("IDP_SMS_WEBHOOK_TOKEN", ""),
         )
         return settings.with_development_defaults()
 

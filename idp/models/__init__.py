@@ -10,10 +10,12 @@ from idp.models.oauth import (
     Consent,
     IssuedToken,
     LogoutDelivery,
+    OutboxMessage,
     RecoveryCode,
     SessionClient,
     SigningKey,
     SsoSession,
+    VerificationCode,
 )
 
 __all__ = [
@@ -23,10 +25,12 @@ __all__ = [
     "Consent",
     "IssuedToken",
     "LogoutDelivery",
+    "OutboxMessage",
     "RecoveryCode",
     "SessionClient",
     "SigningKey",
     "SsoSession",
+    "VerificationCode",
     "AuditEvent",
     "Company",
     "Marketplace",

@@ -71,6 +71,17 @@ class Account(db.Model):
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Brute-force protection: set when the account was locked, shown at the next sign-in.
     lockout_notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # R13: the nonce of the one activation link that still works ("invite again" replaces it).
+    activation_nonce: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # R17: the nonce of the one password-reset link that still works.
+    password_reset_nonce: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # R14: a sub-account is muted until it verifies its phone or email.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # R22: notification kinds the account turned off (security notices cannot be).
+    email_opt_out: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])
@@ -89,6 +100,13 @@ class Account(db.Model):
     @property
     def is_active(self) -> bool:
         return self.status == ACTIVE
+
+    @property
+    def is_muted(self) -> bool:
+        """R14: a sub-account that has verified neither its phone nor its email."""
+        return (
+            not self.is_main and self.email_verified_at is None and (self.phone_verified_at is None)
+        )
 
     @property
     def login_name(self) -> str:

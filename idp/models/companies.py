@@ -28,6 +28,11 @@ class Company(db.Model):
         Boolean, default=False, server_default=false()
     )  # R19: for all staff
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # R15: one wallet password for all of the company's stores, set by the main account only.
+    wallet_password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    wallet_password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    wallet_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    wallet_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     stores: Mapped[list[Store]] = relationship(back_populates="company", lazy="selectin")
 

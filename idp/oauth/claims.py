@@ -14,8 +14,8 @@ MESSAGING_SCOPES = frozenset({"chat:send", "messages:send"})
 
 
 def is_muted(account: Account) -> bool:
-    """R14: placeholder until verification lands; no account is muted yet."""
-    return False
+    """R14: an unverified sub-account is muted: tokens say so and carry no messaging scope."""
+    return account.is_muted
 
 
 def profile_claims(account: Account, store: Store | None) -> dict:

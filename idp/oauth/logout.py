@@ -8,17 +8,16 @@ instances share the work safely through a lease on each row."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import timedelta
 
-from flask import Flask, current_app
 from joserfc import jwt
 from sqlalchemy import select, update
 
+from idp.background import Worker, worker
 from idp.extensions import db
 from idp.models import Client, LogoutDelivery, SessionClient, SsoSession
 from idp.models.base import utcnow
@@ -70,7 +69,7 @@ def queue_backchannel(sessions: list[SsoSession]) -> None:
             )
         )
     if rows:
-        sender_of(current_app._get_current_object()).wake_after_commit()
+        sender().wake_after_commit()
 
 
 def _post(uri: str, token: str) -> str | None:
@@ -139,57 +138,5 @@ def deliver_due(limit: int = 50) -> int:
     return delivered
 
 
-class Sender:
-    """One background thread per app that delivers the outbox: woken after a logout commits,
-    and every ``POLL_SECONDS`` for retries."""
-
-    POLL_SECONDS = 5.0
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.event = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.lock = threading.Lock()
-
-    def wake_after_commit(self) -> None:
-        from sqlalchemy import event
-
-        session = db.session()
-        if not getattr(session, "_idp_logout_hook", False):
-            session._idp_logout_hook = True
-
-            def after_commit(_session):
-                _session._idp_logout_hook = False
-                self.wake()
-
-            event.listen(session, "after_commit", after_commit, once=True)
-
-    def wake(self) -> None:
-        with self.lock:
-            if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(
-                    target=self._run, name="backchannel-logout", daemon=True
-                )
-                self.thread.start()
-        self.event.set()
-
-    def _run(self) -> None:
-        while True:
-            self.event.wait(self.POLL_SECONDS)
-            self.event.clear()
-            with self.app.app_context():
-                try:
-                    deliver_due()
-                except Exception:  # keep the sender alive whatever one round met
-                    log.exception("back-channel logout delivery round failed")
-                    db.session.rollback()
-                finally:
-                    db.session.remove()
-
-
-def sender_of(app: Flask) -> Sender:
-    """The app's sender. ``app`` must be the real app, not the ``current_app`` proxy: the
-    sender's thread has no app context to resolve a proxy in."""
-    if "idp.logout_sender" not in app.extensions:
-        app.extensions["idp.logout_sender"] = Sender(app)
-    return app.extensions["idp.logout_sender"]
+def sender() -> Worker:
+    return worker("backchannel-logout", deliver_due)

@@ -411,3 +411,19 @@ def change_own_password(account: Account, current: str, new: str) -> Account:
     account.must_change_password = False
     audit.record(account, "account.password_changed", company_id=account.company_id, target=account)
     return account
+
+
+def mark_verified(account: Account, channel: str) -> Account:
+    """R14: the one place a mute is lifted: the account proved it holds its email or phone.
+    New tokens no longer carry ``muted`` and may carry messaging scopes. Caller commits."""
+    if channel not in ("email", "phone"):
+        raise InvalidInput("Verify an email or a phone", field="channel")
+    now = utcnow()
+    if channel == "email":
+        account.email_verified_at = now
+    else:
+        account.phone_verified_at = now
+    audit.record(
+        account, "account.verified", company_id=account.company_id, target=account, channel=channel
+    )
+    return account

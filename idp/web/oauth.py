@@ -127,7 +127,8 @@ def authorize():
         )
     except InvalidInput as exc:
         return server.handle_error_response(
-            None, _redirecting(grant, "invalid_request", exc.message))
+            None, _redirecting(grant, "invalid_request", exc.message)
+        )
     except store_context.StoreRefused as exc:
         denied = _redirecting(grant, "access_denied", exc.message)
         if "none" in prompts or request.values.get("store") or request.values.get("claims"):

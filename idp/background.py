@@ -1,0 +1,70 @@
+"""Background delivery: one daemon thread per app and job, woken right after the transaction
+that queued work commits, and every few seconds for retries. Used by the back-channel logout
+outbox and the email/SMS outbox, so that no request ever waits for another server."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from flask import Flask, current_app
+from sqlalchemy import event
+
+from idp.extensions import db
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    POLL_SECONDS = 5.0
+
+    def __init__(self, app: Flask, name: str, job: Callable[[], object]) -> None:
+        self.app, self.name, self.job = app, name, job
+        self.event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def wake_after_commit(self) -> None:
+        """Run the job once the current transaction has committed (its rows are visible)."""
+        session = db.session()
+        flag = f"_idp_wake_{self.name}"
+        if getattr(session, flag, False):
+            return
+        setattr(session, flag, True)
+
+        def after_commit(_session) -> None:
+            setattr(_session, flag, False)
+            self.wake()
+
+        event.listen(session, "after_commit", after_commit, once=True)
+
+    def wake(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self.thread.start()
+        self.event.set()
+
+    def _run(self) -> None:
+        while True:
+            self.event.wait(self.POLL_SECONDS)
+            self.event.clear()
+            with self.app.app_context():
+                try:
+                    self.job()
+                except Exception:  # keep the worker alive whatever one round met
+                    log.exception("%s: delivery round failed", self.name)
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+
+def worker(name: str, job: Callable[[], object]) -> Worker:
+    """The current app's worker for ``name`` (the real app, never the ``current_app`` proxy:
+    the worker's thread has no app context to resolve a proxy in)."""
+    app = current_app._get_current_object()
+    key = f"idp.worker.{name}"
+    if key not in app.extensions:
+        app.extensions[key] = Worker(app, name, job)
+    return app.extensions[key]

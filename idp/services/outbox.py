@@ -1,0 +1,227 @@
+"""Email and SMS, through an outbox. ``send_email`` / ``send_sms`` write a row in the caller's
+transaction (so a message exists exactly when what caused it committed); a background worker
+delivers due rows after the commit, retrying with backoff (nothing is lost while the SMTP server
+is down) and leasing each row (nothing is sent twice by two instances).
+
+Transports: SMTP (STARTTLS or TLS) when ``IDP_SMTP_HOST`` is set, else the console plus ``.eml``
+files in the instance folder; SMS through an HTTP webhook when ``IDP_SMS_WEBHOOK_URL`` is set, else
+the console. Bodies come from ``templates/email/<kind>.<lang>.txt`` and ``.html`` (English and
+Simplified Chinese)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import ssl
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+from flask import current_app, render_template
+from jinja2 import TemplateNotFound
+from sqlalchemy import select, update
+
+from idp.background import Worker, worker
+from idp.extensions import db
+from idp.models import Account, OutboxMessage
+from idp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+LEASE_SECONDS = 120
+LANGUAGES = ("en", "zh")
+# R22: sent whatever the account's subscriptions say.
+SECURITY_KINDS = frozenset(
+    {
+        "password_changed",
+        "password_reset_by_owner",
+        "password_reset_link",
+        "wallet_changed",
+        "wallet_locked",
+        "second_factor_added",
+        "activation",
+        "verification_code",
+        "new_sign_in",
+    }
+)
+
+
+def _language(account: Account | None, lang: str | None) -> str:
+    chosen = (lang or (account.language if account else None) or "en").lower()
+    return "zh" if chosen.startswith("zh") else "en"
+
+
+def _render(kind: str, lang: str, context: dict) -> tuple[str, str, str | None]:
+    """Subject (first line of the text template), text body, HTML body (optional)."""
+    text = render_template(f"email/{kind}.{lang}.txt", **context)
+    subject, _, body = text.partition("\n")
+    try:
+        html = render_template(f"email/{kind}.{lang}.html", **context)
+    except TemplateNotFound:
+        html = None
+    return subject.strip(), body.lstrip("\n"), html
+
+
+def send_email(
+    kind: str, to: str, *, account: Account | None = None, lang: str | None = None, **context
+) -> OutboxMessage | None:
+    """Queue an email. Non-security kinds respect the account's opt-outs (R22)."""
+    if account is not None and kind not in SECURITY_KINDS and kind in (account.email_opt_out or []):
+        return None
+    subject, text, html = _render(kind, _language(account, lang), {"account": account, **context})
+    message = OutboxMessage(
+        channel="email",
+        recipient=to,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        kind=kind,
+        account_id=account.id if account is not None else None,
+    )
+    db.session.add(message)
+    sender().wake_after_commit()
+    return message
+
+
+def send_sms(kind: str, to: str, text: str, *, account: Account | None = None) -> OutboxMessage:
+    message = OutboxMessage(
+        channel="sms",
+        recipient=to,
+        subject="",
+        text_body=text,
+        kind=kind,
+        account_id=account.id if account is not None else None,
+    )
+    db.session.add(message)
+    sender().wake_after_commit()
+    return message
+
+
+# --- delivery -------------------------------------------------------------------------------
+
+
+def _smtp(message: OutboxMessage) -> None:
+    settings = current_app.extensions["idp.settings"]
+    email = _as_email(message, settings.mail_from)
+    if not settings.smtp_host:
+        _to_console(message, email, settings.instance_path)
+        return
+    context = ssl.create_default_context()
+    if settings.smtp_security == "tls":
+        client = smtplib.SMTP_SSL(
+            settings.smtp_host, settings.smtp_port, timeout=15, context=context
+        )
+    else:
+        client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=15)
+    with client:
+        if settings.smtp_security == "starttls":
+            client.starttls(context=context)
+        if settings.smtp_username:
+            client.login(settings.smtp_username, settings.smtp_password)
+        client.send_message(email)
+
+
+def _as_email(message: OutboxMessage, sender_address: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = sender_address
+    email["To"] = message.recipient
+    email["Subject"] = message.subject
+    # One Message-ID per outbox row: a retry after an unclear failure is recognizably the same.
+    email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="idp.local")
+    email.set_content(message.text_body)
+    if message.html_body:
+        email.add_alternative(message.html_body, subtype="html")
+    return email
+
+
+def _to_console(message: OutboxMessage, email: EmailMessage, instance: Path) -> None:
+    folder = instance / "mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{message.id:06d}-{message.kind}.eml"
+    path.write_bytes(bytes(email))
+    print(
+        f"[email to {message.recipient}] {message.subject}\n{message.text_body}\n({path})",
+        flush=True,
+    )
+
+
+def _sms(message: OutboxMessage) -> None:
+    settings = current_app.extensions["idp.settings"]
+    if not settings.sms_webhook_url:
+        print(f"[sms to {message.recipient}] {message.text_body}", flush=True)
+        return
+    body = json.dumps(
+        {"to": message.recipient, "text": message.text_body, "id": message.id}
+    ).encode()
+    headers = {"Content-Type": "application/json"}
+    if settings.sms_webhook_token:
+        headers["Authorization"] = f"Bearer {settings.sms_webhook_token}"
+    request = urllib.request.Request(
+        settings.sms_webhook_url, data=body, headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if not 200 <= response.status < 300:
+            raise OSError(f"SMS webhook answered HTTP {response.status}")
+
+
+TRANSPORTS = {"email": _smtp, "sms": _sms}
+
+
+def deliver_due(limit: int = 50) -> int:
+    """Send what is due; returns how many were sent. Safe on several instances at once."""
+    now = utcnow()
+    due = db.session.scalars(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.given_up_at.is_(None),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    ).all()
+    sent = 0
+    for message_id in due:
+        leased = db.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if not leased:
+            continue  # another instance has it
+        message = db.session.get(OutboxMessage, message_id)
+        try:
+            TRANSPORTS[message.channel](message)
+        except (OSError, smtplib.SMTPException, urllib.error.URLError) as exc:
+            message.attempts += 1
+            message.last_error = f"{type(exc).__name__}: {exc}"[:255]
+            if message.attempts >= MAX_ATTEMPTS:
+                message.given_up_at = utcnow()
+                log.error("outbox message %s (%s) given up", message.id, message.kind)
+            else:
+                delay = min(5 * 2**message.attempts, 1800)
+                message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            db.session.commit()
+            if message.channel == "email" and isinstance(exc, OSError | smtplib.SMTPConnectError):
+                break  # the server is down: leave the rest for the next round
+            continue
+        message.attempts += 1
+        message.sent_at = utcnow()
+        db.session.commit()
+        sent += 1
+    return sent
+
+
+def sender() -> Worker:
+    return worker("outbox", deliver_due)
