@@ -48,6 +48,9 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
     target = next_url
     if account.must_change_password:
         target = url_for("signin.change_password", next=next_url)
+    if account.is_muted and not account.must_change_password:
+        # R14: the first sign-ins of an unverified sub-account ask it to verify (it may skip).
+        target = url_for("verify.start", next=target)
     # Told only once sign-in is complete, so a password-only intruder cannot consume it.
     locked_at = throttle.pop_lockout_notice(account)
     if locked_at is not None:
@@ -81,7 +84,17 @@ def login():
         account = accounts.authenticate(login_name, password)
     except throttle.Throttled as exc:
         return _login_error(exc.message, next_url, login_name, 429, lang)
-    except (accounts.AccountDisabled, accounts.AccountNotActivated) as exc:
+    except accounts.AccountNotActivated as exc:
+        # R13: say why, and offer a new activation link (the password was right).
+        return render_template(
+            "signin/login.html",
+            error=exc.message,
+            next=next_url,
+            login=login_name,
+            lang=lang,
+            resend=True,
+        ), 403
+    except accounts.AccountDisabled as exc:
         return _login_error(exc.message, next_url, login_name, 403, lang)
     except AuthenticationFailed as exc:
         if throttle.record_failure(store, key, ip):
