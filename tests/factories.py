@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from idp.extensions import db
 from idp.models import Account, Store
 from idp.services import accounts, companies, stores
 
@@ -39,8 +40,10 @@ def staff(
     email: str | None = None,
     roles: list[str] | None = None,
     phone: str | None = None,
+    verified: bool = True,
 ) -> Account:
-    return accounts.create_sub_account(
+    """A sub-account; verified (so not muted, R14) unless ``verified=False``."""
+    account = accounts.create_sub_account(
         owner,
         name=name,
         password=password,
@@ -49,3 +52,7 @@ def staff(
         roles=roles or [],
         stores=stores_ or [],
     )
+    if verified:
+        accounts.mark_verified(account, "email")
+        db.session.commit()
+    return account
