@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
     from idp.oauth import keys, server, sessions
-    from idp.web import api, console, errors, home, oauth, register, signin, verify
+    from idp.web import api, console, errors, home, oauth, ops, register, signin, verify
 
     kv.init_app(app)
     app.extensions["idp.keyring"] = keys.KeyRing()
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     csrf.exempt(oauth.bp)  # protocol endpoints: client-authenticated, not cookie-driven
     csrf.exempt(api.bp)  # bearer-token API: no cookies, so no cross-site forgery
+    ops.init_app(app)
+    app.register_blueprint(ops.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
@@ -68,7 +70,9 @@ def _engine_options(url: str) -> dict:
             "pool_size": 10,
             "max_overflow": 20,
         }
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    # No pre-ping (a round trip on every request): a dropped connection is detected when used,
+    # that request gets a 503, and SQLAlchemy replaces the pool's stale connections.
+    return {"pool_size": 10, "max_overflow": 20, "pool_recycle": 1800}
 
 
 def settings_of(app: Flask) -> Settings:

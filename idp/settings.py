@@ -65,6 +65,8 @@ class Settings:
     default_sub_account_limit: int = 99
     secure_cookies: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"  # "json" in production: one JSON object per line
+    access_log: bool = False
     # Email: with no SMTP host, emails are printed to the console and kept as .eml files in the
     # instance folder (development).
     smtp_host: str = ""
@@ -121,6 +123,13 @@ class Settings:
                 "IDP_SECURE_COOKIES", env.get("IDP_SECURE_COOKIES"), mode == "production"
             ),
             log_level=env.get("IDP_LOG_LEVEL", "INFO").upper(),
+            log_format=_choice(
+                "IDP_LOG_FORMAT",
+                env.get("IDP_LOG_FORMAT"),
+                "json" if mode == "production" else "text",
+                ("json", "text"),
+            ),
+            access_log=_bool("IDP_ACCESS_LOG", env.get("IDP_ACCESS_LOG"), mode == "production"),
             smtp_host=env.get("IDP_SMTP_HOST", ""),
             smtp_port=_int("IDP_SMTP_PORT", env.get("IDP_SMTP_PORT"), 587, 1, 65535),
             smtp_security=_choice(

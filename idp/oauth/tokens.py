@@ -16,6 +16,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy import update
 
+from idp import metrics
 from idp.extensions import db
 from idp.models import Account, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
@@ -143,6 +144,7 @@ def save_token(token: dict, request) -> IssuedToken:
         refresh_expires_at=refresh_expires,
     )
     db.session.add(row)
+    metrics.TOKENS.labels(request.payload.grant_type or "unknown").inc()
     if session is not None:
         from idp.oauth import sessions
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp.errors import DomainError
@@ -52,7 +52,8 @@ def init_app(app: Flask) -> None:
         return _render(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or "")
 
     @app.errorhandler(OperationalError)
-    def database_unavailable(exc: OperationalError):
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(exc):
         log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "unknown")
         return _render(503, "temporarily_unavailable", "The service is briefly unavailable")
 

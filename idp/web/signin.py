@@ -9,6 +9,7 @@ from flask import Blueprint, make_response, redirect, render_template, request, 
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp import metrics
 from idp.errors import AuthenticationFailed, DomainError, InvalidInput
 from idp.extensions import db
 from idp.kv import kv
@@ -83,6 +84,7 @@ def login():
         throttle.check(store, key, ip)
         account = accounts.authenticate(login_name, password)
     except throttle.Throttled as exc:
+        metrics.SIGNINS.labels("throttled").inc()
         return _login_error(exc.message, next_url, login_name, 429, lang)
     except accounts.AccountNotActivated as exc:
         # R13: say why, and offer a new activation link (the password was right).
@@ -97,6 +99,7 @@ def login():
     except accounts.AccountDisabled as exc:
         return _login_error(exc.message, next_url, login_name, 403, lang)
     except AuthenticationFailed as exc:
+        metrics.SIGNINS.labels("failed").inc()
         if throttle.record_failure(store, key, ip):
             locked = _find_quietly(login_name)
             if locked is not None:
@@ -104,6 +107,7 @@ def login():
                 db.session.commit()
         return _login_error(exc.message, next_url, login_name, 401, lang)
     throttle.record_success(store, key, ip)
+    metrics.SIGNINS.labels("password_ok").inc()
     if totp.is_enrolled(account) or totp.is_required(account):
         session[PENDING] = {"account": account.id, "at": time.time(), "next": next_url}
         return redirect(url_for("signin.second_factor"))

@@ -1,0 +1,371 @@
+"""``make bench``: the provider under load, per worker core, on PostgreSQL and Redis.
+
+One gunicorn sync worker pinned to core 0 serves; the load generator runs pinned to core 1 on
+loopback (wrk with Lua scripts for single requests; a Python driver for the multi-step password
+sign-in). Each scenario runs a bounded time. For each one: peak req/s with p50/p99, then a run at
+about 80% of peak for the p99 target. Results go to bench/results/latest.json and a Markdown
+table (printed, and pasted into the README)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv" / "bin"
+WORK = ROOT / "bench" / ".work"
+RESULTS = ROOT / "bench" / "results"
+PORT = int(os.environ.get("IDP_BENCH_PORT", "8765"))
+BASE = f"http://127.0.0.1:{PORT}"
+PG_ADMIN = os.environ.get("IDP_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("IDP_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+DURATION = int(os.environ.get("IDP_BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("IDP_BENCH_CONNECTIONS", "16"))
+TX = "urn:ietf:params:oauth:grant-type:token-exchange"
+TARGETS = {  # per worker core, SPEC of the performance issue
+    "client_credentials": 2000, "introspection": 2500, "userinfo": 2500, "refresh": 1000,
+    "token_exchange": 1000, "password_sign_in": 30, "jwks": None,
+}
+
+
+def env() -> dict[str, str]:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_ADMIN).set(database="idp_bench")
+    return {
+        **os.environ,
+        "IDP_ENV": "development",
+        "IDP_INSTANCE_PATH": str(WORK / "instance"),
+        "IDP_DATABASE_URL": url.render_as_string(hide_password=False),
+        "IDP_REDIS_URL": REDIS,
+        "IDP_ISSUER": BASE,
+        "IDP_LOG_LEVEL": "WARNING",
+        "IDP_ACCESS_LOG": "false",
+        "IDP_BIND": f"127.0.0.1:{PORT}",
+        "IDP_WORKERS": "1",
+    }
+
+
+def fresh_database() -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "idp_bench" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "idp_bench"'))
+    admin.dispose()
+    import redis
+
+    redis.Redis.from_url(REDIS).flushdb()
+
+
+def prepare() -> dict:
+    """Migrate, load the demo company, register the bench clients and mint what the scenarios
+    need (through the provider's own code, in one process)."""
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    fresh_database()
+    subprocess.run([VENV / "idp", "db", "upgrade"], env=env(), check=True,
+                   capture_output=True)
+    out = subprocess.run([VENV / "python", __file__, "--prepare-inside"], env=env(),
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"preparing the benchmark data failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def prepare_inside() -> None:
+    from datetime import timedelta
+
+    from idp.app import create_app
+    from idp.demo import load_demo
+    from idp.extensions import db
+    from idp.models import IssuedToken, SsoSession
+    from idp.models.base import utcnow
+    from idp.oauth import clients
+    from idp.oauth.crypto import random_token, token_hash
+    from idp.services import accounts
+
+    app = create_app()
+    with app.app_context():
+        list(load_demo())
+        client, secret = clients.create_client(
+            "Bench app", redirect_uris=[f"{BASE}/cb"], scope="openid profile email offline_access",
+            grant_types=["authorization_code", "refresh_token", "client_credentials", TX])
+        alice = accounts.find_by_login_name("acme:alice")
+        session = SsoSession(sid=random_token(16), token_hash=token_hash(random_token()),
+                             account_id=alice.id, amr=["pwd"], acr="1",
+                             expires_at=utcnow() + timedelta(hours=12))
+        db.session.add(session)
+        db.session.flush()
+        refresh_tokens = []
+        rows = []
+        for _ in range(60_000):  # refresh tokens are single-use: one per request
+            value = random_token(32)
+            refresh_tokens.append(value)
+            rows.append(IssuedToken(
+                jti=random_token(16), family=random_token(16), refresh_token_hash=token_hash(value),
+                client_id=client.id, account_id=alice.id, session_id=session.id,
+                scope="openid profile email", offline=False,
+                access_expires_at=utcnow() + timedelta(minutes=15),
+                refresh_expires_at=utcnow() + timedelta(hours=12),
+                store_id=alice.default_store_id))
+        db.session.add_all(rows)
+        db.session.commit()
+        stores = {s.marketplace_code: s.public_id for s in alice.stores}
+        client_id = client.client_id
+    (WORK / "refresh_tokens.txt").write_text("\n".join(refresh_tokens))
+    print(json.dumps({"client_id": client_id, "secret": secret, "stores": stores}))
+
+
+def start_server() -> subprocess.Popen:
+    process = subprocess.Popen(
+        ["taskset", "-c", "0", VENV / "gunicorn", "-c", ROOT / "deploy" / "gunicorn.conf.py",
+         "idp.wsgi:app"], env=env(), cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=open(WORK / "server.log", "w"), start_new_session=True)
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"{BASE}/readyz", timeout=1)  # noqa: S310 (loopback)
+            return process
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not become ready; see bench/.work/server.log")
+
+
+def http(method: str, path: str, data: dict | None = None, headers: dict | None = None):
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(f"{BASE}{path}", data=body, method=method,
+                                     headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
+        return json.load(response)
+
+
+def sign_in_once(client_id: str, secret: str) -> dict:
+    """The full password sign-in an app's user goes through: authorize → login form → code →
+    token. Returns the token response."""
+    import requests
+
+    verifier = secrets.token_urlsafe(48)
+    import hashlib
+
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(
+        b"=").decode()
+    browser = requests.Session()
+    authorize = browser.get(f"{BASE}/oauth/authorize", params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": f"{BASE}/cb",
+        "scope": "openid profile", "state": "s", "nonce": secrets.token_hex(8),
+        "code_challenge": challenge, "code_challenge_method": "S256"}, allow_redirects=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', authorize.text).group(1)
+    next_url = re.search(r'name="next" value="([^"]+)"', authorize.text).group(1).replace(
+        "&amp;", "&")
+    login = browser.post(f"{BASE}/login", data={"csrf_token": csrf, "next": next_url,
+                                                "login": "acme:alice",
+                                                "password": "alice-staff-pw"},
+                         allow_redirects=False)
+    back = browser.get(f"{BASE}{login.headers['Location']}", allow_redirects=False)
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(back.headers["Location"]).query)["code"][0]
+    token = requests.post(f"{BASE}/oauth/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": f"{BASE}/cb",
+        "code_verifier": verifier}, auth=(client_id, secret))
+    token.raise_for_status()
+    return token.json()
+
+
+LUA_REQUEST = """
+wrk.method = "{method}"
+wrk.body = {body}
+{headers}
+{extra}
+"""
+LUA_REFRESH = """
+local tokens = {{}}
+local n = 0
+init = function(args)
+  local start = tonumber(args[1]); local step = tonumber(args[2])
+  local i = 0
+  for line in io.lines("{path}") do
+    if i % step == start then table.insert(tokens, line) end
+    i = i + 1
+  end
+end
+request = function()
+  n = n + 1
+  local token = tokens[n]
+  if token == nil then token = "exhausted" end
+  return wrk.format("POST", "/oauth/token", nil,
+    "grant_type=refresh_token&refresh_token=" .. token)
+end
+"""
+LUA_PACE = """
+local pace_ms = {pace}
+delay = function() return pace_ms end
+"""
+LUA_DONE = """
+done = function(summary, latency, requests)
+  io.write(string.format("JSON{\\"requests\\":%d,\\"seconds\\":%f,\\"p50\\":%f,\\"p99\\":%f,"
+    .. "\\"errors\\":%d,\\"non2xx\\":%d}\\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status))
+end
+"""
+
+
+def wrk(name: str, path: str, lua: str, *, connections: int = CONNECTIONS,
+        seconds: int = DURATION) -> dict:
+    script = WORK / f"{name}.lua"
+    script.write_text(lua + LUA_DONE)
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+         "--latency", "-s", str(script), f"{BASE}{path}"],
+        capture_output=True, text=True, check=True)
+    data = json.loads(re.search(r"JSON(\{.*\})", out.stdout).group(1))
+    data["rps"] = data["requests"] / data["seconds"]
+    return data
+
+
+def form_lua(method: str, form: dict | None, headers: dict) -> str:
+    body = json.dumps(urllib.parse.urlencode(form)) if form else "nil"
+    header_lines = "\n".join(f'wrk.headers["{k}"] = {json.dumps(v)}' for k, v in headers.items())
+    return LUA_REQUEST.format(method=method, body=body, headers=header_lines, extra="")
+
+
+def scenarios(info: dict) -> dict[str, tuple[str, str]]:
+    basic = "Basic " + base64.b64encode(f"{info['client_id']}:{info['secret']}".encode()).decode()
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": basic}
+    tokens = sign_in_once(info["client_id"], info["secret"])
+    access = tokens["access_token"]
+    other_store = info["stores"]["shopee-my"]
+    refresh_lua = (f'wrk.method = "POST"\nwrk.headers["Content-Type"] = '
+                   f'"application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = '
+                   f'"{basic}"\n' + LUA_REFRESH.format(path=WORK / "refresh_tokens.txt"))
+    return {
+        "jwks": ("/oauth/jwks", form_lua("GET", None, {})),
+        "client_credentials": ("/oauth/token", form_lua(
+            "POST", {"grant_type": "client_credentials", "scope": "openid"}, form)),
+        "introspection": ("/oauth/introspect", form_lua("POST", {"token": access}, form)),
+        "userinfo": ("/oauth/userinfo", form_lua(
+            "GET", None, {"Authorization": f"Bearer {access}"})),
+        "token_exchange": ("/oauth/token", form_lua("POST", {
+            "grant_type": TX, "subject_token": access, "store": other_store,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}, form)),
+        "refresh": ("/oauth/token", refresh_lua),
+    }
+
+
+def sign_in_load(info: dict, seconds: int, workers: int) -> dict:
+    """The password sign-in flow from ``workers`` client threads (pinned to core 1)."""
+    out = subprocess.run(
+        ["taskset", "-c", "1", VENV / "python", __file__, "--sign-in-load", info["client_id"],
+         info["secret"], str(seconds), str(workers)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sign_in_load_inside(client_id: str, secret: str, seconds: int, workers: int) -> None:
+    import statistics
+    import threading
+
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop() -> None:
+        nonlocal errors
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                sign_in_once(client_id, secret)
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+            except Exception:  # counted, reported
+                with lock:
+                    errors += 1
+
+    threads = [threading.Thread(target=loop) for _ in range(workers)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0
+    print(json.dumps({"requests": len(latencies), "seconds": elapsed,
+                      "rps": len(latencies) / elapsed, "errors": errors, "non2xx": 0,
+                      "p50": statistics.median(latencies) * 1000 if latencies else 0,
+                      "p99": p99 * 1000}))
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+    RESULTS.mkdir(exist_ok=True)
+    print("preparing (PostgreSQL database idp_bench, Redis db 14)…", flush=True)
+    info = prepare()
+    server = start_server()
+    results = {}
+    try:
+        for name, (path, lua) in scenarios(info).items():
+            wrk(name, path, lua, seconds=2)  # warm up (and reach steady state)
+            if name == "refresh":  # fresh tokens for the measured runs: skip the warm-up's
+                lua = lua.replace("local n = 0", "local n = 3000")
+            peak = wrk(name, path, lua)
+            pace = max(1, round(CONNECTIONS * 1000 / (0.8 * peak["rps"]) - peak["p50"]))
+            if name == "refresh":
+                lua = lua.replace("local n = 3000", "local n = 30000")
+            at80 = wrk(f"{name}-80", path, lua + LUA_PACE.format(pace=pace))
+            results[name] = {"peak": peak, "at_80": at80, "target": TARGETS.get(name)}
+            print(f"{name:<20} {peak['rps']:>8.0f} req/s  p50 {peak['p50']:.1f} ms  "
+                  f"p99 {peak['p99']:.1f} ms | at {at80['rps']:.0f} req/s: p99 "
+                  f"{at80['p99']:.1f} ms  (errors {peak['errors'] + peak['non2xx']})",
+                  flush=True)
+        peak = sign_in_load(info, DURATION, 4)
+        at80 = sign_in_load(info, DURATION, 2)
+        results["password_sign_in"] = {"peak": peak, "at_80": at80, "target": 30}
+        print(f"{'password_sign_in':<20} {peak['rps']:>8.1f} /s     p50 {peak['p50']:.0f} ms  "
+              f"p99 {peak['p99']:.0f} ms | 2 clients: {at80['rps']:.1f}/s p99 {at80['p99']:.0f} ms",
+              flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    report = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "machine": f"{os.cpu_count()} cores; server: 1 gunicorn sync worker on core 0; "
+                         f"load: core 1; PostgreSQL + Redis on the same machine",
+              "seconds_per_run": DURATION, "connections": CONNECTIONS, "results": results}
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    print("\n" + table(report))
+
+
+def table(report: dict) -> str:
+    lines = ["| scenario | req/s per core | p50 ms | p99 ms | p99 ms at ~80% load | target |",
+             "|---|---:|---:|---:|---:|---|"]
+    for name, r in report["results"].items():
+        target = r["target"]
+        met = "" if target is None else ("met" if r["peak"]["rps"] >= target else "**missed**")
+        lines.append(
+            f"| {name} | {r['peak']['rps']:.0f} | {r['peak']['p50']:.1f} | "
+            f"{r['peak']['p99']:.1f} | {r['at_80']['p99']:.1f} (at {r['at_80']['rps']:.0f}/s) | "
+            f"{'' if target is None else f'≥ {target}/s '}{met} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--prepare-inside":
+        prepare_inside()
+    elif len(sys.argv) > 1 and sys.argv[1] == "--sign-in-load":
+        sign_in_load_inside(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        main()

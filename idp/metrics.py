@@ -1,0 +1,34 @@
+"""Prometheus metrics: requests, latencies, sign-ins, tokens issued. Under gunicorn with several
+workers, set ``PROMETHEUS_MULTIPROC_DIR`` (deploy/gunicorn.conf.py does) so /metrics adds up
+every worker."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter("idp_http_requests_total", "HTTP requests", ["endpoint", "method", "status"])
+LATENCY = Histogram(
+    "idp_http_request_seconds",
+    "HTTP request latency",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+SIGNINS = Counter("idp_signins_total", "Password sign-ins", ["result"])
+TOKENS = Counter("idp_tokens_issued_total", "Tokens issued", ["grant_type"])
+
+
+def exposition() -> tuple[bytes, str]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST

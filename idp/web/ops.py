@@ -1,0 +1,117 @@
+"""Operations: liveness, readiness, metrics, request ids and structured access logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+
+from flask import Blueprint, Flask, current_app, g, jsonify, request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from idp import metrics
+from idp.extensions import db
+
+bp = Blueprint("ops", __name__)
+access_log = logging.getLogger("idp.access")
+
+
+@bp.get("/healthz")
+def healthz():
+    """Alive: the process answers. Touches nothing else."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready: the database (and Redis, when configured) answer now. 503 until they do."""
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except SQLAlchemyError as exc:
+        db.session.rollback()
+        checks["database"] = f"unavailable ({type(exc).__name__})"
+    if current_app.extensions["idp.settings"].redis_url:
+        from idp.kv import kv
+
+        try:
+            kv().client.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # any client error means "not ready"
+            checks["redis"] = f"unavailable ({type(exc).__name__})"
+    ready = all(value == "ok" for value in checks.values())
+    return jsonify(status="ready" if ready else "unavailable", checks=checks), (
+        200 if ready else 503
+    )
+
+
+@bp.get("/metrics")
+def prometheus():
+    body, content_type = metrics.exposition()
+    return body, 200, {"Content-Type": content_type}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line. Messages never carry secrets: we log paths, not query strings
+    or bodies, and no token, code or password is ever passed to a logger."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key in ("request_id", "method", "path", "status", "ms", "client_ip"):
+            if hasattr(record, key):
+                entry[key] = getattr(record, key)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def init_app(app: Flask) -> None:
+    settings = app.extensions["idp.settings"]
+    if settings.log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        root = logging.getLogger()
+        root.handlers = [handler]
+        root.setLevel(settings.log_level)
+
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = (
+            incoming
+            if 0 < len(incoming) <= 64 and incoming.isprintable()
+            else (secrets.token_hex(8))
+        )
+
+    @app.after_request
+    def observe(response):
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.endpoint or "unknown"
+        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        metrics.LATENCY.labels(endpoint).observe(elapsed)
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if settings.access_log:
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "request_id": g.get("request_id"),
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 2),
+                    "client_ip": request.remote_addr,
+                },
+            )
+        return response
