@@ -85,12 +85,14 @@ class Account(db.Model):
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])
-    roles: Mapped[list[Role]] = relationship(secondary=account_roles, lazy="selectin")
+    # Loaded when used (claims, the console), not with every account row: accounts are loaded on
+    # every token check, and eager collections there cascade into many queries.
+    roles: Mapped[list[Role]] = relationship(secondary=account_roles, lazy="select")
     assignments: Mapped[list[StoreAssignment]] = relationship(
         back_populates="account",
         order_by="StoreAssignment.id",
         cascade="all, delete-orphan",
-        lazy="selectin",
+        lazy="select",
     )
 
     @property

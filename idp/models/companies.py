@@ -34,7 +34,8 @@ class Company(db.Model):
     wallet_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     wallet_locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    stores: Mapped[list[Store]] = relationship(back_populates="company", lazy="selectin")
+    # Loaded on access only (the main account's stores); never with every company row.
+    stores: Mapped[list[Store]] = relationship(back_populates="company", lazy="select")
 
     def __repr__(self) -> str:
         return f"<Company {self.name}>"
@@ -77,7 +78,7 @@ class Store(db.Model):
     company: Mapped[Company] = relationship(back_populates="stores")
     marketplace: Mapped[Marketplace] = relationship(lazy="joined")
     operators: Mapped[list[StoreOperator]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
+        cascade="all, delete-orphan", lazy="select"
     )
 
     @property

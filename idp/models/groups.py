@@ -32,4 +32,4 @@ class StaffGroup(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     store: Mapped[Store] = relationship(lazy="joined")
-    members: Mapped[list[Account]] = relationship(secondary=group_members, lazy="selectin")
+    members: Mapped[list[Account]] = relationship(secondary=group_members, lazy="select")

@@ -20,7 +20,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import update
 
 from idp.extensions import db
-from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession, Store
+from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession
 from idp.models.base import utcnow
 from idp.oauth import tokens
 from idp.oauth.claims import userinfo_claims
@@ -138,7 +138,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             tokens.revoke_for_code(row.id)
             db.session.commit()
             return None
-        db.session.commit()
+        # No commit here: marking the code used and issuing its tokens commit together (in
+        # save_token), and the row lock makes a concurrent second use wait, then fail.
         if row.expires_at <= utcnow():
             return None
         return row
@@ -196,7 +197,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             tokens.revoke_family(row.family)
             db.session.commit()
             return None
-        db.session.commit()
+        # Rotation and the new token commit together (in save_token).
         if row.account is None or not row.account.is_active:
             return None
         return row
@@ -231,10 +232,10 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
 def _held_store(account, store_id: int | None):
     """The token's store if the account still holds it; None when the token has no store;
-    False when it was taken away (R10)."""
+    False when it was taken away (R10). Uses the account's stores, which the claims load anyway."""
     if store_id is None:
         return None
-    store = db.session.get(Store, store_id)
+    store = next((s for s in account.stores if s.id == store_id), None)
     return store if store is not None and holds(account, store) else False
 
 

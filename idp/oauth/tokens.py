@@ -145,10 +145,10 @@ def save_token(token: dict, request) -> IssuedToken:
     )
     db.session.add(row)
     metrics.TOKENS.labels(request.payload.grant_type or "unknown").inc()
-    if session is not None:
+    if session is not None and request.payload.grant_type == "authorization_code":
         from idp.oauth import sessions
 
-        sessions.note_client(session, client.id)
+        sessions.note_client(session, client.id)  # for back-channel logout
     db.session.commit()
     return row
 
