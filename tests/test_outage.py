@@ -7,6 +7,7 @@ test workers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -65,10 +66,8 @@ class Proxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         self.up = False

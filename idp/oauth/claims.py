@@ -9,7 +9,7 @@ from idp.models import Account, Store
 from idp.services.groups import groups_of
 from idp.services.roles import permissions_of
 
-# Messaging scopes a muted account (R14) never receives. Muting itself arrives with R14's issue.
+# Messaging scopes a muted account (R14) never receives.
 MESSAGING_SCOPES = frozenset({"chat:send", "messages:send"})
 
 
@@ -46,8 +46,8 @@ def userinfo_claims(account: Account, scope: str, store: Store | None) -> dict:
             claims["gender"] = account.gender
     if "email" in scopes and account.email:
         claims["email"] = account.email
-        claims["email_verified"] = False
+        claims["email_verified"] = account.email_verified_at is not None
     if "phone" in scopes and account.phone:
         claims["phone_number"] = account.phone
-        claims["phone_number_verified"] = False
+        claims["phone_number_verified"] = account.phone_verified_at is not None
     return claims

@@ -17,5 +17,11 @@ SCOPES = {
     "email": "Your email address",
     "phone": "Your phone number",
     "offline_access": "Stay signed in to the app (long-lived refresh token)",
+    "chat:read": "Read your conversations with customers",
+    # R14: messaging scopes, never granted to a muted (unverified) sub-account.
+    "chat:send": "Send chat messages to customers on your behalf",
+    "messages:send": "Send messages to customers on your behalf",
+    # R15: for the wallet service (client credentials): check a company's wallet password.
+    "wallet:verify": "Check wallet passwords for a company's stores",
 }
 SESSION_COOKIE = "idp_sso"

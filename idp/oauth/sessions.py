@@ -109,8 +109,11 @@ def register_hooks() -> None:
         accounts.ACCOUNT_DISABLED_HOOKS.append(end_all_for_account)
     if end_all_for_account not in accounts.PASSWORD_RESET_HOOKS:
         accounts.PASSWORD_RESET_HOOKS.append(end_all_for_account)
-    from idp.services import stores
+    from idp.services import stores, totp
 
+    # R16: a second factor reset by the owner (a lost phone) also ends the account's sessions.
+    if end_all_for_account not in totp.TOTP_RESET_HOOKS:
+        totp.TOTP_RESET_HOOKS.append(end_all_for_account)
     if revoke_for_removed_store not in stores.STORE_REMOVED_HOOKS:
         stores.STORE_REMOVED_HOOKS.append(revoke_for_removed_store)
 

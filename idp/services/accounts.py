@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import or_, update
 
+from idp import clock
 from idp.errors import (
     AuthenticationFailed,
     Conflict,
@@ -21,7 +22,7 @@ from idp.extensions import db
 from idp.models import Account, Company, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
 from idp.models.base import utcnow
-from idp.services import audit, passwords
+from idp.services import audit, outbox, passwords
 from idp.services.authz import require_owner, require_sub_account
 from idp.services.names import (
     normalize,
@@ -298,6 +299,11 @@ def update_sub_account(actor: Account, account: Account, **changes) -> Account:
         email_display, email_key = normalize_email(changes.get("email", account.email))
         phone_display, phone_key = normalize_phone(changes.get("phone", account.phone))
         ensure_contact_free(email_key, phone_key, except_id=account.id)
+        # R14: a changed email or phone (e.g. an account handed over, R4) is unverified again.
+        if email_key != account.email_key:
+            account.email_verified_at = None
+        if phone_key != account.phone_key:
+            account.phone_verified_at = None
         account.email, account.email_key = email_display, email_key
         account.phone, account.phone_key = phone_display, phone_key
     if "nickname" in changes:
@@ -387,6 +393,8 @@ def reset_sub_account_password(
         target=account,
         generated=new_password is None,
     )
+    if account.email:  # R22: a security notice, whatever the account's subscriptions
+        outbox.send_email("password_reset_by_owner", account.email, account=account)
     return password
 
 
@@ -410,6 +418,13 @@ def change_own_password(account: Account, current: str, new: str) -> Account:
     account.password_changed_at = utcnow()
     account.must_change_password = False
     audit.record(account, "account.password_changed", company_id=account.company_id, target=account)
+    if account.email:  # R22: a security notice, whatever the account's subscriptions
+        outbox.send_email(
+            "password_changed",
+            account.email,
+            account=account,
+            when=f"{account.password_changed_at:%Y-%m-%d %H:%M} UTC",
+        )
     return account
 
 
@@ -418,7 +433,7 @@ def mark_verified(account: Account, channel: str) -> Account:
     New tokens no longer carry ``muted`` and may carry messaging scopes. Caller commits."""
     if channel not in ("email", "phone"):
         raise InvalidInput("Verify an email or a phone", field="channel")
-    now = utcnow()
+    now = clock.now()
     if channel == "email":
         account.email_verified_at = now
     else:

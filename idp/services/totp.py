@@ -26,7 +26,7 @@ from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput
 from idp.extensions import db
 from idp.models import Account, Company, RecoveryCode
 from idp.models.base import utcnow
-from idp.services import audit, passwords, secrets_box
+from idp.services import audit, outbox, passwords, secrets_box
 from idp.services.authz import require_owner, require_same_company
 from idp.services.tx import transaction
 
@@ -102,6 +102,8 @@ def confirm_enrolment(
     db.session.expire(account)
     codes = _new_recovery_codes(account)
     audit.record(account, "account.totp_enabled", company_id=account.company_id, target=account)
+    if account.email:  # R22: a security notice, whatever the account's subscriptions
+        outbox.send_email("second_factor_added", account.email, account=account)
     return codes
 
 

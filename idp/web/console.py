@@ -1,7 +1,153 @@
-"""Owner console pages: staff credentials (R16), the wallet password (R15); main only (R6)."""
+"""Owner console pages: staff credentials (R16), the wallet password (R15); main only (R6).
+
+Every page needs a signed-in SSO session; a sub-account is shown a 403 page, whatever its role.
+Forms are CSRF-protected (Flask-WTF). Bad input re-renders the form with the message, and the
+service wrote nothing (it runs in one transaction)."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from idp.errors import DomainError, NotFound
+from idp.models import Account
+from idp.oauth import sessions
+from idp.services import accounts, totp, wallet
+from idp.web.sso import current_session
 
 bp = Blueprint("console", __name__, url_prefix="/console")
+
+OWNER_ONLY = "Only the company's main account can do this."
+
+
+@bp.before_request
+def require_owner_session():
+    """Signed in (else to the login page and back), and as the main account (R6)."""
+    sso = current_session()
+    if sso is None:
+        return redirect(url_for("signin.login", next=request.full_path.rstrip("?")))
+    if not sso.account.is_main:
+        return render_template("console/forbidden.html", account=sso.account), 403
+    g.owner = sso.account
+
+
+def _sub_account(name: str) -> Account:
+    if len(name) > 120 or "\x00" in name:
+        raise NotFound("No such sub-account in your company")
+    return accounts.get_sub_account(g.owner, name)
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("console.staff"))
+
+
+# --- R16: staff credentials -----------------------------------------------------------------
+
+
+def _staff_page(*, error: str | None = None, status: int = 200):
+    search = (request.args.get("search") or "")[:100] or None
+    return render_template(
+        "console/staff.html",
+        owner=g.owner,
+        active=accounts.list_staff(g.owner, search=search),
+        departed=accounts.list_staff(g.owner, departed=True, search=search),
+        search=search or "",
+        enrolled=totp.is_enrolled,
+        error=error,
+    ), status
+
+
+@bp.get("/staff")
+def staff():
+    """Enabled and departed staff (R4), each with its credential actions."""
+    return _staff_page()
+
+
+@bp.post("/staff/<name>/reset-password")
+def reset_password(name: str):
+    """R16: a password chosen by the owner, or generated, shown once on the next page; the staff
+    member must choose a new one at next sign-in, and its sessions end."""
+    typed = request.form.get("password") or ""
+    chosen = typed if typed.strip() else None
+    try:
+        account = _sub_account(name)
+        password = accounts.reset_sub_account_password(g.owner, account, chosen)
+    except DomainError as exc:
+        return _staff_page(error=exc.message, status=exc.status)
+    page = make_response(
+        render_template("console/password_shown.html", account=account, password=password)
+    )
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@bp.post("/staff/<name>/reset-2fa")
+def reset_second_factor(name: str):
+    try:
+        account = totp.reset_totp(g.owner, _sub_account(name))
+    except DomainError as exc:
+        return _staff_page(error=exc.message, status=exc.status)
+    flash(f"The second factor of {account.login_name} was removed.")
+    return redirect(url_for("console.staff"))
+
+
+@bp.post("/staff/<name>/end-sessions")
+def end_sessions(name: str):
+    try:
+        account = _sub_account(name)
+        ended = sessions.end_sessions_by_owner(g.owner, account)
+    except DomainError as exc:
+        return _staff_page(error=exc.message, status=exc.status)
+    flash(f"{ended} session{'' if ended == 1 else 's'} of {account.login_name} ended.")
+    return redirect(url_for("console.staff"))
+
+
+# --- R15: the wallet password ---------------------------------------------------------------
+
+
+def _wallet_page(*, error: str | None = None, field: str | None = None, status: int = 200):
+    company = g.owner.company
+    return render_template(
+        "console/wallet.html",
+        owner=g.owner,
+        company=company,
+        locked=wallet.is_locked(company),
+        needs_code=totp.is_enrolled(g.owner),
+        error=error,
+        field=field,
+    ), status
+
+
+@bp.route("/wallet", methods=["GET", "POST"])
+def wallet_password():
+    """R15: set or change the wallet password, re-entering the login password and, when
+    enrolled, a TOTP code."""
+    if request.method == "GET":
+        return _wallet_page()
+    form = request.form
+    new_password = form.get("new_password") or ""
+    if new_password != (form.get("confirm_password") or ""):
+        return _wallet_page(
+            error="The two new wallet passwords differ", field="confirm_password", status=400
+        )
+    first = g.owner.company.wallet_password_hash is None
+    try:
+        wallet.set_wallet_password(
+            g.owner,
+            current_password=form.get("current_password") or "",
+            totp_code=form.get("totp_code") or None,
+            new_password=new_password,
+        )
+    except DomainError as exc:
+        return _wallet_page(error=exc.message, field=exc.field, status=exc.status)
+    flash("The wallet password was set." if first else "The wallet password was changed.")
+    return redirect(url_for("console.wallet_password"))

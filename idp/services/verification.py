@@ -1,0 +1,340 @@
+"""R14: a sub-account proves it holds its email or phone with a one-time code, which lifts its
+mute (tokens then say ``muted: false`` and may carry messaging scopes).
+
+A code is 6 random digits, valid 10 minutes, good for 5 attempts, used once. Only a keyed hash is
+stored (HMAC-SHA256 under the server secret, bound to the account): a leaked table yields no code.
+Asking for a code voids the account's earlier ones and is limited to one a minute and five an
+hour, counted on the codes themselves (so the limit holds across processes and follows the
+injectable clock); concurrent requests for one account serialize on its row. Attempts are counted
+with a conditional UPDATE before the code is compared, and the code is used up with another, so
+neither racing nor replaying gives more than 5 guesses or two verifications.
+
+Times come from ``idp.clock.now()`` so tests can move past the 10 minutes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from idp import clock
+from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
+from idp.extensions import db
+from idp.models import Account, VerificationCode
+from idp.services import accounts, audit, outbox
+from idp.services.names import normalize_email
+from idp.services.tx import transaction
+
+EMAIL, PHONE = "email", "phone"
+CHANNELS = (EMAIL, PHONE)
+CODE_DIGITS = 6
+CODE_TTL = timedelta(minutes=10)
+MAX_ATTEMPTS = 5
+RESEND_INTERVAL = timedelta(seconds=60)
+RESEND_WINDOW = timedelta(hours=1)
+RESEND_PER_WINDOW = 5
+MESSAGE_KIND = "verification_code"  # the outbox kind, of the email and of the SMS
+SMS_TEXT = {
+    "en": "{login}: your verification code is {code}. It is valid for 10 minutes. "
+    "Do not share it with anyone.",
+    "zh": "{login} 的验证码是 {code}，10 分钟内有效。请勿告诉他人。",
+}
+_CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
+
+
+class CodeRefused(DomainError):
+    """The code is wrong, expired, used up or replaced; the message says which and what next."""
+
+    code = "invalid_code"
+    status = 400
+
+
+class ResendLimited(DomainError):
+    """Too many codes asked for; ``retry_after`` is in seconds, and the message says when."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, field="channel")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class PendingCode:
+    """What the page may say about the code waiting to be typed in (never the code)."""
+
+    channel: str
+    destination: str  # masked
+    expires_at: datetime
+    attempts_left: int
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _code_hash(account: Account, code: str) -> str:
+    """HMAC-SHA256 under the server secret, bound to the account and to this purpose."""
+    key = current_app.config["SECRET_KEY"].encode()
+    message = f"verification-code\x00{account.public_id}\x00{code}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _wait(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def mask_email(email: str) -> str:
+    """``alice@acme.example`` -> ``a••••@acme.example``: enough to recognise, not to harvest."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}{'•' * max(3, len(local) - 1)}@{domain}"
+
+
+def mask_phone(phone: str) -> str:
+    """``+65 8123 4567`` -> ``+•••••••4567``: the last four digits only."""
+    digits = re.sub(r"\D", "", phone)
+    return ("+" if phone.strip().startswith("+") else "") + "•" * (len(digits) - 4) + digits[-4:]
+
+
+def destinations(account: Account) -> dict[str, str | None]:
+    """Masked email and phone of the account (None where it has none), for the choice page."""
+    return {
+        EMAIL: mask_email(account.email) if account.email else None,
+        PHONE: mask_phone(account.phone) if account.phone else None,
+    }
+
+
+def _destination(account: Account, channel: str) -> str:
+    """Where a code for ``channel`` goes: the email as written, or the phone's normalized key
+    (``+6581234567``, what SMS gateways expect)."""
+    if channel not in CHANNELS:
+        raise InvalidInput("Choose to verify your email or your phone", field="channel")
+    value = account.email if channel == EMAIL else account.phone_key
+    if not value:
+        label = "email address" if channel == EMAIL else "phone number"
+        raise InvalidInput(
+            f"Your account has no {label}; ask your company's owner to add one, "
+            "or verify the other way",
+            field="channel",
+        )
+    return value
+
+
+def _still_yours(account: Account, row: VerificationCode) -> bool:
+    """The email or phone the code went to is still the account's (the owner may have changed it
+    since, R18): a code proves only the destination it was sent to."""
+    if row.channel == EMAIL:
+        return normalize_email(row.destination)[1] == account.email_key
+    return row.destination == account.phone_key
+
+
+def _latest(account: Account) -> VerificationCode | None:
+    return db.session.scalars(
+        select(VerificationCode)
+        .where(VerificationCode.account_id == account.id)
+        .order_by(VerificationCode.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _serialize_on(account: Account) -> None:
+    """The first write of the transaction: concurrent requests for one account wait here for each
+    other (the row lock on PostgreSQL, the write lock on SQLite), so the resend limit below
+    counts what the other one committed."""
+    db.session.execute(
+        update(Account)
+        .where(Account.id == account.id)
+        .values(updated_at=Account.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _check_resend_limit(account: Account, now: datetime) -> None:
+    since = now - RESEND_WINDOW
+    recent = db.session.execute(
+        select(func.count(VerificationCode.id), func.min(VerificationCode.created_at)).where(
+            VerificationCode.account_id == account.id, VerificationCode.created_at > since
+        )
+    ).one()
+    count, oldest = recent
+    latest = _latest(account)
+    if latest is not None and latest.created_at + RESEND_INTERVAL > now:
+        wait = math.ceil((latest.created_at + RESEND_INTERVAL - now).total_seconds())
+        raise ResendLimited(
+            f"A code was sent less than a minute ago. You can ask for a new one in {_wait(wait)}.",
+            wait,
+        )
+    if count >= RESEND_PER_WINDOW:
+        at = oldest + RESEND_WINDOW
+        wait = max(1, math.ceil((at - now).total_seconds()))
+        raise ResendLimited(
+            f"You asked for {RESEND_PER_WINDOW} codes within an hour. You can ask for a new "
+            f"one in {_wait(wait)} (at {at:%H:%M} UTC).",
+            wait,
+        )
+
+
+# --- the rule -------------------------------------------------------------------------------
+
+
+@transaction
+def send_code(account: Account, channel: str) -> PendingCode:
+    """R14: a new code by email or SMS, queued in the outbox in this same transaction (it is sent
+    exactly when the code exists). Earlier codes of the account stop working."""
+    if account.is_main:
+        raise Conflict("The main account is never muted; there is nothing to verify")
+    if not account.is_active:
+        raise Forbidden("This account cannot be verified: it is not active")
+    destination = _destination(account, channel)
+    now = clock.now()
+    _serialize_on(account)
+    _check_resend_limit(account, now)
+    db.session.execute(
+        update(VerificationCode)
+        .where(
+            VerificationCode.account_id == account.id,
+            VerificationCode.used_at.is_(None),
+            VerificationCode.expires_at > now,
+        )
+        .values(expires_at=now)  # voided: replaced by the new code
+        .execution_options(synchronize_session=False)
+    )
+    code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+    row = VerificationCode(
+        account_id=account.id,
+        channel=channel,
+        destination=destination,
+        code_hash=_code_hash(account, code),
+        created_at=now,
+        expires_at=now + CODE_TTL,
+        attempts=0,
+    )
+    db.session.add(row)
+    if channel == EMAIL:
+        outbox.send_email(MESSAGE_KIND, destination, account=account, code=code)
+    else:
+        lang = "zh" if (account.language or "").lower().startswith("zh") else "en"
+        text = SMS_TEXT[lang].format(login=account.login_name, code=code)
+        outbox.send_sms(MESSAGE_KIND, destination, text, account=account)
+    audit.record(
+        account,
+        "account.verification_code_sent",
+        company_id=account.company_id,
+        target=account,
+        channel=channel,
+    )
+    return _pending(row)
+
+
+def _pending(row: VerificationCode) -> PendingCode:
+    shown = mask_email(row.destination) if row.channel == EMAIL else mask_phone(row.destination)
+    return PendingCode(
+        channel=row.channel,
+        destination=shown,
+        expires_at=row.expires_at,
+        attempts_left=max(0, MAX_ATTEMPTS - row.attempts),
+    )
+
+
+def pending_code(account: Account) -> PendingCode | None:
+    """The code waiting to be typed in, if one can still work."""
+    row = _latest(account)
+    if (
+        row is None
+        or row.used_at is not None
+        or row.expires_at <= clock.now()
+        or row.attempts >= MAX_ATTEMPTS
+    ):
+        return None
+    return _pending(row)
+
+
+def _normalized(code: str) -> str:
+    """Full-width digits (Chinese keyboards) and spaces or dashes typed in the middle are fine."""
+    code = unicodedata.normalize("NFKC", code or "")[:40]
+    return re.sub(r"[\s\-]", "", code)
+
+
+def verify_code(account: Account, code: str) -> Account:
+    """R14: check a code; the right one (within 10 minutes, 5 attempts, once) lifts the mute for
+    new tokens at once. Each attempt is counted and committed before the comparison, so a wrong
+    guess costs an attempt even when the request then fails."""
+    if account.is_main:
+        return account  # never muted: nothing to do
+    code = _normalized(code)
+    if not _CODE.fullmatch(code):
+        raise InvalidInput(f"Enter the {CODE_DIGITS}-digit code from the message", field="code")
+    row = _latest(account)
+    now = clock.now()
+    if row is None or row.used_at is not None:
+        raise CodeRefused("No code is waiting for this account; ask for a new one", field="code")
+    if row.expires_at <= now:
+        raise CodeRefused(
+            "This code has expired (codes are valid for 10 minutes); ask for a new one",
+            field="code",
+        )
+    if not _still_yours(account, row):
+        raise CodeRefused(
+            f"Your {'email address' if row.channel == EMAIL else 'phone number'} changed since "
+            "the code was sent; ask for a new one",
+            field="code",
+        )
+    attempt = db.session.execute(
+        update(VerificationCode)
+        .where(
+            VerificationCode.id == row.id,
+            VerificationCode.used_at.is_(None),
+            VerificationCode.attempts < MAX_ATTEMPTS,
+            VerificationCode.expires_at > now,  # not voided by a newer code meanwhile
+        )
+        .values(attempts=VerificationCode.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if attempt != 1:
+        raise CodeRefused(
+            f"This code was tried {MAX_ATTEMPTS} times, or replaced by a newer one, and no "
+            "longer works; ask for a new one",
+            field="code",
+        )
+    db.session.refresh(row)
+    if not hmac.compare_digest(row.code_hash, _code_hash(account, code)):
+        left = MAX_ATTEMPTS - row.attempts
+        if left <= 0:
+            raise CodeRefused(
+                f"That code is not correct, and it was the {MAX_ATTEMPTS}th try: this code no "
+                "longer works; ask for a new one",
+                field="code",
+            )
+        raise CodeRefused(
+            f"That code is not correct; {left} attempt{'s' if left != 1 else ''} left",
+            field="code",
+        )
+    return _redeem(account, row)
+
+
+@transaction
+def _redeem(account: Account, row: VerificationCode) -> Account:
+    """Use the code up (a conditional UPDATE: of two requests with the right code one wins) and
+    lift the mute, together."""
+    used = db.session.execute(
+        update(VerificationCode)
+        .where(VerificationCode.id == row.id, VerificationCode.used_at.is_(None))
+        .values(used_at=clock.now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        raise CodeRefused("This code was already used; ask for a new one", field="code")
+    accounts.mark_verified(account, row.channel)
+    return account
