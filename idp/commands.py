@@ -89,6 +89,17 @@ def company_create(name, email, password, phone, plan):
     )
 
 
+@company_group.command("invite-again")
+@click.argument("company")
+@friendly
+def company_invite_again(company):
+    """R13: send COMPANY's main account a new activation link (older links stop working)."""
+    from idp.services import registration
+
+    registration.invite_again(owner_of(company))
+    click.echo(f"a new activation link was sent to the owner of {company}")
+
+
 @company_group.command("set-limit")
 @click.argument("company")
 @click.argument("limit", type=int)

@@ -29,8 +29,7 @@ def is_company_name_available(name: str) -> bool:
     return db.session.query(Company.id).filter_by(name_key=normalize(name)).first() is None
 
 
-@transaction
-def create_company(
+def build_company(
     name: str,
     *,
     email: str,
@@ -40,7 +39,8 @@ def create_company(
     sub_account_limit: int | None = None,
     status: str = ACTIVE,
 ) -> Account:
-    """Create a company, its main account and its built-in roles. Returns the main account.
+    """Create a company, its main account and its built-in roles in the caller's transaction
+    (``create_company`` commits). Returns the main account.
     The sub-account limit defaults to ``IDP_DEFAULT_SUB_ACCOUNT_LIMIT`` (99, R2)."""
     if sub_account_limit is None:
         sub_account_limit = current_app.extensions["idp.settings"].default_sub_account_limit
@@ -89,6 +89,10 @@ def _check_limit(limit: int) -> int:
     if not isinstance(limit, int) or not 0 <= limit <= 10_000:
         raise InvalidInput("The sub-account limit is a whole number from 0 to 10000")
     return limit
+
+
+# The committing form, for callers whose whole change this is (the CLI, the demo).
+create_company = transaction(build_company)
 
 
 @transaction

@@ -174,7 +174,7 @@ TRANSPORTS = {"email": _smtp, "sms": _sms}
 
 def deliver_due(limit: int = 50) -> int:
     """Send what is due; returns how many were sent. Safe on several instances at once."""
-    now = utcnow()
+    now = utcnow()  # real time: leases and retries must not jump with a test's clock
     due = db.session.scalars(
         select(OutboxMessage.id)
         .where(

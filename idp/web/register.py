@@ -1,25 +1,170 @@
-"""Self-registration and activation (R13), forgotten passwords (R17)."""
+"""Self-registration and activation (R13), forgotten passwords (R17).
+
+Emailed links open a page with a button; only the button's POST uses the link up, so a mail
+scanner that fetches links in advance cannot spend a single-use link."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+
+from idp.errors import DomainError, InvalidInput
+from idp.kv import kv
+from idp.models import Account
+from idp.services import registration
+from idp.services.registration import ACTIVATION, PASSWORD_RESET, LinkRefused
 
 bp = Blueprint("register", __name__)
 
-# Placeholders replaced by the registration work (R13, R17).
-from flask import abort  # noqa: E402
+REGISTERED = "idp_registered"  # in the signed Flask session: where the activation link went
+MAX_FIELD = 300  # longer than any valid value: the services say what is wrong with it
+
+
+def _lang() -> str:
+    chosen = (request.values.get("lang") or request.values.get("ui_locales") or "").lower()
+    return "zh" if chosen.startswith("zh") else "en"
+
+
+def _field(name: str) -> str:
+    return (request.form.get(name) or "")[:MAX_FIELD]
+
+
+def _password(name: str) -> str:
+    return (request.form.get(name) or "")[:1024]  # the policy reports what is too long
+
+
+# Per client IP and hour: pages that create accounts or send email are not a free mail cannon.
+IP_LIMITS = {"register": 20, "forgot": 20}
+TOO_MANY = "Too many requests from your network; try again in an hour"
+
+
+def _ip_over_limit(page: str) -> bool:
+    count = kv().incr(f"web:{page}:{request.remote_addr or 'unknown'}", 3600)
+    return count > IP_LIMITS[page]
 
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    abort(501)
+    lang = _lang()
+    if request.method == "GET":
+        return render_template("register/register.html", lang=lang, form={"language": lang})
+    if _ip_over_limit("register"):
+        return render_template(
+            "register/register.html", lang=lang, form={"language": lang}, error=TOO_MANY
+        ), 429
+    form = {
+        "company_name": _field("company_name"),
+        "email": _field("email"),
+        "language": _field("language") or lang,
+    }
+    password = _password("password")
+    try:
+        if password != _password("confirm_password"):
+            raise InvalidInput("The two passwords differ", field="confirm_password")
+        account = registration.register_company(
+            form["company_name"], email=form["email"], password=password, language=form["language"]
+        )
+    except DomainError as exc:
+        return render_template(
+            "register/register.html", lang=lang, form=form, error=exc.message, field=exc.field
+        ), 400
+    session[REGISTERED] = {"email": account.email, "lang": account.language}
+    return redirect(url_for("register.registered"))
 
 
-@bp.post("/register/resend")
+@bp.get("/register/sent")
+def registered():
+    sent = session.get(REGISTERED)
+    if not sent:
+        return redirect(url_for("register.register"))
+    return render_template("register/registered.html", lang=sent["lang"], email=sent["email"])
+
+
+@bp.get("/register/check")
+def check():
+    """Whether a company name can be registered, for the form's live check."""
+    available, message = registration.check_company_name(request.args.get("name", "")[:MAX_FIELD])
+    return jsonify(available=available, message=message)
+
+
+@bp.route("/register/resend", methods=["GET", "POST"])
 def resend():
-    abort(501)
+    """R13 "invite again", offered by the sign-in refusal and the expired-link page."""
+    lang = _lang()
+    if request.method == "GET":
+        return render_template("register/resend.html", lang=lang, login="")
+    login = _field("login")
+    try:
+        registration.resend_activation(login)
+    except DomainError as exc:
+        return render_template(
+            "register/resend.html", lang=lang, login=login, error=exc.message
+        ), 400
+    return render_template(
+        "register/resend.html", lang=lang, login=login, sent=registration.ACTIVATION_RESENT
+    )
+
+
+def _refused(exc: LinkRefused, lang: str):
+    account: Account | None = exc.account
+    return render_template(
+        "register/link_refused.html",
+        lang=lang,
+        message=exc.message,
+        reason=exc.reason,
+        purpose=exc.purpose,
+        login=account.login_name if account is not None else "",
+    ), exc.status
+
+
+@bp.route("/activate/<token>", methods=["GET", "POST"])
+def activate(token: str):
+    lang = _lang()
+    try:
+        if request.method == "GET":
+            account = registration.inspect_link(ACTIVATION, token)
+            return render_template("register/activate.html", lang=account.language, account=account)
+        account = registration.activate(token)
+    except LinkRefused as exc:
+        return _refused(exc, lang)
+    return render_template("register/activated.html", lang=account.language, account=account)
 
 
 @bp.route("/forgot", methods=["GET", "POST"])
 def forgot():
-    abort(501)
+    lang = _lang()
+    if request.method == "GET":
+        login = (request.args.get("login") or "")[:100]
+        return render_template("register/forgot.html", lang=lang, login=login)
+    login = _field("login")
+    if _ip_over_limit("forgot"):
+        return render_template("register/forgot.html", lang=lang, login=login, error=TOO_MANY), 429
+    try:
+        answer = registration.request_password_reset(login)
+    except DomainError as exc:
+        return render_template(
+            "register/forgot.html", lang=lang, login=login, error=exc.message
+        ), 400
+    return render_template("register/forgot.html", lang=lang, login=login, sent=answer)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    lang = _lang()
+    try:
+        if request.method == "GET":
+            account = registration.inspect_link(PASSWORD_RESET, token)
+            return render_template("register/reset.html", lang=lang, account=account)
+        try:
+            account = registration.reset_password(
+                token, _password("new_password"), _password("confirm_password")
+            )
+        except LinkRefused:
+            raise
+        except DomainError as exc:  # a password the policy refuses: the link still works
+            account = registration.inspect_link(PASSWORD_RESET, token)
+            return render_template(
+                "register/reset.html", lang=lang, account=account, error=exc.message
+            ), 400
+    except LinkRefused as exc:
+        return _refused(exc, lang)
+    return render_template("register/reset_done.html", lang=lang, account=account)
