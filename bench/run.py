@@ -1,6 +1,6 @@
 """``make bench``: the provider under load, per worker core, on PostgreSQL and Redis.
 
-Gunicorn sync workers (two by default) pinned to core 0 serve, so figures are per core; the load generator runs pinned to core 1 on
+Gunicorn sync workers (three by default) pinned to core 0 serve, so figures are per core; the load generator runs pinned to core 1 on
 loopback (wrk with Lua scripts for single requests; a Python driver for the multi-step password
 sign-in). Each scenario runs a bounded time. For each one: peak req/s with p50/p99, then a run at
 about 80% of peak for the p99 target. Results go to bench/results/latest.json and a Markdown
@@ -33,7 +33,7 @@ REDIS = os.environ.get("IDP_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 DURATION = int(os.environ.get("IDP_BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("IDP_BENCH_CONNECTIONS", "16"))
 # Sync workers sharing the one measured core: while one waits on PostgreSQL, another computes.
-WORKERS = int(os.environ.get("IDP_BENCH_WORKERS", "2"))
+WORKERS = int(os.environ.get("IDP_BENCH_WORKERS", "3"))
 TX = "urn:ietf:params:oauth:grant-type:token-exchange"
 TARGETS = {  # per worker core, SPEC of the performance issue
     "client_credentials": 2000, "introspection": 2500, "userinfo": 2500, "refresh": 1000,
@@ -194,12 +194,7 @@ LUA_REFRESH = """
 local tokens = {{}}
 local n = 0
 init = function(args)
-  local start = tonumber(args[1]); local step = tonumber(args[2])
-  local i = 0
-  for line in io.lines("{path}") do
-    if i % step == start then table.insert(tokens, line) end
-    i = i + 1
-  end
+  for line in io.lines("{path}") do table.insert(tokens, line) end
 end
 request = function()
   n = n + 1
