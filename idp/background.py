@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from idp.extensions import db
+from idp.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +70,41 @@ def worker(name: str, job: Callable[[], object]) -> Worker:
     if key not in app.extensions:
         app.extensions[key] = Worker(app, name, job)
     return app.extensions[key]
+
+
+def lease_due(model, done, *, limit: int = 50, lease_seconds: int = 60):
+    """Outbox rows that are due (``done`` unset, not given up, ``next_attempt_at`` passed), each
+    leased before it is yielded: its ``next_attempt_at`` moves ahead in a committed UPDATE, so
+    several instances never work on the same row. Real time, never a test's clock."""
+    now = utcnow()
+    due = db.session.scalars(
+        select(model.id)
+        .where(done.is_(None), model.given_up_at.is_(None), model.next_attempt_at <= now)
+        .order_by(model.id)
+        .limit(limit)
+    ).all()
+    for row_id in due:
+        leased = db.session.execute(
+            update(model)
+            .where(model.id == row_id, done.is_(None), model.next_attempt_at <= now)
+            .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.commit()
+        if leased:  # else another instance has it
+            yield db.session.get(model, row_id)
+
+
+def record_attempt(row, error: str | None, *, done: str, max_attempts: int, max_delay: int) -> None:
+    """After one delivery attempt: done, or retried with exponential backoff, or given up."""
+    row.attempts += 1
+    if error is None:
+        setattr(row, done, utcnow())
+    else:
+        row.last_error = error[:255]
+        if row.attempts >= max_attempts:
+            row.given_up_at = utcnow()
+        else:
+            delay = min(5 * 2**row.attempts, max_delay)
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+    db.session.commit()

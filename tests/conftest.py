@@ -5,6 +5,7 @@ pytest-xdist worker gets its own PostgreSQL database; tables are emptied after e
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy.engine import make_url
 
 from idp.app import create_app
 from idp.extensions import db
+from idp.models.base import utcnow
 from idp.settings import Settings
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
@@ -111,3 +113,30 @@ def make():
     from tests import factories
 
     return factories
+
+
+class Clock:
+    """The app's injectable clock (idp.clock), for 72-hour links and 15-minute locks."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, **delta: float) -> None:
+        """Move to ``start + delta`` (hours=71, minutes=59, …)."""
+        self.now = self.start + timedelta(**delta)
+
+
+@pytest.fixture
+def clock(ctx):
+    before = ctx.extensions.get("idp.clock")
+    ctx.extensions["idp.clock"] = fixed = Clock(utcnow().replace(microsecond=0))
+    try:
+        yield fixed
+    finally:
+        if before is None:
+            ctx.extensions.pop("idp.clock", None)
+        else:
+            ctx.extensions["idp.clock"] = before

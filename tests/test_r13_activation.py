@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
-from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -31,31 +29,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.smtp"]  # the smtp fixture: a real SMTP server on loopback
 
 PASSWORD = "a fine long password"
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.start = self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, **delta: float) -> None:
-        """Move to ``start + delta`` (hours=71, minutes=59, …)."""
-        self.now = self.start + timedelta(**delta)
-
-
-@pytest.fixture
-def clock(ctx) -> Iterator[Clock]:
-    before = ctx.extensions.get("idp.clock")
-    ctx.extensions["idp.clock"] = fixed = Clock(utcnow().replace(microsecond=0))
-    try:
-        yield fixed
-    finally:
-        if before is None:
-            ctx.extensions.pop("idp.clock", None)
-        else:
-            ctx.extensions["idp.clock"] = before
 
 
 @pytest.fixture

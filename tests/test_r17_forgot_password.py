@@ -5,8 +5,6 @@ the same whether or not the account exists. Emails go through a real SMTP server
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
@@ -14,7 +12,6 @@ import pytest
 
 from idp.extensions import db
 from idp.models import Account, AuditEvent, OutboxMessage
-from idp.models.base import utcnow
 from idp.services import outbox, passwords, registration
 from idp.services.registration import ASK_THE_OWNER, FORGOT_SENT
 from tests import oidc_flow as flow
@@ -25,31 +22,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.smtp"]  # the smtp fixture: a real SMTP server on loopback
 
 NEW_PASSWORD = "a brand new password"
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.start = self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, **delta: float) -> None:
-        """Move to ``start + delta``."""
-        self.now = self.start + timedelta(**delta)
-
-
-@pytest.fixture
-def clock(ctx) -> Iterator[Clock]:
-    before = ctx.extensions.get("idp.clock")
-    ctx.extensions["idp.clock"] = fixed = Clock(utcnow().replace(microsecond=0))
-    try:
-        yield fixed
-    finally:
-        if before is None:
-            ctx.extensions.pop("idp.clock", None)
-        else:
-            ctx.extensions["idp.clock"] = before
 
 
 @pytest.fixture

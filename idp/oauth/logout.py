@@ -12,15 +12,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import timedelta
 
 from joserfc import jwt
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from idp.background import Worker, worker
+from idp.background import Worker, lease_due, record_attempt, worker
 from idp.extensions import db
 from idp.models import Client, LogoutDelivery, SessionClient, SsoSession
-from idp.models.base import utcnow
 from idp.oauth.crypto import random_token
 from idp.oauth.keys import keyring
 
@@ -89,52 +87,22 @@ def _post(uri: str, token: str) -> str | None:
 
 def deliver_due(limit: int = 50) -> int:
     """Deliver what is due; returns how many were delivered. Safe to run on many instances."""
-    now = utcnow()
-    due = db.session.scalars(
-        select(LogoutDelivery.id)
-        .where(
-            LogoutDelivery.delivered_at.is_(None),
-            LogoutDelivery.given_up_at.is_(None),
-            LogoutDelivery.next_attempt_at <= now,
-        )
-        .order_by(LogoutDelivery.id)
-        .limit(limit)
-    ).all()
     delivered = 0
-    for delivery_id in due:
-        leased = db.session.execute(
-            update(LogoutDelivery)
-            .where(
-                LogoutDelivery.id == delivery_id,
-                LogoutDelivery.next_attempt_at <= now,
-                LogoutDelivery.delivered_at.is_(None),
-            )
-            .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        db.session.commit()
-        if not leased:
-            continue  # another instance has it
-        delivery = db.session.get(LogoutDelivery, delivery_id)
+    for delivery in lease_due(
+        LogoutDelivery, LogoutDelivery.delivered_at, limit=limit, lease_seconds=LEASE_SECONDS
+    ):
         error = _post(delivery.uri, delivery.logout_token)
-        delivery.attempts += 1
+        record_attempt(
+            delivery, error, done="delivered_at", max_attempts=MAX_ATTEMPTS, max_delay=3600
+        )
         if error is None:
-            delivery.delivered_at = utcnow()
             delivered += 1
-        else:
-            delivery.last_error = error[:255]
-            if delivery.attempts >= MAX_ATTEMPTS:
-                delivery.given_up_at = utcnow()
-                log.warning(
-                    "back-channel logout to client %s given up after %s attempts",
-                    delivery.client_id,
-                    delivery.attempts,
-                )
-            else:
-                delivery.next_attempt_at = utcnow() + timedelta(
-                    seconds=min(5 * 2**delivery.attempts, 3600)
-                )
-        db.session.commit()
+        elif delivery.given_up_at is not None:
+            log.warning(
+                "back-channel logout to client %s given up after %s attempts",
+                delivery.client_id,
+                delivery.attempts,
+            )
     return delivered
 
 

@@ -16,19 +16,16 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
-from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
-from sqlalchemy import select, update
 
-from idp.background import Worker, worker
+from idp.background import Worker, lease_due, record_attempt, worker
 from idp.extensions import db
 from idp.models import Account, OutboxMessage
-from idp.models.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -174,51 +171,26 @@ TRANSPORTS = {"email": _smtp, "sms": _sms}
 
 def deliver_due(limit: int = 50) -> int:
     """Send what is due; returns how many were sent. Safe on several instances at once."""
-    now = utcnow()  # real time: leases and retries must not jump with a test's clock
-    due = db.session.scalars(
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.sent_at.is_(None),
-            OutboxMessage.given_up_at.is_(None),
-            OutboxMessage.next_attempt_at <= now,
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    ).all()
     sent = 0
-    for message_id in due:
-        leased = db.session.execute(
-            update(OutboxMessage)
-            .where(
-                OutboxMessage.id == message_id,
-                OutboxMessage.sent_at.is_(None),
-                OutboxMessage.next_attempt_at <= now,
-            )
-            .values(next_attempt_at=now + timedelta(seconds=LEASE_SECONDS))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        db.session.commit()
-        if not leased:
-            continue  # another instance has it
-        message = db.session.get(OutboxMessage, message_id)
+    for message in lease_due(
+        OutboxMessage, OutboxMessage.sent_at, limit=limit, lease_seconds=LEASE_SECONDS
+    ):
         try:
             TRANSPORTS[message.channel](message)
         except (OSError, smtplib.SMTPException, urllib.error.URLError) as exc:
-            message.attempts += 1
-            message.last_error = f"{type(exc).__name__}: {exc}"[:255]
-            if message.attempts >= MAX_ATTEMPTS:
-                message.given_up_at = utcnow()
+            record_attempt(
+                message,
+                f"{type(exc).__name__}: {exc}",
+                done="sent_at",
+                max_attempts=MAX_ATTEMPTS,
+                max_delay=1800,
+            )
+            if message.given_up_at is not None:
                 log.error("outbox message %s (%s) given up", message.id, message.kind)
-            else:
-                delay = min(5 * 2**message.attempts, 1800)
-                message.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            db.session.commit()
             if message.channel == "email" and isinstance(exc, OSError | smtplib.SMTPConnectError):
                 break  # the server is down: leave the rest for the next round
             continue
-        message.attempts += 1
-        message.sent_at = utcnow()
-        db.session.commit()
+        record_attempt(message, None, done="sent_at", max_attempts=MAX_ATTEMPTS, max_delay=1800)
         sent += 1
     return sent
 

@@ -171,27 +171,38 @@ def second_factor():
     return _finish(account, ["pwd", "otp" if method == "totp" else "rc"], pending["next"])
 
 
+def _enrolment_step(account: Account, *, voluntary: bool):
+    """R19 enrolment, shared by the forced (sign-in) and voluntary (settings) pages: show a new
+    secret and QR code, or confirm the code typed. Returns (recovery codes, None) once enrolled,
+    else (None, the page to show)."""
+    if request.method == "GET" or "secret" not in session:
+        error, status = None, 200
+    else:
+        try:
+            codes = totp.confirm_enrolment(
+                account, session["secret"], (request.form.get("code") or "")[:12]
+            )
+            session.pop("secret", None)
+            return codes, None
+        except DomainError as exc:
+            error, status = exc.message, 400
+    enrolment = totp.begin_enrolment(account)
+    session["secret"] = enrolment.secret
+    page = render_template(
+        "signin/enrol.html", account=account, enrolment=enrolment, voluntary=voluntary, error=error
+    )
+    return None, (page, status)
+
+
 @bp.route("/login/2fa/enrol", methods=["GET", "POST"])
 def enrol():
     """R19: the owner requires a second factor for all staff; this account has none yet."""
     account, pending = _pending_account()
     if account is None:
         return redirect(url_for("signin.login"))
-    if request.method == "GET" or "secret" not in session:
-        enrolment = totp.begin_enrolment(account)
-        session["secret"] = enrolment.secret
-        return render_template("signin/enrol.html", account=account, enrolment=enrolment)
-    try:
-        codes = totp.confirm_enrolment(
-            account, session["secret"], (request.form.get("code") or "")[:12]
-        )
-    except DomainError as exc:
-        enrolment = totp.begin_enrolment(account)
-        session["secret"] = enrolment.secret
-        return render_template(
-            "signin/enrol.html", account=account, enrolment=enrolment, error=exc.message
-        ), 400
-    session.pop("secret", None)
+    codes, page = _enrolment_step(account, voluntary=False)
+    if page is not None:
+        return page
     cookie, target = _start_session(account, ["pwd", "otp"], pending["next"])
     page = make_response(render_template("signin/recovery_codes.html", codes=codes, next=target))
     return set_cookie(page, cookie)
@@ -343,25 +354,7 @@ def second_factor_settings():
     account = sso.account
     if totp.is_enrolled(account):
         return render_template("signin/second_factor_status.html", account=account)
-    if request.method == "GET" or "secret" not in session:
-        enrolment = totp.begin_enrolment(account)
-        session["secret"] = enrolment.secret
-        return render_template(
-            "signin/enrol.html", account=account, enrolment=enrolment, voluntary=True
-        )
-    try:
-        codes = totp.confirm_enrolment(
-            account, session["secret"], (request.form.get("code") or "")[:12]
-        )
-    except DomainError as exc:
-        enrolment = totp.begin_enrolment(account)
-        session["secret"] = enrolment.secret
-        return render_template(
-            "signin/enrol.html",
-            account=account,
-            enrolment=enrolment,
-            voluntary=True,
-            error=exc.message,
-        ), 400
-    session.pop("secret", None)
+    codes, page = _enrolment_step(account, voluntary=True)
+    if page is not None:
+        return page
     return render_template("signin/recovery_codes.html", codes=codes, next="/")
