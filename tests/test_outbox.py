@@ -9,6 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+import pytest
 from sqlalchemy import update
 
 from idp.extensions import db
@@ -129,3 +130,17 @@ def test_outbox_nothing_is_queued_when_what_caused_it_rolls_back(ctx, make):
     outbox.send_email("password_changed", owner.email, account=owner)
     db.session.rollback()
     assert rows() == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_outbox_every_email_has_plain_text_and_html_parts(ctx, make, lang):
+    """Kinds without a hand-written HTML template still get an HTML part: the text, escaped."""
+    from idp.models import OutboxMessage
+
+    owner = make.company("htmlco")
+    message = outbox.send_email("verification_code", "x@example.com", account=owner, lang=lang,
+                                code="123456")
+    db.session.commit()
+    stored = db.session.get(OutboxMessage, message.id)
+    assert "123456" in stored.text_body and "123456" in stored.html_body
+    assert stored.html_body.startswith("<p>") and "<script" not in stored.html_body

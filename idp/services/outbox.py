@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import smtplib
 import ssl
 import urllib.error
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from flask import current_app, render_template
 from jinja2 import TemplateNotFound
+from markupsafe import escape
 
 from idp.background import Worker, lease_due, record_attempt, worker
 from idp.extensions import db
@@ -53,15 +55,26 @@ def _language(account: Account | None, lang: str | None) -> str:
     return "zh" if chosen.startswith("zh") else "en"
 
 
-def _render(kind: str, lang: str, context: dict) -> tuple[str, str, str | None]:
-    """Subject (first line of the text template), text body, HTML body (optional)."""
+def _render(kind: str, lang: str, context: dict) -> tuple[str, str, str]:
+    """Subject (first line of the text template), text body, HTML body: the kind's own HTML
+    template, else the text as HTML (escaped, paragraphs kept, links clickable)."""
     text = render_template(f"email/{kind}.{lang}.txt", **context)
     subject, _, body = text.partition("\n")
+    body = body.lstrip("\n")
     try:
         html = render_template(f"email/{kind}.{lang}.html", **context)
     except TemplateNotFound:
-        html = None
-    return subject.strip(), body.lstrip("\n"), html
+        html = _text_as_html(body)
+    return subject.strip(), body, html
+
+
+def _text_as_html(text: str) -> str:
+    paragraphs = []
+    for block in text.strip().split("\n\n"):
+        escaped = str(escape(block))
+        linked = re.sub(r"(https?://[^\s<]+)", r'<a href="\1">\1</a>', escaped)
+        paragraphs.append("<p>" + linked.replace("\n", "<br>") + "</p>")
+    return "\n".join(paragraphs)
 
 
 def send_email(
