@@ -109,6 +109,14 @@ def client(ctx):
 
 
 @pytest.fixture
+def web(ctx):
+    """A browser on the test app: cookies kept, each request in its own app context."""
+    from tests import oidc_flow
+
+    return oidc_flow.browser(ctx)
+
+
+@pytest.fixture
 def make():
     from tests import factories
 

@@ -6,13 +6,16 @@ issuer must be the address it is served at, since discovery and every token name
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
+import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
@@ -113,3 +116,47 @@ def logout_receiver() -> Iterator[LogoutReceiver]:
         receiver.server.shutdown()
         receiver.server.server_close()
         thread.join(timeout=5)
+
+
+def _form_field(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert match, f"no {name} field on the page"
+    return html.unescape(match.group(1))
+
+
+class HttpBrowser:
+    """A user agent over real HTTP with its own cookie jar. It follows the provider's redirects one
+    by one, fills in the sign-in form when one is shown (counting it), and stops at the first
+    redirect that leaves the provider (a relying party's redirect URI, never fetched)."""
+
+    def __init__(self, provider_url: str) -> None:
+        self.provider_url = provider_url
+        self.http = requests.Session()
+        self.password_prompts = 0
+
+    def go(self, url: str, login: tuple[str, str] | None = None) -> tuple[str, dict[str, str]]:
+        """The address the provider sent the browser back to, and its query parameters."""
+        response = self.http.get(url, allow_redirects=False, timeout=10)
+        for _ in range(10):
+            if response.status_code == 200 and 'name="password"' in response.text:
+                self.password_prompts += 1
+                assert login, "the provider asked for a password again"
+                response = self.http.post(
+                    urljoin(response.url, "/login"),
+                    data={
+                        "csrf_token": _form_field(response.text, "csrf_token"),
+                        "next": _form_field(response.text, "next"),
+                        "login": login[0],
+                        "password": login[1],
+                    },
+                    allow_redirects=False,
+                    timeout=10,
+                )
+                login = None  # asked twice in one walk: the next prompt fails the test
+                continue
+            assert response.status_code in (302, 303), (response.status_code, response.text[:300])
+            target = urljoin(response.url, response.headers["Location"])
+            if not target.startswith(self.provider_url + "/"):
+                return target, dict(parse_qsl(urlsplit(target).query))
+            response = self.http.get(target, allow_redirects=False, timeout=10)
+        raise AssertionError("too many redirects")

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import re
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import pytest
 import requests
@@ -30,6 +28,7 @@ from idp.cli import cli
 from idp.demo import OWNER_PASSWORD, load_demo
 from idp.oauth import clients
 from idp.services import accounts, stores
+from tests.live import HttpBrowser
 
 pytest_plugins = ["tests.live"]  # live_server, live_app, logout_receiver
 
@@ -85,44 +84,6 @@ def register(provider: dict, **options) -> OAuth2Session:
     )
 
 
-def _form_field(page: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert match, f"no {name} field on the sign-in page"
-    return html.unescape(match.group(1))
-
-
-class Browser:
-    """A user agent with a cookie jar that follows redirects one by one, signing in on the login
-    form when one is shown, until the provider sends it back to the relying party."""
-
-    def __init__(self) -> None:
-        self.http = requests.Session()
-
-    def go(self, url: str, login: tuple[str, str] | None = None) -> dict[str, str]:
-        """Query parameters the provider sent to ``CALLBACK``."""
-        response = self.http.get(url, allow_redirects=False, timeout=10)
-        for _ in range(10):
-            if response.status_code == 200 and 'name="csrf_token"' in response.text:
-                assert login, "the provider asked the user to sign in again"
-                response = self.http.post(
-                    urljoin(response.url, "/login"),
-                    data={
-                        "csrf_token": _form_field(response.text, "csrf_token"),
-                        "next": _form_field(response.text, "next"),
-                        "login": login[0],
-                        "password": login[1],
-                    },
-                    allow_redirects=False,
-                    timeout=10,
-                )
-                login = None
-                continue
-            assert response.status_code in (302, 303), (response.status_code, response.text[:300])
-            target = urljoin(response.url, response.headers["Location"])
-            if target.startswith(CALLBACK + "?"):
-                return dict(parse_qsl(urlsplit(target).query))
-            response = self.http.get(target, allow_redirects=False, timeout=10)
-        raise AssertionError("too many redirects")
 
 
 # --- checking JWTs against the JWKS ------------------------------------------------------------
@@ -160,7 +121,7 @@ def half_hash(value: str) -> str:
 class SignIn:
     token: dict
     id_token: jwt.Token
-    browser: Browser
+    browser: HttpBrowser
 
     @property
     def claims(self) -> dict:
@@ -171,15 +132,15 @@ def sign_in(
     oauth: OAuth2Session,
     provider: dict,
     login: tuple[str, str] | None = None,
-    browser: Browser | None = None,
+    browser: HttpBrowser | None = None,
 ) -> SignIn:
     """Authorization code with PKCE (S256), then the ID token checked as OIDC Core 3.1.3.7 says."""
-    browser = browser or Browser()
+    browser = browser or HttpBrowser(provider["issuer"])
     verifier, nonce = generate_token(48), generate_token(20)
     url, state = oauth.create_authorization_url(
         provider["authorization_endpoint"], code_verifier=verifier, nonce=nonce
     )
-    callback = browser.go(url, login)
+    _, callback = browser.go(url, login)
     assert callback["state"] == state and "code" in callback, callback
     token = oauth.fetch_token(
         provider["token_endpoint"], code=callback["code"], code_verifier=verifier
@@ -296,7 +257,7 @@ def test_full_flow_over_http(provider, acme, logout_receiver, login):
     url, state = oauth.create_authorization_url(
         provider["authorization_endpoint"], code_verifier=generate_token(48), prompt="none"
     )
-    silent = first.browser.go(url)
+    _, silent = first.browser.go(url)
     assert (silent["error"], silent["state"]) == ("login_required", state)
 
     [delivery] = logout_receiver.wait_for(1)
@@ -325,7 +286,7 @@ def test_public_client_uses_pkce_without_a_secret(provider, acme):
     assert refreshed["refresh_token"] != flow.token["refresh_token"]
 
     url, state = oauth.create_authorization_url(provider["authorization_endpoint"])  # no PKCE
-    refused = flow.browser.go(url)
+    _, refused = flow.browser.go(url)
     assert (refused["error"], refused["state"]) == ("invalid_request", state)
 
 

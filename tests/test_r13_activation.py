@@ -31,11 +31,6 @@ pytest_plugins = ["tests.smtp"]  # the smtp fixture: a real SMTP server on loopb
 PASSWORD = "a fine long password"
 
 
-@pytest.fixture
-def web(ctx):
-    return flow.browser(ctx)
-
-
 def register(web, name: str = "acme", *, email: str = "owner@acme.example", **fields):
     """Fill in and submit the real registration form."""
     page = web.get("/register")
@@ -59,8 +54,11 @@ def register_directly(name: str = "acme", language: str = "en") -> Account:
 
 
 def delivered(smtp: SmtpServer, count: int) -> list[EmailMessage]:
+    """The emails in the order they were queued (the background worker and this call may
+    deliver them in either order; each Message-ID names its outbox row)."""
     outbox.deliver_due()
-    return smtp.wait_for(count)
+    return sorted(smtp.wait_for(count), key=lambda m: int(
+        re.search(r"outbox-(\d+)", m["Message-ID"]).group(1)))
 
 
 def text_of(message: EmailMessage) -> str:

@@ -71,11 +71,6 @@ def rp(ctx) -> flow.RP:
     )
 
 
-@pytest.fixture
-def web(ctx) -> flow.Browser:
-    return flow.browser(ctx)
-
-
 class Clock:
     """The app's clock (``idp.clock``), moved by hand."""
 

@@ -396,11 +396,6 @@ def test_r15_concurrent_failures_lock_exactly_once(ctx, owner, sg, clock):
 # --- POST /api/wallet/verify -----------------------------------------------------------------
 
 
-@pytest.fixture
-def web(ctx):
-    return flow.browser(ctx)
-
-
 def service_token(web, *, client_scope: str = "wallet:verify", scope: str | None = None) -> str:
     """A client-credentials token of a registered wallet service."""
     rp = flow.register("Wallet service", grant_types=["client_credentials"], scope=client_scope)

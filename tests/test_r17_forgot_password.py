@@ -25,11 +25,6 @@ NEW_PASSWORD = "a brand new password"
 
 
 @pytest.fixture
-def web(ctx):
-    return flow.browser(ctx)
-
-
-@pytest.fixture
 def owner(ctx, make) -> Account:
     return make.company("acme")
 

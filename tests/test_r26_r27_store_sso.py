@@ -27,10 +27,10 @@ from idp.oauth import clients
 from idp.services import accounts, stores
 from tests import oidc_flow as flow
 from tests.factories import PASSWORD
+from tests.live import HttpBrowser
 from tests.store_sso_helpers import (
     ACCESS_TOKEN_TYPE,
     TOKEN_EXCHANGE,
-    HttpBrowser,
     exchange,
     resigned,
 )
@@ -68,11 +68,6 @@ def shop(ctx, make) -> Shop:
     bob = make.staff(owner, "bob", stores_=[tw, sg])
     foreign = make.store(make.company("globex"), "shopee-my")
     return Shop(owner, alice, bob, sg, my, lz, tw, foreign)
-
-
-@pytest.fixture
-def web(ctx):
-    return flow.browser(ctx)
 
 
 @pytest.fixture

@@ -12,31 +12,7 @@ from idp.oauth.crypto import token_hash
 from idp.services import accounts
 from tests import oidc_flow as flow
 
-
-@pytest.fixture
-def web(ctx):
-    return flow.browser(ctx)
-
-
-@pytest.fixture
-def owner(ctx, make):
-    return make.company("acme")
-
-
-@pytest.fixture
-def alice(owner, make):
-    return make.staff(owner, "alice")
-
-
-@pytest.fixture
-def rp(ctx):
-    return flow.register()
-
-
-@pytest.fixture
-def signed_in(web, alice, make):
-    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
-    return web
+pytest_plugins = ["tests.oidc_fixtures"]  # owner, alice, rp, signed_in
 
 
 def silent(web, rp: flow.RP) -> dict[str, str]:

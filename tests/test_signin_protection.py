@@ -25,11 +25,6 @@ WRONG = "not-the-password"
 
 
 @pytest.fixture
-def web(ctx):
-    return flow.browser(ctx)
-
-
-@pytest.fixture
 def company(ctx, make) -> Account:
     """A company (its main account) whose name no other test uses."""
     return make.company(f"co{uuid.uuid4().hex[:12]}")
