@@ -14,32 +14,7 @@ from idp.models.base import utcnow
 from idp.services import accounts
 from tests import oidc_flow as flow
 
-
-@pytest.fixture
-def web(ctx):
-    return flow.browser(ctx)
-
-
-@pytest.fixture
-def owner(ctx, make):
-    return make.company("acme")
-
-
-@pytest.fixture
-def alice(owner, make):
-    return make.staff(owner, "alice")
-
-
-@pytest.fixture
-def rp(ctx):
-    return flow.register()
-
-
-@pytest.fixture
-def signed_in(web, alice, make):
-    """A browser with alice's SSO session: a refusal below is not just "please sign in"."""
-    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
-    return web
+pytest_plugins = ["tests.oidc_fixtures"]  # owner, alice, rp, signed_in
 
 
 def oauth_error(response, status: int, error: str) -> dict:
@@ -425,3 +400,62 @@ def test_junk_login_names_at_the_form_are_refused_never_a_500(web, alice, login)
     expected = 400 if "\x00" in login else 401
     assert response.status_code == expected, response.get_data(as_text=True)[:300]
     assert flow.sso_cookie(web) is None and flow.issued()["sso_sessions"] == 0
+
+
+@pytest.mark.parametrize("header", ["W10", "MQ", "bnVsbA", "W1tbW1tbW1tbW10"])
+def test_hostile_jose_headers_are_refused_never_a_500(web, rp, header):
+    """A token whose header is a JSON array, number or null: 401 at userinfo, inactive at
+    introspection, 400 at logout; never a 500."""
+    token = f"{header}.eyJ9.x"
+    userinfo = web.get("/oauth/userinfo", headers={"Authorization": f"Bearer {token}"})
+    assert userinfo.status_code == 401 and userinfo.get_json()["error"] == "invalid_token"
+    introspected = web.post("/oauth/introspect", data={"token": token}, headers=rp.basic)
+    assert introspected.status_code == 200 and introspected.get_json() == {"active": False}
+    assert web.get("/oauth/logout", query_string={"id_token_hint": token}).status_code == 400
+
+
+def test_deeply_nested_claims_request_is_an_invalid_request(signed_in, rp):
+    _, challenge = flow.pkce()
+    for claims in ("[" * 3000, "[" * 1000 + "]" * 1000):
+        response = signed_in.get("/oauth/authorize", query_string=flow.authorize_params(
+            rp, challenge, claims=claims))
+        assert response.status_code == 302
+        assert flow.query(flow.location(response))["error"] == "invalid_request"
+    assert flow.issued()["authorization_codes"] == 0
+
+
+def test_r6_consumer_app_cannot_exchange_a_staff_token(ctx, web, make):
+    """R6 holds at token exchange too, not only at the authorization endpoint."""
+    from idp.oauth import clients
+
+    owner = make.company("acme")
+    store = make.store(owner, "shopee-sg")
+    make.staff(owner, "alice", stores_=[store])
+    seller = flow.register()
+    tokens = flow.token_set(web, seller, login="acme:alice", password=make.PASSWORD)
+    buyer, secret = clients.create_client(
+        "Buyer app", app_type="consumer", redirect_uris=["https://shop.example/cb"],
+        grant_types=["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"])
+    basic = base64.b64encode(f"{buyer.client_id}:{secret}".encode()).decode()
+    response = web.post("/oauth/token", headers={"Authorization": f"Basic {basic}"}, data={
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": tokens["access_token"], "store": store.public_id,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "access_denied"
+    assert "buyer apps" in response.get_json()["error_description"]
+
+
+def test_tokens_of_a_disabled_client_are_inactive(ctx, web, make):
+    from idp.models import Client
+
+    owner = make.company("acme")
+    make.staff(owner, "alice")
+    rp = flow.register()
+    checker = flow.register("Resource server")
+    tokens = flow.token_set(web, rp, login="acme:alice", password=make.PASSWORD)
+    assert flow.introspect(web, checker, tokens["access_token"])["active"] is True
+    db.session.query(Client).filter_by(client_id=rp.client_id).update({"disabled": True})
+    db.session.commit()
+    assert flow.introspect(web, checker, tokens["access_token"]) == {"active": False}
+    assert flow.userinfo(web, tokens["access_token"]).status_code == 401

@@ -1,6 +1,6 @@
 """What tokens and userinfo say about an account (SPEC "What downstream apps see").
 
-``claims_for`` runs on every token issue, so it reads only what the account already has loaded
+``profile_claims`` runs on every token issue, so it reads only what the account already has loaded
 (roles and assignments are eager-loaded with it) plus one query for groups."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from idp.extensions import db
 from idp.models import Client, Marketplace
 from idp.models.base import utcnow
 from idp.models.oauth import CONFIDENTIAL, CONSUMER, MERCHANT, PUBLIC
-from idp.oauth.config import SCOPES, SIGNING_ALGS
+from idp.oauth.config import SIGNING_ALGS
 from idp.oauth.crypto import client_secret_hash
 from idp.services import audit
 from idp.services.tx import transaction
@@ -149,7 +149,3 @@ def rotate_secret(client: Client) -> str:
     client.secret_rotated_at = utcnow()
     audit.record(None, "client.secret_rotated", company_id=None, client_id=client.client_id)
     return secret
-
-
-def scopes_supported() -> list[str]:
-    return list(SCOPES)

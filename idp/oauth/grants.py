@@ -29,6 +29,7 @@ from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
 from idp.oauth.store_context import StoreRefused, choose, holds
 from idp.oauth.tokens import Principal
+from idp.services import authz
 
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
 
@@ -270,6 +271,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         _, subject = found
         if subject.account is None:
             raise InvalidGrantError("The subject token does not belong to an account")
+        if not authz.may_use_app(subject.account, client):
+            raise AccessDeniedError(authz.CONSUMER_REFUSED)
         wanted = (form.get("store") or "")[:64]
         if not wanted:
             raise InvalidRequestError("Name the store to switch to ('store')")

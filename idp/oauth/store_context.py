@@ -20,6 +20,7 @@ class StoreRefused(DomainError):
     status = 403
 
 
+MAX_CLAIMS_REQUEST = 2048
 NOT_HELD = "This account does not hold the store '{}'"
 
 
@@ -31,9 +32,11 @@ def requested_store_id(values) -> str | None:
     raw = values.get("claims")
     if not raw:
         return None
+    if len(raw) > MAX_CLAIMS_REQUEST:
+        raise InvalidInput("The claims parameter is too long", field="claims")
     try:
         claims = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise InvalidInput("The claims parameter is not valid JSON", field="claims") from None
     if not isinstance(claims, dict):
         return None

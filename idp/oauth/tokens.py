@@ -153,6 +153,19 @@ def save_token(token: dict, request) -> IssuedToken:
     return row
 
 
+def jose_header(token: str) -> dict | None:
+    """The unverified JOSE header of a compact JWT, or None when it is not a JSON object (a
+    hostile token may carry an array, a number or garbage there)."""
+    if not isinstance(token, str) or len(token) > 8192:
+        return None
+    head = token.split(".")[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
 def decode_access_token(access_token: str) -> dict | None:
     """Verify an access token's signature, type, issuer and expiry. No database access."""
     if (
@@ -161,12 +174,10 @@ def decode_access_token(access_token: str) -> dict | None:
         or access_token.count(".") != 2
     ):
         return None
+    header = jose_header(access_token)
+    if header is None:
+        return None
     try:
-        header = json.loads(
-            base64.urlsafe_b64decode(
-                access_token.split(".")[0] + "=" * (-len(access_token.split(".")[0]) % 4)
-            )
-        )
         key = keyring().verifying_key(header.get("kid"))
         if key is None or header.get("typ") != "at+jwt":
             return None
@@ -189,7 +200,7 @@ def active_access_token(access_token: str) -> tuple[dict, IssuedToken] | None:
     if claims is None:
         return None
     row = db.session.query(IssuedToken).filter_by(jti=claims["jti"]).one_or_none()
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or row.client.disabled:
         return None
     if row.account is not None and not row.account.is_active:
         return None

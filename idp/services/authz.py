@@ -30,3 +30,13 @@ def require_sub_account(actor: Account, account: Account | None) -> Account:
     if account.is_main:
         raise NotFound("No such sub-account in your company")
     return account
+
+
+CONSUMER_REFUSED = "Staff sub-accounts cannot sign in to buyer apps"
+
+
+def may_use_app(account: Account, client) -> bool:
+    """R6: sub-accounts never sign in to consumer (buyer) apps, whatever the grant."""
+    from idp.models.oauth import CONSUMER
+
+    return account.is_main or client.app_type != CONSUMER

@@ -85,7 +85,7 @@ def _token() -> IssuedToken:
     if scheme.lower() != "bearer" or not value.strip():
         raise BearerError(None, "Send an access token as a Bearer token")
     found = tokens.active_access_token(value.strip())
-    if found is None or found[1].client.disabled:
+    if found is None:
         raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
     return found[1]
 
@@ -135,7 +135,7 @@ def _body() -> dict:
         return {}
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise MalformedRequest("The request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise MalformedRequest("The request body must be a JSON object")

@@ -20,6 +20,7 @@ from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.keys import keyring
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import Principal, active_access_token, issuer
+from idp.services import authz
 from idp.web.sso import current_session
 
 bp = Blueprint("oauth", __name__)
@@ -107,11 +108,8 @@ def authorize():
     if account.must_change_password:
         return redirect(url_for("signin.change_password", next=request.full_path))
     client = grant.client
-    if client.app_type == "consumer" and not account.is_main:
-        # R6: sub-accounts cannot sign in to consumer (buyer) apps.
-        denied = _redirecting(
-            grant, "access_denied", "Staff sub-accounts cannot sign in to buyer apps"
-        )
+    if not authz.may_use_app(account, client):
+        denied = _redirecting(grant, "access_denied", authz.CONSUMER_REFUSED)
         return render_template(
             "signin/consumer_refused.html",
             client=client,

@@ -16,6 +16,7 @@ from idp.kv import kv
 from idp.models import Account, Client
 from idp.oauth import sessions
 from idp.oauth.keys import keyring
+from idp.oauth.tokens import jose_header
 from idp.services import accounts, throttle, totp
 from idp.services.names import normalize
 from idp.web.sso import clear_cookie, client_ip, current_session, safe_next, set_cookie
@@ -108,7 +109,7 @@ def login():
         return _login_error(exc.message, next_url, login_name, 401, lang)
     throttle.record_success(store, key, ip)
     metrics.SIGNINS.labels("password_ok").inc()
-    if totp.is_enrolled(account) or totp.is_required(account):
+    if totp.is_required(account):  # enrolled, or required of its staff
         session[PENDING] = {"account": account.id, "at": time.time(), "next": next_url}
         return redirect(url_for("signin.second_factor"))
     return _finish(account, ["pwd"], next_url)
@@ -233,10 +234,13 @@ def change_password():
 
 def _verified_hint(id_token_hint: str) -> dict | None:
     """An ID token we issued (signature and issuer checked; it may have expired)."""
+    head = jose_header(id_token_hint)
+    if head is None:
+        return None
     try:
         header = jwt.decode(
             id_token_hint,
-            keyring().verifying_key(_kid(id_token_hint)),
+            keyring().verifying_key(head.get("kid")),
             algorithms=["ES256", "RS256"],
         )
     except (JoseError, ValueError, TypeError):
@@ -244,17 +248,6 @@ def _verified_hint(id_token_hint: str) -> dict | None:
     from idp.oauth.tokens import issuer
 
     return header.claims if header.claims.get("iss") == issuer() else None
-
-
-def _kid(token: str) -> str | None:
-    import base64
-    import json
-
-    head = token.split(".")[0]
-    try:
-        return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4))).get("kid")
-    except ValueError:
-        return None
 
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
