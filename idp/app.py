@@ -6,11 +6,23 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
 from idp.extensions import csrf, db, migrate
 from idp.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie session (it holds the CSRF token), with its signer built once per
+    app instead of on every request: the protocol endpoints open a session too."""
+
+    def get_signing_serializer(self, app: Flask):
+        signer = app.extensions.get("idp.session_signer")
+        if signer is None:
+            signer = app.extensions["idp.session_signer"] = super().get_signing_serializer(app)
+        return signer
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -21,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
     )
     app.extensions["idp.settings"] = settings
+    app.session_interface = CookieSessions()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,

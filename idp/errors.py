@@ -61,3 +61,10 @@ class AuthenticationFailed(DomainError):
 
     code = "authentication_failed"
     status = 401
+
+
+class Unavailable(DomainError):
+    """A moment's unavailability (shared state being rebuilt): retry shortly."""
+
+    code = "temporarily_unavailable"
+    status = 503

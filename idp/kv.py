@@ -87,6 +87,19 @@ class MemoryStore:
             self._wrote(now)
             return True
 
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        """The values of several keys at once (None where absent)."""
+        with self._lock:
+            now = self._clock()
+            return [
+                entry[0] if (entry := self._live(self.prefix + key, now)) else None for key in keys
+            ]
+
+    def set_many(self, values: dict[str, tuple[str, int]]) -> None:
+        """Write several ``key: (value, ttl_seconds)`` at once."""
+        for key, (value, ttl) in values.items():
+            self.set(key, value, ttl)
+
     def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
@@ -132,6 +145,19 @@ class RedisStore:
             self.prefix + key, str(value), ex=_check_ttl(ttl_seconds), nx=only_if_absent
         )
         return bool(written)
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        """``MGET``: one round trip for several keys."""
+        return self.client.mget([self.prefix + key for key in keys]) if keys else []
+
+    def set_many(self, values: dict[str, tuple[str, int]]) -> None:
+        """Write several ``key: (value, ttl_seconds)`` in one pipelined round trip."""
+        if not values:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key, (value, ttl) in values.items():
+            pipe.set(self.prefix + key, str(value), ex=_check_ttl(ttl))
+        pipe.execute()
 
     def delete(self, *keys: str) -> None:
         if keys:

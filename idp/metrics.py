@@ -1,6 +1,6 @@
-"""Prometheus metrics: requests, latencies, sign-ins, tokens issued. Under gunicorn with several
-workers, set ``PROMETHEUS_MULTIPROC_DIR`` (deploy/gunicorn.conf.py does) so /metrics adds up
-every worker."""
+"""Prometheus metrics: requests, latencies, sign-ins, tokens issued. With several worker
+processes, set ``PROMETHEUS_MULTIPROC_DIR`` (deploy/granian_serve.py and deploy/gunicorn.conf.py
+do) so /metrics adds up every worker."""
 
 from __future__ import annotations
 

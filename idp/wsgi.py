@@ -1,4 +1,4 @@
-"""The WSGI entry point for production servers: ``gunicorn idp.wsgi:app``."""
+"""The WSGI entry point for production servers (``deploy/granian_serve.py``; any WSGI server)."""
 
 from idp.app import create_app
 

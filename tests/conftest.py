@@ -92,7 +92,12 @@ def _empty_tables() -> None:
 
 @pytest.fixture
 def ctx(app):
-    """An application context on a clean database."""
+    """An application context on a clean database and a clean shared store (counters, markers
+    and caches of one test never meet another's)."""
+    from idp import kv
+
+    app.extensions[kv.EXTENSION] = kv.MemoryStore()
+    app.extensions.pop("idp.verified", None)
     with app.app_context():
         try:
             yield app

@@ -57,31 +57,39 @@ def _form(html: str) -> dict:
             re.findall(r'name="([^"]+)" value="([^"]*)"', html)}
 
 
-def test_sign_in_on_one_instance_and_finish_on_the_other(two_instances):
-    (one, two), _ = two_instances
-    client_id, secret = _client()
+def _code(client_id: str, sign_in_at: str, come_back_at: str) -> tuple[str, str]:
+    """alice signs in at one instance; the browser's next request lands on another. The code
+    and its PKCE verifier."""
     verifier, challenge = pkce()
     browser = requests.Session()
     params = {"response_type": "code", "client_id": client_id,
               "redirect_uri": "https://app.example/cb", "scope": "openid profile offline_access",
               "state": "s1", "nonce": "n1", "code_challenge": challenge,
               "code_challenge_method": "S256"}
-    login_page = browser.get(f"{one}/oauth/authorize", params=params)
+    login_page = browser.get(f"{sign_in_at}/oauth/authorize", params=params)
     fields = _form(login_page.text)
-    signed_in = browser.post(f"{one}/login", allow_redirects=False, data={
+    signed_in = browser.post(f"{sign_in_at}/login", allow_redirects=False, data={
         "csrf_token": fields["csrf_token"], "next": fields["next"],
         "login": "acme:alice", "password": "alice-staff-pw"})
     assert signed_in.status_code == 302
-    # the browser's next request lands on the other instance: same session, same cookies
-    back = browser.get(f"{two}{signed_in.headers['Location']}", allow_redirects=False)
-    code = parse_qs(urlsplit(back.headers["Location"]).query)["code"][0]
-    tokens = requests.post(f"{one}/oauth/token", auth=(client_id, secret), data={
-        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-        "redirect_uri": "https://app.example/cb"}).json()
-    # the code is single-use across instances
-    replay = requests.post(f"{two}/oauth/token", auth=(client_id, secret), data={
+    back = browser.get(f"{come_back_at}{signed_in.headers['Location']}", allow_redirects=False)
+    return parse_qs(urlsplit(back.headers["Location"]).query)["code"][0], verifier
+
+
+def _redeem(base: str, client_id: str, secret: str, code: str, verifier: str):
+    return requests.post(f"{base}/oauth/token", auth=(client_id, secret), data={
         "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
         "redirect_uri": "https://app.example/cb"})
+
+
+def test_sign_in_on_one_instance_and_finish_on_the_other(two_instances):
+    (one, two), _ = two_instances
+    client_id, secret = _client()
+    # the browser's next request lands on the other instance: same session, same cookies
+    code, verifier = _code(client_id, one, two)
+    tokens = _redeem(one, client_id, secret, code, verifier).json()
+    # the code is single-use across instances
+    replay = _redeem(two, client_id, secret, code, verifier)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     # revoke through one, inactive at the other (the replay revoked it already; check refresh)
     refreshed = requests.post(f"{two}/oauth/token", auth=(client_id, secret), data={
@@ -102,6 +110,34 @@ def test_revoke_on_one_instance_is_seen_at_the_other(two_instances):
     assert requests.post(f"{one}/oauth/revoke", auth=(service.client_id, service_secret),
                          data={"token": access}).status_code == 200
     assert introspect(two) == {"active": False}
+
+
+def test_changes_through_one_instance_reach_the_others_hot_paths_at_once(two_instances):
+    """Issue 6: introspection and userinfo answer from the shared store at instance two; a
+    role change (R18) and then disabling the account (R5), made through instance one, show
+    there at once."""
+    from idp.models import Account
+    from idp.services import accounts, roles
+
+    (one, two), (app_one, _) = two_instances
+    client_id, secret = _client()
+    code, verifier = _code(client_id, one, one)
+    access = _redeem(one, client_id, secret, code, verifier).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {access}"}
+    assert requests.get(f"{two}/oauth/userinfo", headers=bearer).json()["roles"] != ["Auditor"]
+    with app_one.app_context():
+        owner = accounts.find_by_login_name("acme")
+        role = roles.create_role(owner, "Auditor", ["orders:view"])
+        alice = db.session.query(Account).filter_by(name="alice").one()
+        accounts.update_sub_account(owner, alice, roles=[role.id])
+    assert requests.get(f"{two}/oauth/userinfo", headers=bearer).json()["roles"] == ["Auditor"]
+    with app_one.app_context():
+        owner = accounts.find_by_login_name("acme")
+        alice = db.session.query(Account).filter_by(name="alice").one()
+        accounts.disable_sub_account(owner, alice)
+    assert requests.get(f"{two}/oauth/userinfo", headers=bearer).status_code == 401
+    assert requests.post(f"{two}/oauth/introspect", auth=(client_id, secret),
+                         data={"token": access}).json() == {"active": False}
 
 
 def test_keys_rotated_through_one_instance_verify_at_the_other(two_instances):

@@ -203,7 +203,8 @@ class IssuedToken(db.Model):
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    client: Mapped[Client] = relationship(lazy="joined")
+    # The client is known already wherever a token is looked up (it authenticated): not joined.
+    client: Mapped[Client] = relationship(lazy="select")
     account: Mapped[Account | None] = relationship(lazy="joined")
 
     # Authlib's TokenMixin, for the refresh token this row carries.

@@ -20,7 +20,7 @@ from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import update
 
 from idp.extensions import db
-from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession
+from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import tokens
 from idp.oauth.claims import userinfo_claims
@@ -29,9 +29,11 @@ from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
 from idp.oauth.store_context import StoreRefused, choose, holds
 from idp.oauth.tokens import Principal
-from idp.services import authz
+from idp.services import authz, single_use
 
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
+# A used code's marker outlives the code; were it gone first, the database alone would decide.
+CODE_MARKER_TTL = CODE_TTL + 30
 
 
 class S256Only(CodeChallenge):
@@ -120,8 +122,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return row
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
-        """Single use, enforced atomically: the first caller marks the code used; any later use
-        (or a concurrent one) is a replay and revokes what the first use issued."""
+        """Single use, enforced atomically twice: the shared store's marker first (one claim for
+        every instance, issue 6), then the conditional UPDATE, which stays the authority. A use
+        refused by either is a replay and revokes what the first use issued (RFC 6749 4.1.2).
+        A replay still runs the UPDATE: racing a first use, it waits there for that use to
+        commit, and so finds the tokens to revoke."""
         if not isinstance(code, str) or len(code) > 256:
             return None
         row = (
@@ -129,13 +134,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
         if row is None or row.client_id != client.id:
             return None
+        marked = single_use.claim(f"code:{row.code_hash}", CODE_MARKER_TTL)
         claimed = db.session.execute(
             update(AuthorizationCode)
             .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
             .values(used_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
-        if claimed != 1:
+        if not marked or claimed != 1:
             tokens.revoke_for_code(row.id)
             db.session.commit()
             return None
@@ -233,10 +239,11 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
 
 def _held_store(account, store_id: int | None):
     """The token's store if the account still holds it; None when the token has no store;
-    False when it was taken away (R10). Uses the account's stores, which the claims load anyway."""
+    False when it was taken away (R10) or de-authorized. Two key lookups, not the account's whole
+    list of stores."""
     if store_id is None:
         return None
-    store = next((s for s in account.stores if s.id == store_id), None)
+    store = db.session.get(Store, store_id)
     return store if store is not None and holds(account, store) else False
 
 

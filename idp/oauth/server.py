@@ -10,7 +10,7 @@ from flask import Flask, current_app
 from idp.extensions import db
 from idp.models import Client, IssuedToken
 from idp.models.base import utcnow
-from idp.oauth import tokens
+from idp.oauth import shared_state, tokens
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -25,7 +25,7 @@ from idp.oauth.tokens import TokenGenerator
 def query_client(client_id: str) -> Client | None:
     if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None
-    client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
+    client = shared_state.cached_client(client_id)
     return None if client is None or client.disabled else client
 
 
@@ -54,6 +54,19 @@ class RevocationEndpoint(_Revocation):
         db.session.commit()
 
 
+class LiveAccessToken:
+    """An access token found active without a database row: its verified claims."""
+
+    def __init__(self, claims: dict) -> None:
+        self.claims = claims
+
+    def is_expired(self) -> bool:
+        return False  # the signature check refused an expired one
+
+    def is_revoked(self) -> bool:
+        return False  # the shared revocation markers refused a revoked one
+
+
 class IntrospectionEndpoint(_Introspection):
     """RFC 7662, for confidential clients (resource servers). ``active: false`` at once for a
     revoked token, a revoked family, a logged-out session or a disabled account (R5)."""
@@ -61,43 +74,37 @@ class IntrospectionEndpoint(_Introspection):
     CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
     def query_token(self, token_string, token_type_hint):
-        claims_row = (
-            tokens.active_access_token(token_string) if token_type_hint != "refresh_token" else None
-        )
-        if claims_row is not None:
-            claims, row = claims_row
-            row.claims = claims
-            return row
+        if token_type_hint != "refresh_token":
+            claims, _ = tokens.live_claims(token_string)
+            if claims is not None:  # no SQL: the signature, then the shared revocation markers
+                return LiveAccessToken(claims)
         row = tokens.find_refresh_token(token_string)
         if row is None or row.revoked_at or row.rotated_at or row.is_expired():
             return None
         if row.account is None or not row.account.is_active:
             return None
-        row.claims = None
         return row
 
     def check_permission(self, token, client, request) -> bool:
         return not client.is_public
 
-    def introspect_token(self, token: IssuedToken) -> dict:
-        claims = getattr(token, "claims", None)
-        if claims is not None:  # an access token: its verified claims, as RFC 7662 suggests
-            body = {k: v for k, v in claims.items() if k != "client_id"}
-            body.update(active=True, client_id=token.client.client_id, token_type="Bearer")
-        else:
-            body = {
-                "active": True,
-                "client_id": token.client.client_id,
-                "token_type": "refresh_token",
-                "scope": token.scope,
-                "exp": int(token.refresh_expires_at.timestamp()),
-                "iat": int(token.issued_at.timestamp()),
-                "iss": tokens.issuer(),
-                "sub": token.account.public_id,
-            }
-        if token.account is not None:
-            body["username"] = token.account.login_name
-        return body
+    def introspect_token(self, token: IssuedToken | LiveAccessToken) -> dict:
+        if isinstance(token, LiveAccessToken):  # its verified claims, as RFC 7662 suggests
+            body = {**token.claims, "active": True, "token_type": "Bearer"}
+            if "preferred_username" in body:
+                body["username"] = body["preferred_username"]
+            return body
+        return {  # a refresh token
+            "active": True,
+            "client_id": token.client.client_id,
+            "token_type": "refresh_token",
+            "scope": token.scope,
+            "exp": int(token.refresh_expires_at.timestamp()),
+            "iat": int(token.issued_at.timestamp()),
+            "iss": tokens.issuer(),
+            "sub": token.account.public_id,
+            "username": token.account.login_name,
+        }
 
 
 def init_app(app: Flask) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from idp.extensions import db
 from idp.models import Account, IssuedToken, SessionClient, SsoSession, Store
 from idp.models.base import utcnow
+from idp.oauth import session_cache, shared_state
 from idp.oauth.config import SESSION_TTL
 from idp.oauth.crypto import random_token, token_hash
 from idp.services import audit
@@ -40,10 +41,11 @@ def create(
 
 
 def find(cookie: str | None) -> SsoSession | None:
-    """The live session behind a cookie value, or None (ended, expired, account not active)."""
+    """The live session behind a cookie value, or None (ended, expired, account not active).
+    The row comes from the shared store when cached (issue 6, ``session_cache``)."""
     if not cookie or len(cookie) > 128:
         return None
-    session = db.session.query(SsoSession).filter_by(token_hash=token_hash(cookie)).one_or_none()
+    session = session_cache.lookup(token_hash(cookie))
     if session is None or session.ended_at is not None or session.expires_at <= utcnow():
         return None
     if not session.account.is_active:
@@ -73,16 +75,7 @@ def end_many(sessions: list[SsoSession]) -> None:
     ids = [s.id for s in live]
     for session in live:
         session.ended_at = now
-    db.session.execute(
-        update(IssuedToken)
-        .where(
-            IssuedToken.session_id.in_(ids),
-            IssuedToken.offline.is_(False),
-            IssuedToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    shared_state.revoke(IssuedToken.session_id.in_(ids), IssuedToken.offline.is_(False))
     logout.queue_backchannel(live)
 
 
@@ -93,12 +86,7 @@ def end_all_for_account(account: Account) -> None:
         select(SsoSession).where(SsoSession.account_id == account.id, SsoSession.ended_at.is_(None))
     ).all()
     end_many(list(sessions))
-    db.session.execute(
-        update(IssuedToken)
-        .where(IssuedToken.account_id == account.id, IssuedToken.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    shared_state.revoke(IssuedToken.account_id == account.id)
 
 
 def register_hooks() -> None:
@@ -141,18 +129,13 @@ def revoke_for_removed_store(store, accounts: list[Account]) -> None:
     """R10 and batch removal (R11): tokens for a store the account no longer holds stop working
     at once, and sessions working in it fall back to the default store. A de-authorized store
     takes every account's tokens for it, the main account's included."""
-    now = utcnow()
-    token_query = update(IssuedToken).where(
-        IssuedToken.store_id == store.id, IssuedToken.revoked_at.is_(None)
-    )
+    tokens_of = [IssuedToken.store_id == store.id]
     session_query = update(SsoSession).where(SsoSession.active_store_id == store.id)
     if store.is_authorized:  # removed from some accounts only
         ids = [a.id for a in accounts]
-        token_query = token_query.where(IssuedToken.account_id.in_(ids))
+        tokens_of.append(IssuedToken.account_id.in_(ids))
         session_query = session_query.where(SsoSession.account_id.in_(ids))
-    db.session.execute(
-        token_query.values(revoked_at=now).execution_options(synchronize_session=False)
-    )
+    shared_state.revoke(*tokens_of)
     db.session.execute(
         session_query.values(active_store_id=None).execution_options(synchronize_session=False)
     )

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from idp.errors import DomainError, InvalidInput
-from idp.models import Account, Client, Store
+from idp.extensions import db
+from idp.models import Account, Client, Store, StoreAssignment
 
 
 class StoreRefused(DomainError):
@@ -88,6 +91,19 @@ def choose(
 
 
 def holds(account: Account, store: Store) -> bool:
+    """Whether the account may work in the store now (R9, R10): one key lookup for a sub-account,
+    not its whole list of stores."""
+    if not (account.is_active and store.is_authorized and store.company_id == account.company_id):
+        return False
+    if account.is_main:  # the main account holds every authorized store of its company
+        return True
+    if "assignments" in account.__dict__:  # already loaded: no query
+        return any(a.store_id == store.id for a in account.assignments)
     return (
-        account.is_active and store.is_authorized and any(s.id == store.id for s in account.stores)
+        db.session.scalar(
+            select(StoreAssignment.id).where(
+                StoreAssignment.account_id == account.id, StoreAssignment.store_id == store.id
+            )
+        )
+        is not None
     )

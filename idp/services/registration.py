@@ -4,7 +4,9 @@ Both are emailed links signed with itsdangerous, one salt per purpose, carrying 
 public id, a nonce and the time they were issued. The account row keeps the nonce of the one link
 that still works: issuing a new link replaces it (every older link is void at once), and using a
 link clears it with a conditional UPDATE (``WHERE nonce = :nonce``), the first write of its
-transaction, so two concurrent uses succeed once. Ages are measured with ``idp.clock.now()``, so
+transaction, so two concurrent uses succeed once. Before it, a single-use marker in the shared
+store (issue 6) refuses a second use on any instance; it is taken back when the use fails (a
+refused password), so the link still works then. Ages are measured with ``idp.clock.now()``, so
 tests can move past the 72 hours and the hour.
 
 Each link and its email are written in one transaction with what they belong to (the new
@@ -31,7 +33,8 @@ from idp.kv import kv
 from idp.models import Account
 from idp.models.accounts import ACTIVE, DEPARTED, MAIN, PENDING
 from idp.oauth import sessions
-from idp.services import audit, companies, outbox, passwords, throttle
+from idp.oauth.crypto import token_hash
+from idp.services import audit, companies, outbox, passwords, single_use, throttle
 from idp.services.accounts import find_by_login_name
 from idp.services.names import normalize, parse_login_name, validate_company_name
 from idp.services.tx import transaction
@@ -190,13 +193,30 @@ def _consume(purpose: Purpose, claims: _Claims, **values: Any) -> bool:
     return result.rowcount == 1
 
 
-def _refusal(purpose: Purpose, claims: _Claims) -> LinkRefused:
+def _use_up(purpose: Purpose, claims: _Claims, **values: Any) -> None:
+    """Use the link up, or roll back and raise ``LinkRefused``: not expired, its marker claimed
+    (the first use on any instance), then ``_consume``. A link whose marker is taken was used, or
+    is being used right now by a request that has not committed yet."""
+    marker = f"{purpose.name}:{token_hash(claims.nonce)}"
+    if _expired(purpose, claims):
+        refusal = _refusal(purpose, claims)
+    elif not single_use.claim(marker, int(purpose.ttl.total_seconds())):
+        refusal = _refusal(purpose, claims, used=True)
+    elif not _consume(purpose, claims, **values):
+        refusal = _refusal(purpose, claims)
+    else:
+        return
+    db.session.rollback()
+    raise refusal
+
+
+def _refusal(purpose: Purpose, claims: _Claims, *, used: bool = False) -> LinkRefused:
     """Why a signed link does not work: its account activated since (activation), it expired,
-    it was used, or a newer link replaced it."""
+    it was used (``used``: its marker says so), or a newer link replaced it."""
     account = _account(claims.public_id)
     if account is None:
         return LinkRefused("This link no longer works.", purpose=purpose, reason="invalid")
-    if purpose is ACTIVATION and account.status != PENDING:
+    if purpose is ACTIVATION and (used or account.status != PENDING):
         return LinkRefused(
             "This activation link was already used: the account is active. Sign in.",
             purpose=purpose,
@@ -212,7 +232,7 @@ def _refusal(purpose: Purpose, claims: _Claims) -> LinkRefused:
             reason="expired",
             account=account,
         )
-    if getattr(account, purpose.nonce_column) is None:
+    if used or getattr(account, purpose.nonce_column) is None:
         return LinkRefused(
             "This link was already used. Ask for a new one if you still need it.",
             purpose=purpose,
@@ -351,11 +371,7 @@ def activate(token: str) -> Account:
     """R13: the link works once within 72 hours. Activation also proves the email address."""
     claims = _read(ACTIVATION, token)
     now = clock.now()
-    if _expired(ACTIVATION, claims) or not _consume(
-        ACTIVATION, claims, status=ACTIVE, activated_at=now, email_verified_at=now
-    ):
-        db.session.rollback()
-        raise _refusal(ACTIVATION, claims)
+    _use_up(ACTIVATION, claims, status=ACTIVE, activated_at=now, email_verified_at=now)
     try:
         account = _account(claims.public_id)
         db.session.refresh(account)
@@ -409,15 +425,13 @@ def reset_password(token: str, new_password: str, confirmation: str) -> Account:
     claims = _read(PASSWORD_RESET, token)
     now = clock.now()
     password_hash = passwords.hash_password(new_password)  # before the write lock is taken
-    if _expired(PASSWORD_RESET, claims) or not _consume(
+    _use_up(
         PASSWORD_RESET,
         claims,
         password_hash=password_hash,
         password_changed_at=now,
         must_change_password=False,
-    ):
-        db.session.rollback()
-        raise _refusal(PASSWORD_RESET, claims)
+    )
     try:
         account = _account(claims.public_id)
         db.session.refresh(account)

@@ -4,7 +4,8 @@ for all staff, and resets a sub-account's second factor (R16).
 The secret is stored encrypted (``secrets_box``). A code is accepted for the current 30-second step
 or the one on either side, and never twice: the accepted step is written with a conditional
 UPDATE (``totp_last_step < step``), so of two requests racing with the same code exactly one
-wins. Recovery codes are stored as SHA-256 hashes and used up the same way.
+wins. Recovery codes are stored as SHA-256 hashes and used up the same way. In front of both, a
+single-use marker in the shared store (issue 6) refuses a replay on any instance first.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from dataclasses import dataclass
 import pyotp
 import qrcode
 import qrcode.image.svg
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, or_, select, update
 
 from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput
 from idp.extensions import db
 from idp.models import Account, Company, RecoveryCode
 from idp.models.base import utcnow
-from idp.services import audit, outbox, passwords, secrets_box
+from idp.services import audit, outbox, passwords, secrets_box, single_use
 from idp.services.authz import require_owner, require_same_company
 from idp.services.tx import transaction
 
@@ -37,6 +38,10 @@ RECOVERY_CODE_COUNT = 10
 # No i, l, o, 0, 1: nothing to confuse when a code is copied from paper. 31**12 is about 2**59.
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 RECOVERY_GROUPS, RECOVERY_GROUP_LENGTH = 3, 4
+# A step's code is accepted for 3 steps (90 s); its marker lives a step longer (clock skew).
+STEP_MARKER_TTL = (2 * VALID_WINDOW + 2) * STEP_SECONDS
+# A used recovery code stays used in the database; its marker only has to outlive a racing use.
+RECOVERY_MARKER_TTL = 3600
 
 INVALID_CODE = "That code is not valid"
 REPLAYED_CODE = "That code is not valid; wait for the next one"
@@ -199,6 +204,8 @@ def _accept(account: Account, code: str, now: float | None) -> str:
         step = _matching_step(secret, typed, now)
         if step is None:
             raise AuthenticationFailed(INVALID_CODE, field="code")
+        if not single_use.claim(f"totp:{account.public_id}:{step}", STEP_MARKER_TTL):
+            raise AuthenticationFailed(REPLAYED_CODE, field="code")
         accepted = db.session.execute(
             update(Account)
             .where(Account.id == account.id)
@@ -210,15 +217,7 @@ def _accept(account: Account, code: str, now: float | None) -> str:
             raise AuthenticationFailed(REPLAYED_CODE, field="code")
         db.session.expire(account, ["totp_last_step"])
         return "totp"
-    used = db.session.execute(
-        update(RecoveryCode)
-        .where(RecoveryCode.account_id == account.id)
-        .where(RecoveryCode.code_hash == _recovery_hash(account, typed))
-        .where(RecoveryCode.used_at.is_(None))
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if used.rowcount != 1:
+    if not _use_recovery_code(account, typed):
         raise AuthenticationFailed(INVALID_CODE, field="code")
     audit.record(
         account,
@@ -228,6 +227,28 @@ def _accept(account: Account, code: str, now: float | None) -> str:
         remaining=_unused_recovery_codes(account),
     )
     return "recovery"
+
+
+def _use_recovery_code(account: Account, typed: str) -> bool:
+    """Use up an unused recovery code: its marker first (keyed by its hash, which is never
+    reused, unlike a row id), then the conditional UPDATE."""
+    code_hash = _recovery_hash(account, typed)
+    row_id = db.session.scalar(
+        select(RecoveryCode.id).where(
+            RecoveryCode.account_id == account.id,
+            RecoveryCode.code_hash == code_hash,
+            RecoveryCode.used_at.is_(None),
+        )
+    )
+    if row_id is None or not single_use.claim(f"recovery:{code_hash}", RECOVERY_MARKER_TTL):
+        return False
+    used = db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.id == row_id, RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return used.rowcount == 1
 
 
 def _recovery_hash(account: Account, typed: str) -> str:

@@ -7,7 +7,8 @@ Asking for a code voids the account's earlier ones and is limited to one a minut
 hour, counted on the codes themselves (so the limit holds across processes and follows the
 injectable clock); concurrent requests for one account serialize on its row. Attempts are counted
 with a conditional UPDATE before the code is compared, and the code is used up with another, so
-neither racing nor replaying gives more than 5 guesses or two verifications.
+neither racing nor replaying gives more than 5 guesses or two verifications. Before that second
+UPDATE, a single-use marker in the shared store (issue 6) refuses a replay on any instance.
 
 Times come from ``idp.clock.now()`` so tests can move past the 10 minutes."""
 
@@ -29,7 +30,7 @@ from idp import clock
 from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
 from idp.extensions import db
 from idp.models import Account, VerificationCode
-from idp.services import accounts, audit, outbox
+from idp.services import accounts, audit, outbox, single_use
 from idp.services.names import normalize_email
 from idp.services.tx import transaction
 
@@ -48,6 +49,7 @@ SMS_TEXT = {
     "zh": "{login} 的验证码是 {code}，10 分钟内有效。请勿告诉他人。",
 }
 _CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
+ALREADY_USED = "This code was already used; ask for a new one"
 
 
 class CodeRefused(DomainError):
@@ -326,8 +328,12 @@ def verify_code(account: Account, code: str) -> Account:
 
 @transaction
 def _redeem(account: Account, row: VerificationCode) -> Account:
-    """Use the code up (a conditional UPDATE: of two requests with the right code one wins) and
-    lift the mute, together."""
+    """Use the code up (its marker, then a conditional UPDATE: of two requests with the right
+    code one wins) and lift the mute, together. The marker names the row and its hash: ids alone
+    come back when tables are emptied, and two codes of an account may be the same digits."""
+    marker = f"verification:{row.id}:{row.code_hash}"
+    if not single_use.claim(marker, int(CODE_TTL.total_seconds())):
+        raise CodeRefused(ALREADY_USED, field="code")
     used = db.session.execute(
         update(VerificationCode)
         .where(VerificationCode.id == row.id, VerificationCode.used_at.is_(None))
@@ -335,6 +341,6 @@ def _redeem(account: Account, row: VerificationCode) -> Account:
         .execution_options(synchronize_session=False)
     ).rowcount
     if used != 1:
-        raise CodeRefused("This code was already used; ask for a new one", field="code")
+        raise CodeRefused(ALREADY_USED, field="code")
     accounts.mark_verified(account, row.channel)
     return account

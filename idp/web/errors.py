@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -39,7 +40,7 @@ def init_app(app: Flask) -> None:
         if (
             _has_nul(request.args.values())
             or _has_nul(request.form.values())
-            or _has_nul(request.headers.get("Authorization", ""))
+            or "\x00" in request.headers.get("Authorization", "")
         ):
             return _render(400, "invalid_request", "The request contains a NUL character")
 
@@ -55,6 +56,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def database_unavailable(exc):
         log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "unknown")
+        return _render(503, "temporarily_unavailable", "The service is briefly unavailable")
+
+    @app.errorhandler(RedisError)
+    def shared_store_unavailable(exc):
+        log.error("shared store (Redis) unavailable: %s", type(exc).__name__)
         return _render(503, "temporarily_unavailable", "The service is briefly unavailable")
 
     @app.errorhandler(Exception)

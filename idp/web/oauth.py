@@ -7,19 +7,19 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
 
 from idp.errors import InvalidInput
 from idp.extensions import db
-from idp.models import Consent, Store
+from idp.models import Consent
 from idp.models.base import utcnow
 from idp.oauth import clients as client_registry
 from idp.oauth import store_context
-from idp.oauth.claims import userinfo_claims
+from idp.oauth import userinfo as userinfo_answer
 from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.keys import keyring
 from idp.oauth.server import authorization_server
-from idp.oauth.tokens import Principal, active_access_token, issuer
+from idp.oauth.tokens import Principal, issuer
 from idp.services import authz
 from idp.web.sso import current_session
 
@@ -220,16 +220,14 @@ def userinfo():
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value:
         return _bearer_error("invalid_request", "Send the access token as a Bearer token")
-    found = active_access_token(value.strip())
-    if found is None:
+    answer = userinfo_answer.answer(value.strip())
+    if answer is None:
         return _bearer_error("invalid_token", "The access token is invalid, expired or revoked")
-    claims, row = found
-    if row.account is None:
+    if answer is userinfo_answer.NOT_A_USER:
         return _bearer_error("invalid_token", "This token does not belong to a user")
-    if "openid" not in (row.scope or "").split():
+    if answer is userinfo_answer.NO_OPENID:
         return _bearer_error("insufficient_scope", "The token lacks the openid scope", 403)
-    store = db.session.get(Store, row.store_id) if row.store_id else None
-    return jsonify(userinfo_claims(row.account, row.scope, store))
+    return Response(answer, mimetype="application/json")
 
 
 @bp.get("/oauth/jwks")

@@ -1,0 +1,323 @@
+"""What the hot paths read from the shared store (``idp.kv``: Redis when ``IDP_REDIS_URL`` is set)
+instead of the database (issue 6): revocation markers, cached clients and the generation of
+cached userinfo claims. The database stays the record; this module keeps the store in step with it.
+
+- **Revocation.** Every revocation goes through ``revoke`` (an UPDATE that returns the ``jti`` of
+  what it revoked) or sets ``IssuedToken.revoked_at``; a marker ``rv:<jti>`` lives until that
+  access token would have expired. A disabled client or account gets ``client-off:`` /
+  ``account-off:`` markers for as long as its tokens could live. Markers are written when the
+  change is flushed (so a token never looks active after its revocation commits; a rolled-back
+  change takes its markers back), so introspection and userinfo check a token with one ``MGET``.
+- **Clients** are cached as rows (``idp.rowcache``); any change to a client drops its entry.
+- **Claims.** Userinfo answers are cached under a generation; a committed change to anything
+  claims are made of (accounts, companies, stores, roles, assignments, groups) starts a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from sqlalchemy import event, inspect, select, update
+
+from idp import rowcache
+from idp.errors import Unavailable
+from idp.extensions import db
+from idp.kv import kv
+from idp.models import Account, Client, Company, IssuedToken, Role, Store, StoreAssignment
+from idp.models.accounts import ACTIVE
+from idp.models.base import utcnow
+from idp.models.groups import StaffGroup
+from idp.oauth.config import ACCESS_TOKEN_TTL
+
+log = logging.getLogger(__name__)
+
+CLIENT_TTL = 300  # seconds a cached client lives (changes drop it at once anyway)
+UNKNOWN, UNKNOWN_TTL = "-", 30  # a client id that does not exist (until one is registered)
+CLAIMS_TTL = 300  # seconds a cached userinfo answer lives
+OFF_TTL = ACCESS_TOKEN_TTL + 60  # a disabled client's or account's tokens are all gone by then
+GENERATION = "claims-gen"
+MARKERS_READY, MARKERS_LOCK = "markers-ready", "markers-rebuild"
+READY_TTL = 7 * 86400  # when it lapses, the markers are rebuilt once (harmless)
+
+
+# Account attributes that userinfo and token claims are made of (idp.oauth.claims).
+CLAIM_ATTRS = (
+    "name",
+    "nickname",
+    "email",
+    "phone",
+    "gender",
+    "status",
+    "kind",
+    "company_id",
+    "email_verified_at",
+    "phone_verified_at",
+    "roles",
+    "assignments",
+    "default_store_id",
+)
+CLAIM_MODELS = (Company, Store, Role, StoreAssignment, StaffGroup)
+CLAIM_TABLES = frozenset(
+    {
+        "accounts",
+        "companies",
+        "stores",
+        "roles",
+        "account_roles",
+        "store_assignments",
+        "staff_groups",
+        "group_members",
+    }
+)
+
+
+def revoked_key(jti: str) -> str:
+    return f"rv:{jti}"
+
+
+def client_key(client_id: str) -> str:
+    return f"client:{client_id}"
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def revoke(*criteria) -> int:
+    """Revoke the live tokens matching ``criteria`` (SQL expressions on ``IssuedToken``) and mark
+    their access tokens revoked in the shared store. Runs in the caller's transaction."""
+    now = utcnow()
+    rows = db.session.execute(
+        update(IssuedToken)
+        .where(IssuedToken.revoked_at.is_(None), *criteria)
+        .values(revoked_at=now)
+        .returning(IssuedToken.jti, IssuedToken.access_expires_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    _mark_revoked(db.session, [(jti, expires) for jti, expires in rows], now)
+    return len(rows)
+
+
+def _mark_revoked(session, tokens: list, now) -> None:
+    markers = {
+        revoked_key(jti): ("1", int((expires - now).total_seconds()) + 5)
+        for jti, expires in tokens
+        if expires is not None and expires > now
+    }
+    _write(session, markers)
+
+
+def _write(session, markers: dict) -> None:
+    """Write markers now; remember them so that a rollback takes them back."""
+    if markers:
+        kv().set_many(markers)
+        session.info.setdefault("idp.markers", set()).update(markers)
+
+
+def _off(session, key: str, off: bool) -> None:
+    if off:
+        _write(session, {key: ("1", OFF_TTL)})
+    else:
+        kv().delete(key)
+
+
+@event.listens_for(db.session, "after_flush")
+def _on_flush(session, _context) -> None:
+    now = utcnow()
+    revoked, drop, claims_changed = [], set(), False
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, IssuedToken):
+            if obj.revoked_at is not None and inspect(obj).attrs.revoked_at.history.added:
+                revoked.append((obj.jti, obj.access_expires_at))
+        elif isinstance(obj, Client):
+            drop.add(client_key(obj.client_id))
+            if inspect(obj).attrs.disabled.history.has_changes():
+                _off(session, f"client-off:{obj.client_id}", obj.disabled)
+        elif isinstance(obj, Account):
+            state = inspect(obj)
+            if state.attrs.status.history.has_changes():
+                _off(session, f"account-off:{obj.public_id}", not obj.is_active)
+            if (
+                obj in session.new
+                or obj in session.deleted
+                or any(state.attrs[name].history.has_changes() for name in CLAIM_ATTRS)
+            ):
+                claims_changed = True
+        elif isinstance(obj, CLAIM_MODELS):
+            claims_changed = True
+    _mark_revoked(session, revoked, now)
+    if drop:
+        kv().delete(*drop)
+        session.info.setdefault("idp.drop", set()).update(drop)
+    if claims_changed:
+        session.info["idp.claims_changed"] = True
+
+
+@event.listens_for(db.session, "do_orm_execute")
+def _on_execute(state):
+    """A bulk UPDATE or DELETE of what claims are made of changes them too; one of clients or
+    accounts is followed by reading back the rows it matched, to keep their markers in step."""
+    if not (state.is_update or state.is_delete):
+        return None
+    name = getattr(getattr(state.statement, "table", None), "name", None)
+    if name in CLAIM_TABLES:
+        state.session.info["idp.claims_changed"] = True
+    if name not in ("clients", "accounts"):
+        return None
+    result = state.invoke_statement()
+    where = state.statement.whereclause
+    if name == "clients":
+        query = select(Client.client_id, Client.disabled)
+        rows = state.session.execute(query if where is None else query.where(where)).all()
+        drop = {client_key(client_id) for client_id, _ in rows}
+        if drop:
+            kv().delete(*drop)
+            state.session.info.setdefault("idp.drop", set()).update(drop)
+        for client_id, disabled in rows:
+            _off(state.session, f"client-off:{client_id}", disabled)
+    elif state.is_update:
+        query = select(Account.public_id, Account.status)
+        for public_id, status in state.session.execute(
+            query if where is None else query.where(where)
+        ).all():
+            _off(state.session, f"account-off:{public_id}", status != ACTIVE)
+    return result
+
+
+@event.listens_for(db.session, "after_commit")
+def _after_commit(session) -> None:
+    if session.in_nested_transaction():  # a released savepoint commits nothing yet
+        return
+    info = session.info
+    info.pop("idp.markers", None)
+    drop = info.pop("idp.drop", None)
+    changed = info.pop("idp.claims_changed", False)
+    try:
+        if drop:  # again: a reader may have cached the old row between flush and commit
+            kv().delete(*drop)
+        if changed:
+            new_generation()
+    except Exception:  # the change is committed; cached copies expire on their own
+        log.exception("could not refresh the shared caches after a commit")
+
+
+@event.listens_for(db.session, "after_transaction_end")
+def _after_end(session, transaction) -> None:
+    """The outermost transaction ended without a commit (rolled back, or closed at the end of a
+    request): its revocations did not happen, so their markers go."""
+    if transaction.parent is not None:
+        return
+    markers = session.info.pop("idp.markers", None)
+    session.info.pop("idp.drop", None)
+    session.info.pop("idp.claims_changed", None)
+    if markers:
+        try:
+            kv().delete(*markers)
+        except Exception:  # they expire with the tokens they name
+            log.exception("could not take back revocation markers after a rollback")
+
+
+def fresh_generation() -> str:
+    return secrets.token_hex(8)
+
+
+_READ = object()
+
+
+def generational(key: str, compute, *, generation=_READ, cached=None) -> str | None:
+    """``compute()`` (a string, or None for nothing to cache), cached under ``key`` for the
+    current claims generation. Pass ``generation`` and ``cached`` when already read (one round
+    trip with other keys)."""
+    store = kv()
+    if generation is _READ:
+        generation, cached = store.get_many([GENERATION, key])
+    if generation is not None and cached is not None and cached.startswith(generation + "|"):
+        return cached[len(generation) + 1 :]
+    if generation is None:
+        # Start a generation before reading, never after: a change committed meanwhile starts a
+        # newer one, so what is read now is never served under it.
+        store.set(GENERATION, fresh_generation(), 86400, only_if_absent=True)
+    value = compute()
+    if generation is not None and value is not None:
+        store.set(key, f"{generation}|{value}", CLAIMS_TTL)
+    return value
+
+
+def new_generation() -> None:
+    """Cached userinfo answers made before now are no longer served."""
+    kv().set(GENERATION, fresh_generation(), 86400)
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def token_state(claims: dict, *extra: str) -> tuple[bool, list]:
+    """One round trip: whether the verified access token ``claims`` is revoked (itself, its client
+    or its account), and the values of ``extra`` keys read along."""
+    keys = [MARKERS_READY, revoked_key(claims["jti"]), f"client-off:{claims.get('client_id')}"]
+    if claims.get("account_type"):
+        keys.append(f"account-off:{claims.get('sub')}")
+    values = kv().get_many([*keys, *extra])
+    if values[0] is None:  # the store is new or lost its data: no marker can be trusted missing
+        rebuild_markers()
+        values = kv().get_many([*keys, *extra])
+    return any(values[1 : len(keys)]), values[len(keys) :]
+
+
+def rebuild_markers() -> None:
+    """Write again, from the database, every marker a live access token could need: a fresh or
+    restarted Redis (or a new process's own store) must not make a revoked token active again.
+    Only tokens that have not expired matter, so this reads the last ``ACCESS_TOKEN_TTL``."""
+    store, now = kv(), utcnow()
+    if not store.set(MARKERS_LOCK, "1", 30, only_if_absent=True):
+        raise Unavailable("The service is briefly unavailable; retry in a moment")
+    try:
+        live = IssuedToken.access_expires_at > now
+        revoked = db.session.execute(
+            select(IssuedToken.jti, IssuedToken.access_expires_at).where(
+                live, IssuedToken.revoked_at.is_not(None)
+            )
+        ).all()
+        clients_off = db.session.scalars(select(Client.client_id).where(Client.disabled)).all()
+        accounts_off = db.session.scalars(
+            select(Account.public_id)
+            .join(IssuedToken, IssuedToken.account_id == Account.id)
+            .where(live, Account.status != ACTIVE)
+            .distinct()
+        ).all()
+        markers = {
+            revoked_key(jti): ("1", int((expires - now).total_seconds()) + 5)
+            for jti, expires in revoked
+        }
+        markers.update({f"client-off:{c}": ("1", OFF_TTL) for c in clients_off})
+        markers.update({f"account-off:{a}": ("1", OFF_TTL) for a in accounts_off})
+        markers[MARKERS_READY] = ("1", READY_TTL)
+        store.set_many(markers)
+    finally:
+        store.delete(MARKERS_LOCK)
+
+
+_clients: dict[str, Client] = {}
+
+
+def cached_client(client_id: str) -> Client | None:
+    """The client row, from the shared store when cached (no query), else from the database."""
+    store, key = kv(), client_key(client_id)
+    text = store.get(key)
+    if text == UNKNOWN:
+        return None
+    if text is None:
+        client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
+        # An unknown id is remembered too (briefly), so guessing ids costs no query each.
+        store.set(
+            key, rowcache.dump(client) if client else UNKNOWN, CLIENT_TTL if client else UNKNOWN_TTL
+        )
+        return client
+    # The same cached text gives the same read-only object: built once per process, not per
+    # request. A client has no relationships, so a detached copy answers everything asked of it.
+    built = _clients.get(text)
+    if built is None:
+        if len(_clients) >= 1000:
+            _clients.clear()
+        built = _clients[text] = rowcache.load(Client, text, attach=False)
+    return built

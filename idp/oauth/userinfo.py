@@ -1,0 +1,56 @@
+"""The userinfo answer (OIDC Core 5.3), served from the shared store when nothing it is made of
+has changed (issue 6): one signature check and one ``MGET`` that reads the revocation markers,
+the claims generation and the cached answer together. A miss builds the answer from the
+database and caches it under the current generation (``idp.oauth.shared_state``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from idp.extensions import db
+from idp.models import Account, Store
+from idp.oauth import shared_state
+from idp.oauth.claims import userinfo_claims
+from idp.oauth.tokens import decode_access_token
+
+NOT_A_USER = object()  # a client credentials token
+NO_OPENID = object()  # a token without the openid scope
+
+
+def _cache_key(claims: dict) -> str:
+    scope = " ".join(sorted(set(str(claims.get("scope") or "").split())))
+    digest = hashlib.sha256(f"{claims.get('store')}\n{scope}".encode()).hexdigest()[:32]
+    return f"ui:{claims['sub']}:{digest}"
+
+
+def answer(access_token: str) -> str | object | None:
+    """The JSON body for an active user token with ``openid``; ``NOT_A_USER`` or ``NO_OPENID``
+    for a token that may not ask; None for an invalid, expired or revoked one."""
+    claims = decode_access_token(access_token)
+    if claims is None:
+        return None
+    key = _cache_key(claims)
+    revoked, (generation, cached) = shared_state.token_state(claims, shared_state.GENERATION, key)
+    if revoked:
+        return None
+    if not claims.get("account_type"):
+        return NOT_A_USER
+    scope = str(claims.get("scope") or "")
+    if "openid" not in scope.split():
+        return NO_OPENID
+    return shared_state.generational(
+        key, lambda: _build(claims, scope), generation=generation, cached=cached
+    )
+
+
+def _build(claims: dict, scope: str) -> str | None:
+    account = db.session.query(Account).filter_by(public_id=claims["sub"]).one_or_none()
+    if account is None or not account.is_active:
+        return None
+    store = (
+        db.session.query(Store).filter_by(public_id=claims["store"]).one_or_none()
+        if claims.get("store")
+        else None
+    )
+    return json.dumps(userinfo_claims(account, scope, store), separators=(",", ":"))
