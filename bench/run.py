@@ -33,7 +33,9 @@ REDIS = os.environ.get("IDP_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 DURATION = int(os.environ.get("IDP_BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("IDP_BENCH_CONNECTIONS", "16"))
 # Sync workers sharing the one measured core: while one waits on PostgreSQL, another computes.
-WORKERS = int(os.environ.get("IDP_BENCH_WORKERS", "3"))
+SERVER = os.environ.get("IDP_BENCH_SERVER", "granian")  # or gunicorn
+WORKERS = int(os.environ.get("IDP_BENCH_WORKERS", "1" if SERVER == "granian" else "3"))
+ONLY = [s for s in os.environ.get("IDP_BENCH_ONLY", "").split(",") if s]
 TX = "urn:ietf:params:oauth:grant-type:token-exchange"
 TARGETS = {  # per worker core, SPEC of the performance issue
     "client_credentials": 2000, "introspection": 2500, "userinfo": 2500, "refresh": 1000,
@@ -131,11 +133,16 @@ def prepare_inside() -> None:
     print(json.dumps({"client_id": client_id, "secret": secret, "stores": stores}))
 
 
+def server_command() -> list:
+    if SERVER == "gunicorn":
+        return [VENV / "gunicorn", "-c", ROOT / "deploy" / "gunicorn.conf.py", "idp.wsgi:app"]
+    return [VENV / "python", ROOT / "deploy" / "granian_serve.py"]
+
+
 def start_server() -> subprocess.Popen:
     process = subprocess.Popen(
-        ["taskset", "-c", "0", VENV / "gunicorn", "-c", ROOT / "deploy" / "gunicorn.conf.py",
-         "idp.wsgi:app"], env=env(), cwd=ROOT, stdout=subprocess.DEVNULL,
-        stderr=open(WORK / "server.log", "w"), start_new_session=True)
+        ["taskset", "-c", "0", *server_command()], env=env(), cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=open(WORK / "server.log", "w"), start_new_session=True)
     for _ in range(100):
         try:
             urllib.request.urlopen(f"{BASE}/readyz", timeout=1)  # noqa: S310 (loopback)
@@ -316,6 +323,8 @@ def main() -> None:
     results = {}
     try:
         for name, (path, lua) in scenarios(info).items():
+            if ONLY and name not in ONLY:
+                continue
             wrk(name, path, lua, seconds=2)  # warm up (and reach steady state)
             if name == "refresh":  # fresh tokens for the measured runs: skip the warm-up's
                 lua = lua.replace("local n = 0", "local n = 3000")
@@ -330,6 +339,8 @@ def main() -> None:
                   f"p99 {peak['p99']:.1f} ms | at {at80['rps']:.0f} req/s: p99 "
                   f"{at80['p99']:.1f} ms  (errors {peak['errors'] + peak['non2xx']})",
                   flush=True)
+        if ONLY and "password_sign_in" not in ONLY:
+            return
         peak = sign_in_load(info, DURATION, 4)
         at80 = sign_in_load(info, DURATION, 2)
         results["password_sign_in"] = {"peak": peak, "at_80": at80, "target": 30}

@@ -1,9 +1,7 @@
-"""Production server: gunicorn, sync workers (one request at a time per process: the work is
-CPU-bound Python, so threads would only add contention), one worker per core.
-
-Chosen by the benchmark (bench/README.md): with sync workers each core runs one Python
-interpreter flat out and latency stays predictable; the provider keeps no state in the process,
-so workers and machines scale out the same way."""
+"""The alternative server: gunicorn, sync workers, one per core. The default is Granian
+(deploy/granian_serve.py), which the benchmark found faster on every path (README, Performance:
+``IDP_BENCH_SERVER=gunicorn make bench`` measures this one). Kept for operators who standardise on
+gunicorn: ``gunicorn -c deploy/gunicorn.conf.py idp.wsgi:app``."""
 
 import multiprocessing
 import os
