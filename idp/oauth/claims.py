@@ -1,11 +1,14 @@
 """What tokens and userinfo say about an account (SPEC "What downstream apps see").
 
-``profile_claims`` runs on every token issue, so it reads only what the account already has loaded
-(roles and assignments are eager-loaded with it) plus one query for groups."""
+``profile_claims`` runs on every token issue and ID token: it is answered from the shared store
+while nothing it is made of has changed, else built with a few queries (roles, stores, groups)."""
 
 from __future__ import annotations
 
+import json
+
 from idp.models import Account, Store
+from idp.oauth import shared_state
 from idp.services.groups import groups_of
 from idp.services.roles import permissions_of
 
@@ -19,7 +22,15 @@ def is_muted(account: Account) -> bool:
 
 
 def profile_claims(account: Account, store: Store | None) -> dict:
-    """The seller claims; ``store`` is the active store the token works in (R27)."""
+    """The seller claims; ``store`` is the active store the token works in (R27). Cached in the
+    shared store until something they are made of changes (``shared_state.generational``)."""
+    key = f"pc:{account.public_id}:{store.public_id if store else '-'}"
+    return json.loads(
+        shared_state.generational(key, lambda: json.dumps(_profile_claims(account, store)))
+    )
+
+
+def _profile_claims(account: Account, store: Store | None) -> dict:
     groups = groups_of(account)
     return {
         "preferred_username": account.login_name,

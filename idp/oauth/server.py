@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+from urllib.parse import unquote
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
@@ -52,6 +55,24 @@ class RevocationEndpoint(_Revocation):
         else:
             token.revoked_at = token.revoked_at or utcnow()
         db.session.commit()
+
+
+def prefetch_for_introspection(request) -> None:
+    """Introspection needs its client and the token's revocation markers: read them together,
+    in one round trip to the shared store, before Authlib asks for each."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    client_id = None
+    if scheme.lower() == "basic":
+        try:
+            client_id = unquote(base64.b64decode(credentials).decode().partition(":")[0])
+        except (ValueError, UnicodeDecodeError):
+            return
+    client_id = client_id or request.form.get("client_id")
+    claims = tokens.decode_access_token(request.form.get("token", ""))
+    if client_id and claims is not None and len(client_id) <= 64:
+        shared_state.prefetch(
+            [shared_state.client_key(client_id), *shared_state.state_keys(claims)]
+        )
 
 
 class LiveAccessToken:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 
+from flask import g
 from sqlalchemy import event, inspect, select, update
 
 from idp import rowcache
@@ -251,13 +252,31 @@ def new_generation() -> None:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def token_state(claims: dict, *extra: str) -> tuple[bool, list]:
-    """One round trip: whether the verified access token ``claims`` is revoked (itself, its client
-    or its account), and the values of ``extra`` keys read along."""
+def state_keys(claims: dict) -> list[str]:
     keys = [MARKERS_READY, revoked_key(claims["jti"]), f"client-off:{claims.get('client_id')}"]
     if claims.get("account_type"):
         keys.append(f"account-off:{claims.get('sub')}")
-    values = kv().get_many([*keys, *extra])
+    return keys
+
+
+def prefetch(keys: list[str]) -> None:
+    """Read keys this request will ask for, in one round trip; each is handed out once
+    (``_read``), so nothing read here outlives the request's own writes."""
+    g.idp_prefetched = dict(zip(keys, kv().get_many(keys), strict=True))
+
+
+def _read(keys: list[str]) -> list:
+    prefetched = g.get("idp_prefetched")
+    if prefetched and all(key in prefetched for key in keys):
+        return [prefetched.pop(key) for key in keys]
+    return kv().get_many(keys)
+
+
+def token_state(claims: dict, *extra: str) -> tuple[bool, list]:
+    """One round trip: whether the verified access token ``claims`` is revoked (itself, its client
+    or its account), and the values of ``extra`` keys read along."""
+    keys = state_keys(claims)
+    values = _read([*keys, *extra])
     if values[0] is None:  # the store is new or lost its data: no marker can be trusted missing
         rebuild_markers()
         values = kv().get_many([*keys, *extra])
@@ -303,7 +322,7 @@ _clients: dict[str, Client] = {}
 def cached_client(client_id: str) -> Client | None:
     """The client row, from the shared store when cached (no query), else from the database."""
     store, key = kv(), client_key(client_id)
-    text = store.get(key)
+    text = _read([key])[0]
     if text == UNKNOWN:
         return None
     if text is None:

@@ -94,7 +94,7 @@ class TokenGenerator:
                 claims["amr"] = user.amr
             if user.session is not None:
                 claims["sid"] = user.session.sid
-            claims.update(cached_profile_claims(account, user.store))
+            claims.update(profile_claims(account, user.store))
         key = keyring().signing_key(DEFAULT_ALG)
         header = {"alg": DEFAULT_ALG, "typ": "at+jwt", "kid": key.kid}
         token = {
@@ -106,14 +106,6 @@ class TokenGenerator:
         if include_refresh_token and account is not None:
             token["refresh_token"] = random_token(32)
         return token
-
-
-def cached_profile_claims(account: Account, store: Store | None) -> dict:
-    """The seller claims for a new token, cached until something they are made of changes."""
-    key = f"pc:{account.public_id}:{store.public_id if store else '-'}"
-    return json.loads(
-        shared_state.generational(key, lambda: json.dumps(profile_claims(account, store)))
-    )
 
 
 def _unverified_claims(access_token: str) -> dict:

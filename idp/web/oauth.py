@@ -18,7 +18,7 @@ from idp.oauth import store_context
 from idp.oauth import userinfo as userinfo_answer
 from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.keys import keyring
-from idp.oauth.server import authorization_server
+from idp.oauth.server import authorization_server, prefetch_for_introspection
 from idp.oauth.tokens import Principal, issuer
 from idp.services import authz
 from idp.web.sso import current_session
@@ -196,6 +196,7 @@ def token():
 
 @bp.post("/oauth/introspect")
 def introspect():
+    prefetch_for_introspection(request)
     return authorization_server().create_endpoint_response("introspection")
 
 

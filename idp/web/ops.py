@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
@@ -16,6 +17,10 @@ from idp.extensions import db
 
 bp = Blueprint("ops", __name__)
 access_log = logging.getLogger("idp.access")
+# Request ids need to be unique, not secret: a random prefix per process and a counter (no
+# system call per request, unlike secrets.token_hex).
+_REQUEST_ID_PREFIX = secrets.token_hex(4) + "-"
+_request_numbers = itertools.count(1)
 
 
 @bp.get("/healthz")
@@ -89,7 +94,7 @@ def init_app(app: Flask) -> None:
         g.request_id = (
             incoming
             if 0 < len(incoming) <= 64 and incoming.isprintable()
-            else (secrets.token_hex(8))
+            else f"{_REQUEST_ID_PREFIX}{next(_request_numbers):x}"
         )
 
     @app.after_request
