@@ -15,9 +15,13 @@ from granian import Granian
 from granian.constants import Interfaces
 from granian.log import LogLevels
 
+from idp.kv import require_shared_store
+
 
 def main() -> None:
     host, _, port = os.environ.get("IDP_BIND", "0.0.0.0:8000").rpartition(":")
+    workers = int(os.environ.get("IDP_WORKERS") or os.cpu_count() or 1)
+    require_shared_store(workers, os.environ.get("IDP_REDIS_URL"))
     # Prometheus metrics from every worker process add up through this directory (idp/metrics.py).
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-metrics-"))
     Granian(
@@ -25,7 +29,7 @@ def main() -> None:
         address=host or "0.0.0.0",  # noqa: S104 (a server listens on all interfaces unless told)
         port=int(port),
         interface=Interfaces.WSGI,
-        workers=int(os.environ.get("IDP_WORKERS") or os.cpu_count() or 1),
+        workers=workers,
         blocking_threads=int(os.environ.get("IDP_THREADS", "2")),
         backlog=2048,
         respawn_failed_workers=True,

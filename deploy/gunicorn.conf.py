@@ -7,8 +7,11 @@ import multiprocessing
 import os
 import tempfile
 
+from idp.kv import require_shared_store
+
 bind = os.environ.get("IDP_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("IDP_WORKERS", multiprocessing.cpu_count()))
+require_shared_store(workers, os.environ.get("IDP_REDIS_URL"))
 worker_class = "sync"
 backlog = 2048
 timeout = 30

@@ -177,6 +177,17 @@ def store_for(redis_url: str, *, prefix: str = DEFAULT_PREFIX) -> Store:
     return RedisStore(redis_url, prefix) if redis_url else MemoryStore(prefix)
 
 
+def require_shared_store(workers: int, redis_url: str | None) -> None:
+    """Refuse to start several worker processes without Redis: each would keep its own
+    revocation markers, sessions and counters, so a token revoked through one process would
+    still pass at another."""
+    if workers > 1 and not redis_url:
+        raise SystemExit(
+            f"{workers} worker processes need a shared store: set IDP_REDIS_URL "
+            "(or IDP_WORKERS=1 for a single process)"
+        )
+
+
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = store_for(app.extensions["idp.settings"].redis_url)
 

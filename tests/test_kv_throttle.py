@@ -270,3 +270,13 @@ def test_throttle_lockout_notice_is_shown_once(ctx, make, store):
     db.session.expire_all()
     assert db.session.get(Account, owner.id).lockout_notice_at is None
     assert throttle.pop_lockout_notice(db.session.get(Account, owner.id)) is None
+
+
+def test_several_worker_processes_without_redis_are_refused_at_start():
+    """Issue 6: per-process stores would not share revocation markers between workers."""
+    from idp.kv import require_shared_store
+
+    with pytest.raises(SystemExit, match="IDP_REDIS_URL"):
+        require_shared_store(2, None)
+    require_shared_store(1, None)  # one process: its own store is the whole truth
+    require_shared_store(4, "redis://127.0.0.1:6379/0")
