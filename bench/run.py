@@ -86,7 +86,22 @@ def prepare() -> dict:
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"preparing the benchmark data failed:\n{out.stderr[-3000:]}")
+    settle()
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def settle() -> None:
+    """VACUUM ANALYZE after the bulk load, so that autovacuum does not start in the middle of a
+    measured run and every scenario sees the same statistics."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(
+        make_url(PG_ADMIN).set(database="idp_bench"), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
 
 
 def prepare_inside() -> None:
