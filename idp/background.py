@@ -24,6 +24,7 @@ class Worker:
     def __init__(self, app: Flask, name: str, job: Callable[[], object]) -> None:
         self.app, self.name, self.job = app, name, job
         self.event = threading.Event()
+        self.stopped = threading.Event()
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
@@ -42,16 +43,27 @@ class Worker:
         event.listen(session, "after_commit", after_commit, once=True)
 
     def wake(self) -> None:
+        if self.stopped.is_set():
+            return
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self.thread.start()
         self.event.set()
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the round under way, if any, and run no more (an app being shut down)."""
+        self.stopped.set()
+        self.event.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
     def _run(self) -> None:
-        while True:
+        while not self.stopped.is_set():
             self.event.wait(self.POLL_SECONDS)
             self.event.clear()
+            if self.stopped.is_set():
+                return
             with self.app.app_context():
                 try:
                     self.job()
@@ -70,6 +82,12 @@ def worker(name: str, job: Callable[[], object]) -> Worker:
     if key not in app.extensions:
         app.extensions[key] = Worker(app, name, job)
     return app.extensions[key]
+
+
+def stop_all(app: Flask) -> None:
+    """Stop every background worker of ``app`` (before its database goes away)."""
+    for worker_ in [w for w in app.extensions.values() if isinstance(w, Worker)]:
+        worker_.stop()
 
 
 def lease_due(model, done, *, limit: int = 50, lease_seconds: int = 60):

@@ -627,6 +627,39 @@ def clients_rotate(client_id):
     click.echo(f"client_secret: {secret}   (shown once; the old one no longer works)")
 
 
+@clients_group.command("disable")
+@click.argument("client_id")
+@friendly
+def clients_disable(client_id):
+    """Stop a client at once: it cannot authenticate, and its tokens are inactive everywhere."""
+    from idp.oauth import clients
+
+    clients.set_disabled(clients.get_client(client_id), True)
+    click.echo(f"disabled {client_id}; its tokens are inactive")
+
+
+@clients_group.command("enable")
+@click.argument("client_id")
+@friendly
+def clients_enable(client_id):
+    """Let a disabled client authenticate again (tokens issued before stay inactive)."""
+    from idp.oauth import clients
+
+    clients.set_disabled(clients.get_client(client_id), False)
+    click.echo(f"enabled {client_id}")
+
+
+@cli.command("shared-state-reset")
+@friendly
+def shared_state_reset():
+    """After editing the database by hand: rebuild the revocation markers and drop every cached
+    client and claims answer in the shared store (Redis)."""
+    from idp.oauth import shared_state
+
+    shared_state.reset()
+    click.echo("revocation markers rebuilt from the database; cached clients and claims dropped")
+
+
 @cli.group("keys")
 def keys_group() -> None:
     """Token signing keys."""

@@ -30,7 +30,8 @@ def dump(obj) -> str:
 def load(cls, text: str, *, attach: bool = True):
     """The object ``dump`` wrote, attached to the session (the one already there if any); with
     ``attach=False`` a detached, read-only copy with every column loaded (for a row without
-    relationships, shared between requests)."""
+    relationships, shared between requests). None when the columns differ from the model's (a
+    rolling upgrade that changed the table): the caller reads the database."""
     values = {
         key: datetime.fromisoformat(value["dt"])
         if isinstance(value, dict) and "dt" in value
@@ -38,6 +39,8 @@ def load(cls, text: str, *, attach: bool = True):
         for key, value in json.loads(text).items()
     }
     mapper = inspect(cls)
+    if values.keys() != {attr.key for attr in mapper.column_attrs}:
+        return None  # written by a release with other columns: read the database instead
     key = mapper.identity_key_from_primary_key(
         [values[column.key] for column in mapper.primary_key]
     )

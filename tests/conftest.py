@@ -17,6 +17,7 @@ from idp.app import create_app
 from idp.extensions import db
 from idp.models.base import utcnow
 from idp.settings import Settings
+from tests.apps import close
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
 # Kept between tests: seeded by the migrations, or (signing keys) slow to make and cached.
@@ -73,8 +74,7 @@ def app(backend, tmp_path_factory):
     with app.app_context():
         upgrade()
     yield app
-    with app.app_context():
-        db.engine.dispose()
+    close(app)
     if pg_name:
         _postgres_database("drop", pg_name)
 
@@ -153,3 +153,23 @@ def clock(ctx):
             ctx.extensions.pop("idp.clock", None)
         else:
             ctx.extensions["idp.clock"] = before
+
+
+@pytest.fixture
+def run(ctx, monkeypatch):
+    """``run("staff", "list", "acme", code=0)``: invoke ``idp`` and check its exit status."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    import idp.commands  # noqa: F401  (registers the subcommands on ``cli``)
+    from idp.cli import cli
+
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")  # FlaskGroup sets it; undone after the test
+    runner = CliRunner()
+
+    def invoke(*args: str, code: int = 0):
+        result = runner.invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: ctx))
+        assert result.exit_code == code, result.output
+        return result
+
+    return invoke

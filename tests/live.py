@@ -20,7 +20,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from idp.app import create_app, settings_of
-from idp.extensions import db
+from tests.apps import close
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,7 @@ def _live_provider(app) -> Iterator[LiveProvider]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-        with live_app.app_context():
-            db.engine.dispose()
+        close(live_app)
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-from flask.cli import ScriptInfo
 
 import idp.commands  # noqa: F401  (registers the subcommands on ``cli``)
-from idp.cli import cli
 from idp.demo import OWNER_PASSWORD, STAFF, STORES
 from idp.models import Account
 from idp.services import accounts, roles, stores
@@ -18,20 +15,6 @@ from idp.services.permissions import MAIN_ONLY, PERMISSIONS
 
 PW = "correct horse battery"
 SG, MY, LZ = "shopee-sg/1001", "shopee-my/2001", "lazada-sg/3001"
-
-
-@pytest.fixture
-def run(ctx, monkeypatch):
-    """``run("staff", "list", "acme", code=0)``: invoke ``idp`` and check its exit status."""
-    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")  # FlaskGroup sets it; undone after the test
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: ctx))
-        assert result.exit_code == code, result.output
-        return result
-
-    return invoke
 
 
 @pytest.fixture

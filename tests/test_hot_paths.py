@@ -37,7 +37,10 @@ def issued(signed_in, rp):
 
 
 def test_introspection_and_userinfo_of_an_active_token_send_no_sql(web, rp, issued):
-    flow.introspect(web, rp, issued["access_token"])  # caches the client
+    # Registering the client held its entry (read from the database only) for HOLD_TTL: as if
+    # that had passed. The next introspection caches the client.
+    shared_state.kv().delete(shared_state.client_key(rp.client_id))
+    flow.introspect(web, rp, issued["access_token"])
     flow.userinfo(web, issued["access_token"])  # caches the answer
     with Statements() as sql:
         body = flow.introspect(web, rp, issued["access_token"])
@@ -109,6 +112,44 @@ def test_a_rotated_client_secret_stops_working_at_once_though_the_client_was_cac
     assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_client"
     rotated = flow.RP(rp.client_id, new_secret)
     assert flow.introspect(web, rotated, "x") == {"active": False}
+
+
+def test_a_client_changed_while_a_reader_loads_it_is_not_cached_stale(web, rp):
+    """A reader that loaded the row before a change committed must not put it back: the change
+    holds the entry, and readers fill only an absent one."""
+    from idp.oauth import clients
+
+    key = shared_state.client_key(rp.client_id)
+    shared_state.kv().delete(key)
+    stale = shared_state.rowcache.dump(clients.get_client(rp.client_id))  # read before ...
+    new_secret = clients.rotate_secret(clients.get_client(rp.client_id))  # ... this commits
+    assert shared_state.kv().get(key) == shared_state.HELD
+    assert not shared_state.kv().set(key, stale, 300, only_if_absent=True)  # the late fill
+    assert web.post("/oauth/introspect", headers=rp.basic, data={"token": "x"}).status_code == 401
+    assert flow.introspect(web, flow.RP(rp.client_id, new_secret), "x") == {"active": False}
+
+
+def test_cli_disables_a_client_at_once_and_enables_it_again(run, web, rp, issued):
+    assert flow.introspect(web, rp, issued["access_token"])["active"] is True
+    run("clients", "disable", rp.client_id)
+    assert flow.userinfo(web, issued["access_token"]).status_code == 401
+    refused = web.post("/oauth/introspect", headers=rp.basic, data={"token": "x"})
+    assert refused.status_code == 401
+    run("clients", "enable", rp.client_id)
+    assert flow.introspect(web, rp, "x") == {"active": False}  # authenticates again
+
+
+def test_shared_state_reset_applies_a_hand_made_sql_change(run, web, rp, alice, issued):
+    from sqlalchemy import text
+
+    assert flow.userinfo(web, issued["access_token"]).status_code == 200
+    db.session.execute(
+        text("UPDATE accounts SET status = 'disabled' WHERE id = :id"), {"id": alice.id}
+    )
+    db.session.commit()  # raw SQL: no session event saw it
+    assert flow.introspect(web, rp, issued["access_token"])["active"] is True  # not seen yet
+    run("shared-state-reset")
+    assert flow.introspect(web, rp, issued["access_token"]) == {"active": False}
 
 
 def test_an_unknown_client_id_is_remembered_until_it_is_registered(web):

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from idp.app import create_app, settings_of
+from tests.apps import close
 
 pytestmark = [
     pytest.mark.skipif(not os.environ.get("IDP_TEST_DATABASE_URL"),
@@ -96,6 +97,7 @@ def app_behind_proxy(ctx):
     app = create_app(replace(settings_of(ctx), database_url=proxied))
     yield app, proxy
     proxy.close()
+    close(app)
 
 
 def test_readyz_fails_during_a_database_outage_and_recovers_without_restart(app_behind_proxy):

@@ -16,6 +16,7 @@ from idp.app import create_app, settings_of
 from idp.demo import load_demo
 from idp.extensions import db
 from idp.oauth import clients
+from tests.apps import close
 from tests.oidc_flow import pkce
 
 REDIS_URL = "redis://127.0.0.1:6379/13"  # this file's own Redis database, emptied around tests
@@ -39,8 +40,7 @@ def two_instances(ctx):
     for server in servers:
         server.shutdown()
         server.server_close()
-        with server.app.app_context():
-            db.engine.dispose()
+        close(server.app)
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 

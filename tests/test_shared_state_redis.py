@@ -35,12 +35,13 @@ from idp.models import (
     VerificationCode,
 )
 from idp.models.base import utcnow
-from idp.oauth import session_cache, sessions
+from idp.oauth import session_cache, sessions, shared_state
 from idp.oauth.crypto import token_hash
 from idp.services import passwords, registration, single_use, stores, totp, verification
 from idp.services.registration import LinkRefused
 from idp.services.verification import CodeRefused
 from tests import oidc_flow as flow
+from tests.apps import close
 
 pytest_plugins = ["tests.oidc_fixtures"]  # owner, alice, rp
 
@@ -64,8 +65,7 @@ def instances(request, ctx):
         apps.append(app)
     yield tuple(apps)
     for app in apps:
-        with app.app_context():
-            db.engine.dispose()
+        close(app)
     client = apps[0].extensions["idp.kv"].client
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -367,7 +367,7 @@ def test_a_reader_between_a_change_and_its_commit_does_not_cache_the_old_row(ins
         session.ended_at = utcnow()
         db.session.flush()
         assert on(two, found, cookie) is not None  # not committed yet: still live
-        assert stored(two, session_cache.cache_key(token_hash(cookie))) == session_cache.HELD
+        assert stored(two, session_cache.cache_key(token_hash(cookie))) == shared_state.HELD
         db.session.commit()
     assert on(two, found, cookie) is None
 
@@ -384,7 +384,7 @@ def test_a_change_that_outlives_its_hold_is_held_again_when_it_commits(instances
         assert on(two, found, cookie) is not None  # caches the row as committed so far
         assert stored(two, key).startswith("{")
         db.session.commit()
-    assert stored(two, key) == session_cache.HELD
+    assert stored(two, key) == shared_state.HELD
     assert on(two, found, cookie) is None
 
 
@@ -404,7 +404,7 @@ def cached_store(app, cookie: str) -> int | None:
     """The store of the session as ``app`` finds it, once the entry is cached (a change holds it
     for ``HOLD_TTL``: the hold is dropped as if that time had passed)."""
     key = session_cache.cache_key(token_hash(cookie))
-    if stored(app, key) == session_cache.HELD:
+    if stored(app, key) == shared_state.HELD:
         on(app, lambda: kv().delete(key))
     store = on(app, found, cookie)["store"]
     assert stored(app, key).startswith("{")

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import inspect
+
+from idp.extensions import db
 from idp.models import Account, Store
 from idp.oauth import shared_state
 from idp.services.groups import groups_of
@@ -25,9 +28,16 @@ def profile_claims(account: Account, store: Store | None) -> dict:
     """The seller claims; ``store`` is the active store the token works in (R27). Cached in the
     shared store until something they are made of changes (``shared_state.generational``)."""
     key = f"pc:{account.public_id}:{store.public_id if store else '-'}"
-    return json.loads(
-        shared_state.generational(key, lambda: json.dumps(_profile_claims(account, store)))
-    )
+
+    def build() -> str:
+        # Rows loaded before the generation was read may predate a change that started it:
+        # read them again, unless they carry changes of this transaction not yet flushed.
+        for row in (account, store):
+            if row is not None and not inspect(row).modified:
+                db.session.expire(row)
+        return json.dumps(_profile_claims(account, store))
+
+    return json.loads(shared_state.generational(key, build))
 
 
 def _profile_claims(account: Account, store: Store | None) -> dict:

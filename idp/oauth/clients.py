@@ -149,3 +149,18 @@ def rotate_secret(client: Client) -> str:
     client.secret_rotated_at = utcnow()
     audit.record(None, "client.secret_rotated", company_id=None, client_id=client.client_id)
     return secret
+
+
+@transaction
+def set_disabled(client: Client, disabled: bool) -> Client:
+    """Disable a client (it cannot authenticate; its tokens are inactive everywhere at once,
+    through ``client-off`` markers) or enable it again. Audited."""
+    if client.disabled != disabled:
+        client.disabled = disabled
+        audit.record(
+            None,
+            "client.disabled" if disabled else "client.enabled",
+            company_id=None,
+            client_id=client.client_id,
+        )
+    return client

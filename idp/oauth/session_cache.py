@@ -13,8 +13,6 @@ first selects the sessions it touches.
 
 from __future__ import annotations
 
-import logging
-
 from sqlalchemy import event, select
 
 from idp import rowcache
@@ -22,13 +20,9 @@ from idp.extensions import db
 from idp.kv import kv
 from idp.models import SsoSession
 from idp.models.base import utcnow
-
-log = logging.getLogger(__name__)
+from idp.oauth import shared_state
 
 SNAPSHOT_TTL = 300  # seconds a cached row lives at most (never past the session's own end)
-HOLD_TTL = 30  # seconds a changed session is read from the database only
-HELD = "held"
-PENDING = "idp.session_cache.held"  # session.info: (store, keys) held in this transaction
 
 
 def cache_key(token_hash: str) -> str:
@@ -41,8 +35,10 @@ def lookup(token_hash: str) -> SsoSession | None:
     the caller's question."""
     store, key = kv(), cache_key(token_hash)
     text = store.get(key)
-    if text is not None and text != HELD:
-        return rowcache.load(SsoSession, text)
+    if text is not None and text != shared_state.HELD:
+        cached = rowcache.load(SsoSession, text)
+        if cached is not None:
+            return cached
     session = db.session.query(SsoSession).filter_by(token_hash=token_hash).one_or_none()
     if session is not None and text is None:
         ttl = min(SNAPSHOT_TTL, int((session.expires_at - utcnow()).total_seconds()))
@@ -52,15 +48,7 @@ def lookup(token_hash: str) -> SsoSession | None:
 
 
 def _hold(session, token_hashes) -> None:
-    """Hold the entries now, and remember them to hold again when the transaction commits."""
-    keys = {cache_key(token_hash) for token_hash in token_hashes}
-    if not keys:
-        return
-    store = kv()
-    for key in keys:
-        store.set(key, HELD, HOLD_TTL)
-    held = session.info.setdefault(PENDING, {})
-    held.setdefault(store, set()).update(keys)
+    shared_state.hold(session, {cache_key(token_hash) for token_hash in token_hashes})
 
 
 @event.listens_for(db.session, "before_flush")
@@ -82,21 +70,3 @@ def _bulk_changed(state) -> None:
     if state.statement.whereclause is not None:
         touched = touched.where(state.statement.whereclause)
     _hold(state.session, state.session.scalars(touched).all())
-
-
-@event.listens_for(db.session, "after_commit")
-def _committed(session) -> None:
-    if session.in_nested_transaction():
-        return
-    for store, keys in session.info.pop(PENDING, {}).items():
-        try:
-            for key in keys:
-                store.set(key, HELD, HOLD_TTL)
-        except Exception:  # the change is committed; the hold from its flush is still there
-            log.exception("could not hold cached SSO sessions after a commit")
-
-
-@event.listens_for(db.session, "after_transaction_end")
-def _ended(session, transaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(PENDING, None)  # rolled back: the holds from the flush expire alone

@@ -34,6 +34,7 @@ from idp.oauth.config import ACCESS_TOKEN_TTL
 log = logging.getLogger(__name__)
 
 CLIENT_TTL = 300  # seconds a cached client lives (changes drop it at once anyway)
+HELD, HOLD_TTL = "held", 30  # a changed row: read from the database for a moment
 UNKNOWN, UNKNOWN_TTL = "-", 30  # a client id that does not exist (until one is registered)
 CLAIMS_TTL = 300  # seconds a cached userinfo answer lives
 OFF_TTL = ACCESS_TOKEN_TTL + 60  # a disabled client's or account's tokens are all gone by then
@@ -116,10 +117,21 @@ def _write(session, markers: dict) -> None:
 
 
 def _off(session, key: str, off: bool) -> None:
+    """Mark a client or account off at once; lift the mark only once the change commits (a
+    rolled-back re-enable leaves it in place)."""
     if off:
         _write(session, {key: ("1", OFF_TTL)})
     else:
-        kv().delete(key)
+        session.info.setdefault("idp.unmark", set()).add(key)
+
+
+def hold(session, keys: set[str]) -> None:
+    """A changed row's cache entry (a client, an SSO session) is replaced by a short ``HELD``
+    mark now and again after the commit; readers fill only an absent key, so no reader that
+    loaded the old row before the commit can put it back."""
+    if keys:
+        kv().set_many({key: (HELD, HOLD_TTL) for key in keys})
+        session.info.setdefault("idp.hold", set()).update(keys)
 
 
 @event.listens_for(db.session, "after_flush")
@@ -147,9 +159,7 @@ def _on_flush(session, _context) -> None:
         elif isinstance(obj, CLAIM_MODELS):
             claims_changed = True
     _mark_revoked(session, revoked, now)
-    if drop:
-        kv().delete(*drop)
-        session.info.setdefault("idp.drop", set()).update(drop)
+    hold(session, drop)
     if claims_changed:
         session.info["idp.claims_changed"] = True
 
@@ -170,10 +180,7 @@ def _on_execute(state):
     if name == "clients":
         query = select(Client.client_id, Client.disabled)
         rows = state.session.execute(query if where is None else query.where(where)).all()
-        drop = {client_key(client_id) for client_id, _ in rows}
-        if drop:
-            kv().delete(*drop)
-            state.session.info.setdefault("idp.drop", set()).update(drop)
+        hold(state.session, {client_key(client_id) for client_id, _ in rows})
         for client_id, disabled in rows:
             _off(state.session, f"client-off:{client_id}", disabled)
     elif state.is_update:
@@ -191,11 +198,14 @@ def _after_commit(session) -> None:
         return
     info = session.info
     info.pop("idp.markers", None)
-    drop = info.pop("idp.drop", None)
+    held = info.pop("idp.hold", None)
+    unmark = info.pop("idp.unmark", None)
     changed = info.pop("idp.claims_changed", False)
     try:
-        if drop:  # again: a reader may have cached the old row between flush and commit
-            kv().delete(*drop)
+        if held:  # again: a reader may have loaded the old row between flush and commit
+            kv().set_many({key: (HELD, HOLD_TTL) for key in held})
+        if unmark:
+            kv().delete(*unmark)
         if changed:
             new_generation()
     except Exception:  # the change is committed; cached copies expire on their own
@@ -209,13 +219,16 @@ def _after_end(session, transaction) -> None:
     if transaction.parent is not None:
         return
     markers = session.info.pop("idp.markers", None)
-    session.info.pop("idp.drop", None)
-    session.info.pop("idp.claims_changed", None)
-    if markers:
-        try:
+    session.info.pop("idp.hold", None)  # the holds from the flush expire on their own
+    session.info.pop("idp.unmark", None)
+    changed = session.info.pop("idp.claims_changed", None)
+    try:
+        if markers:
             kv().delete(*markers)
-        except Exception:  # they expire with the tokens they name
-            log.exception("could not take back revocation markers after a rollback")
+        if changed:  # claims may have been cached from flushed rows that are now rolled back
+            new_generation()
+    except Exception:  # markers expire with the tokens they name, cached claims in minutes
+        log.exception("could not take back shared state after a rollback")
 
 
 def fresh_generation() -> str:
@@ -283,6 +296,17 @@ def token_state(claims: dict, *extra: str) -> tuple[bool, list]:
     return any(values[1 : len(keys)]), values[len(keys) :]
 
 
+def reset() -> None:
+    """For an operator who changed the database by hand (no session events fired): every
+    client's cache entry held, the markers rebuilt, a new claims generation."""
+    store = kv()
+    client_ids = db.session.scalars(select(Client.client_id)).all()
+    store.set_many({client_key(client_id): (HELD, HOLD_TTL) for client_id in client_ids})
+    store.delete(MARKERS_READY)
+    rebuild_markers()
+    new_generation()
+
+
 def rebuild_markers() -> None:
     """Write again, from the database, every marker a live access token could need: a fresh or
     restarted Redis (or a new process's own store) must not make a revoked token active again.
@@ -319,24 +343,35 @@ def rebuild_markers() -> None:
 _clients: dict[str, Client] = {}
 
 
+def _build_client(text: str) -> Client | None:
+    """The same cached text gives the same read-only object: built once per process, not per
+    request. A client has no relationships, so a detached copy answers everything asked of it.
+    None when the cached columns are not this code's (written by another release)."""
+    built = rowcache.load(Client, text, attach=False)
+    if built is not None:
+        if len(_clients) >= 1000:
+            _clients.clear()
+        _clients[text] = built
+    return built
+
+
 def cached_client(client_id: str) -> Client | None:
     """The client row, from the shared store when cached (no query), else from the database."""
     store, key = kv(), client_key(client_id)
     text = _read([key])[0]
     if text == UNKNOWN:
         return None
-    if text is None:
-        client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
+    if text is not None and text != HELD:
+        built = _clients.get(text) or _build_client(text)
+        if built is not None:
+            return built
+    client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
+    if text != HELD:  # never over a hold: that row may be older than a committed change
         # An unknown id is remembered too (briefly), so guessing ids costs no query each.
         store.set(
-            key, rowcache.dump(client) if client else UNKNOWN, CLIENT_TTL if client else UNKNOWN_TTL
+            key,
+            rowcache.dump(client) if client else UNKNOWN,
+            CLIENT_TTL if client else UNKNOWN_TTL,
+            only_if_absent=True,
         )
-        return client
-    # The same cached text gives the same read-only object: built once per process, not per
-    # request. A client has no relationships, so a detached copy answers everything asked of it.
-    built = _clients.get(text)
-    if built is None:
-        if len(_clients) >= 1000:
-            _clients.clear()
-        built = _clients[text] = rowcache.load(Client, text, attach=False)
-    return built
+    return client

@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Response, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
 
 from idp.errors import InvalidInput
 from idp.extensions import db
@@ -197,7 +197,10 @@ def token():
 @bp.post("/oauth/introspect")
 def introspect():
     prefetch_for_introspection(request)
-    return authorization_server().create_endpoint_response("introspection")
+    try:
+        return authorization_server().create_endpoint_response("introspection")
+    finally:
+        g.pop("idp_prefetched", None)  # never outlives this request
 
 
 @bp.post("/oauth/revoke")
