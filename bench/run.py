@@ -148,6 +148,13 @@ def prepare_inside() -> None:
     print(json.dumps({"client_id": client_id, "secret": secret, "stores": stores}))
 
 
+def server_description() -> str:
+    if SERVER == "gunicorn":
+        return f"gunicorn, {WORKERS} sync workers"
+    threads = os.environ.get("IDP_THREADS", "2")
+    return f"Granian, {WORKERS} worker process(es) x {threads} threads"
+
+
 def server_command() -> list:
     if SERVER == "gunicorn":
         return [VENV / "gunicorn", "-c", ROOT / "deploy" / "gunicorn.conf.py", "idp.wsgi:app"]
@@ -366,9 +373,9 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
     report = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": f"{os.cpu_count()} cores; server: {WORKERS} gunicorn sync workers "
-                         f"pinned to core 0; load generator pinned to core 1; PostgreSQL and "
-                         f"Redis on the same machine, unpinned",
+              "machine": f"{os.cpu_count()} cores; server: {server_description()} pinned to core 0; "
+                         f"load generator pinned to core 1; PostgreSQL and Redis on the same "
+                         f"machine, unpinned",
               "seconds_per_run": DURATION, "connections": CONNECTIONS, "results": results}
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     print("\n" + table(report))
