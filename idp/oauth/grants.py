@@ -213,17 +213,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         store = _held_store(refresh_token.account, refresh_token.store_id)
         if store is False:
             return None  # the store was taken away or de-authorized (R10)
-        session = (
-            db.session.get(SsoSession, refresh_token.session_id)
-            if refresh_token.session_id
-            else None
-        )
-        return Principal(
-            account=refresh_token.account,
-            session=session,
-            auth_time=session.auth_time if session else None,
-            amr=session.amr if session else [],
-            acr=session.acr if session else None,
+        return _signed_in_as(
+            refresh_token.account,
+            refresh_token.session_id,
             family=refresh_token.family,
             offline=refresh_token.offline,
             store=store,
@@ -235,6 +227,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
+
+
+def _signed_in_as(account, session_id: int | None, **facts) -> Principal:
+    """A principal with the sign-in facts (``auth_time``, ``amr``, ``acr``, ``sid``) of the SSO
+    session a token came from, if it still exists."""
+    session = db.session.get(SsoSession, session_id) if session_id else None
+    return Principal(
+        account=account,
+        session=session,
+        auth_time=session.auth_time if session else None,
+        amr=session.amr if session else [],
+        acr=session.acr if session else None,
+        **facts,
+    )
 
 
 def _held_store(account, store_id: int | None):
@@ -290,16 +296,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         scope = form.get("scope") or subject.scope
         if not set(scope.split()) <= set(subject.scope.split()):
             raise InvalidScopeError("The scope cannot be wider than the subject token's")
-        session = db.session.get(SsoSession, subject.session_id) if subject.session_id else None
         self.request.client = client
-        self.request.user = Principal(
-            account=subject.account,
-            session=session,
-            auth_time=session.auth_time if session else None,
-            amr=session.amr if session else [],
-            acr=session.acr if session else None,
-            store=store,
-        )
+        self.request.user = _signed_in_as(subject.account, subject.session_id, store=store)
         self._scope = scope
 
     def create_token_response(self):

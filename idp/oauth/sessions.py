@@ -79,14 +79,16 @@ def end_many(sessions: list[SsoSession]) -> None:
     logout.queue_backchannel(live)
 
 
-def end_all_for_account(account: Account) -> None:
+def end_all_for_account(account: Account) -> int:
     """R5/R16: every session of the account ends and every token it holds stops working,
-    offline refresh tokens included. Runs inside the caller's transaction."""
+    offline refresh tokens included. Runs inside the caller's transaction. Returns how many
+    sessions it ended."""
     sessions = db.session.scalars(
         select(SsoSession).where(SsoSession.account_id == account.id, SsoSession.ended_at.is_(None))
     ).all()
     end_many(list(sessions))
     shared_state.revoke(IssuedToken.account_id == account.id)
+    return len(sessions)
 
 
 def register_hooks() -> None:
@@ -111,18 +113,15 @@ def end_sessions_by_owner(actor: Account, account: Account) -> int:
     """R16: the owner ends a sub-account's sessions (apps are told by back-channel logout)."""
     require_owner(actor)
     require_sub_account(actor, account)
-    live = db.session.scalars(
-        select(SsoSession).where(SsoSession.account_id == account.id, SsoSession.ended_at.is_(None))
-    ).all()
-    end_all_for_account(account)
+    ended = end_all_for_account(account)
     audit.record(
         actor,
         "subaccount.sessions_ended",
         company_id=actor.company_id,
         target=account,
-        sessions=len(live),
+        sessions=ended,
     )
-    return len(live)
+    return ended
 
 
 def revoke_for_removed_store(store, accounts: list[Account]) -> None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy import select
 
 from idp import metrics
 from idp.extensions import db
@@ -156,6 +157,12 @@ def save_token(token: dict, request) -> None:
     db.session.commit()
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (RFC 6750 2.1), or None."""
+    scheme, _, value = (authorization or "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
 def jose_header(token: str) -> dict | None:
     """The unverified JOSE header of a compact JWT, or None when it is not a JSON object (a
     hostile token may carry an array, a number or garbage there)."""
@@ -260,6 +267,5 @@ def revoke_family(family: str) -> None:
 
 def revoke_for_code(code_id: int) -> None:
     """A replayed authorization code revokes what its first use issued (RFC 6749 4.1.2)."""
-    families = db.session.query(IssuedToken.family).filter_by(code_id=code_id).distinct()
-    for (family,) in families.all():
-        revoke_family(family)
+    families = select(IssuedToken.family).where(IssuedToken.code_id == code_id)
+    shared_state.revoke(IssuedToken.family.in_(families.scalar_subquery()))

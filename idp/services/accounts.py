@@ -89,8 +89,11 @@ def authenticate(login: str, password: str) -> Account:
 
 
 def get_sub_account(actor: Account, ident: str) -> Account:
-    """A sub-account of the actor's company, by public id or sub-name."""
+    """A sub-account of the actor's company, by public id or sub-name. Input that can be no
+    name (too long, a NUL) is simply not found."""
     require_owner(actor)
+    if not isinstance(ident, str) or len(ident) > 120 or "\x00" in ident:
+        raise NotFound("No such sub-account in your company")
     query = db.session.query(Account).filter(
         Account.company_id == actor.company_id, Account.kind == SUB
     )

@@ -97,3 +97,9 @@ def normalize_phone(value: str | None) -> tuple[str | None, str | None]:
     if not 6 <= len(digits) <= 15:
         raise InvalidInput("A phone number has 6 to 15 digits", field="phone")
     return value, ("+" if value.startswith("+") else "") + digits
+
+
+def typed_code(code: str) -> str:
+    """A one-time code as typed: full-width digits (CJK keyboards) made plain, and spaces or
+    dashes in the middle dropped (TOTP, recovery and verification codes)."""
+    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", code))

@@ -43,11 +43,14 @@ class Throttled(DomainError):
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, int(retry_after))
-        super().__init__(f"Too many failed sign-ins. Try again in {_wait(self.retry_after)}.")
+        super().__init__(
+            f"Too many failed sign-ins. Try again in {describe_wait(self.retry_after)}."
+        )
 
 
-def _wait(seconds: int) -> str:
-    if seconds < 60:
+def describe_wait(seconds: int, *, minutes_from: int = 60) -> str:
+    """``45 seconds``, ``3 minutes``: how long until a retry, for the person reading it."""
+    if seconds < minutes_from:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
     minutes = math.ceil(seconds / 60)
     return f"{minutes} minute{'s' if minutes != 1 else ''}"

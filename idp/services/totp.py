@@ -15,7 +15,6 @@ import hmac
 import re
 import secrets
 import time
-import unicodedata
 from dataclasses import dataclass
 
 import pyotp
@@ -29,6 +28,7 @@ from idp.models import Account, Company, RecoveryCode
 from idp.models.base import utcnow
 from idp.services import audit, outbox, passwords, secrets_box, single_use
 from idp.services.authz import require_owner, require_same_company
+from idp.services.names import typed_code
 from idp.services.tx import transaction
 
 ISSUER = "Seller IdP"
@@ -179,7 +179,7 @@ def _normalize(code: str) -> str:
     typed on CJK keyboards count as digits."""
     if not isinstance(code, str) or len(code) > 64:
         return ""
-    return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", code)).lower()
+    return typed_code(code).lower()
 
 
 def _matching_step(secret: str, code: str, now: float | None) -> int | None:

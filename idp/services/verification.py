@@ -19,7 +19,6 @@ import hmac
 import math
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,7 +30,8 @@ from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
 from idp.extensions import db
 from idp.models import Account, VerificationCode
 from idp.services import accounts, audit, outbox, single_use
-from idp.services.names import normalize_email
+from idp.services.names import normalize_email, typed_code
+from idp.services.throttle import describe_wait
 from idp.services.tx import transaction
 
 EMAIL, PHONE = "email", "phone"
@@ -91,10 +91,7 @@ def _code_hash(account: Account, code: str) -> str:
 
 
 def _wait(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = math.ceil(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return describe_wait(seconds, minutes_from=120)  # "90 seconds" reads better than "2 minutes"
 
 
 def mask_email(email: str) -> str:
@@ -262,19 +259,13 @@ def pending_code(account: Account) -> PendingCode | None:
     return _pending(row)
 
 
-def _normalized(code: str) -> str:
-    """Full-width digits (Chinese keyboards) and spaces or dashes typed in the middle are fine."""
-    code = unicodedata.normalize("NFKC", code or "")[:40]
-    return re.sub(r"[\s\-]", "", code)
-
-
 def verify_code(account: Account, code: str) -> Account:
     """R14: check a code; the right one (within 10 minutes, 5 attempts, once) lifts the mute for
     new tokens at once. Each attempt is counted and committed before the comparison, so a wrong
     guess costs an attempt even when the request then fails."""
     if account.is_main:
         return account  # never muted: nothing to do
-    code = _normalized(code)
+    code = typed_code((code or "")[:40])
     if not _CODE.fullmatch(code):
         raise InvalidInput(f"Enter the {CODE_DIGITS}-digit code from the message", field="code")
     row = _latest(account)

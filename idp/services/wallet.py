@@ -13,7 +13,6 @@ the lock. Times come from ``idp.clock`` so tests can move past the lock.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -68,12 +67,10 @@ class StepUpThrottled(DomainError):
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, int(retry_after))
-        if self.retry_after < 60:
-            wait = f"{self.retry_after} second{'s' if self.retry_after != 1 else ''}"
-        else:
-            minutes = math.ceil(self.retry_after / 60)
-            wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
-        super().__init__(f"Too many wrong passwords or codes. Try again in {wait}.")
+        super().__init__(
+            "Too many wrong passwords or codes. "
+            f"Try again in {throttle.describe_wait(self.retry_after)}."
+        )
 
 
 def is_locked(company: Company) -> bool:

@@ -18,16 +18,15 @@ import json
 from flask import Blueprint, jsonify, request
 
 from idp import clock
-from idp.errors import DomainError, Forbidden, NotFound
+from idp.errors import DomainError, Forbidden
 from idp.models import Account, IssuedToken
 from idp.oauth import sessions, tokens
-from idp.services import accounts, passwords, totp, wallet
+from idp.services import accounts, authz, passwords, totp, wallet
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 MAX_BODY = 4096  # bytes: every body here is a few short strings
 WALLET_SCOPE = "wallet:verify"
-OWNER_ONLY = "Only the company's main account can do this"
 
 
 class BearerError(DomainError):
@@ -81,10 +80,10 @@ def no_store(response):
 
 
 def _token() -> IssuedToken:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    token = tokens.bearer_token(request.headers.get("Authorization"))
+    if token is None:
         raise BearerError(None, "Send an access token as a Bearer token")
-    found = tokens.active_access_token(value.strip())
+    found = tokens.active_access_token(token)
     if found is None:
         raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
     return found[1]
@@ -111,17 +110,10 @@ def _owner() -> Account:
     """R6: the main account's own token, through a first-party app. A partner app the owner
     signed in to must not manage the company's staff or its wallet."""
     row = _token()
-    if row.account is None or not row.account.is_main:
-        raise Forbidden(OWNER_ONLY)
+    authz.require_owner(row.account)
     if not row.client.first_party:
         raise Forbidden("Staff and wallet management is not open to third-party apps")
     return row.account
-
-
-def _sub_account(owner: Account, name: str) -> Account:
-    if len(name) > 120 or "\x00" in name:
-        raise NotFound("No such sub-account in your company")
-    return accounts.get_sub_account(owner, name)
 
 
 def _body() -> dict:
@@ -230,7 +222,7 @@ def reset_password(name: str):
     owner = _owner()
     body = _body()
     chosen = _text(body, "password", required=False, limit=1024)
-    account = _sub_account(owner, name)
+    account = accounts.get_sub_account(owner, name)
     password = accounts.reset_sub_account_password(owner, account, chosen)
     return jsonify(staff=_staff(account), password=password)
 
@@ -238,14 +230,14 @@ def reset_password(name: str):
 @bp.post("/staff/<name>/reset-2fa")
 def reset_second_factor(name: str):
     owner = _owner()
-    account = totp.reset_totp(owner, _sub_account(owner, name))
+    account = totp.reset_totp(owner, accounts.get_sub_account(owner, name))
     return jsonify(staff=_staff(account))
 
 
 @bp.post("/staff/<name>/end-sessions")
 def end_sessions(name: str):
     owner = _owner()
-    account = _sub_account(owner, name)
+    account = accounts.get_sub_account(owner, name)
     ended = sessions.end_sessions_by_owner(owner, account)
     return jsonify(staff=_staff(account), sessions_ended=ended)
 
@@ -253,12 +245,12 @@ def end_sessions(name: str):
 @bp.post("/staff/<name>/disable")
 def disable(name: str):
     owner = _owner()
-    account = accounts.disable_sub_account(owner, _sub_account(owner, name))
+    account = accounts.disable_sub_account(owner, accounts.get_sub_account(owner, name))
     return jsonify(staff=_staff(account))
 
 
 @bp.post("/staff/<name>/enable")
 def enable(name: str):
     owner = _owner()
-    account = accounts.enable_sub_account(owner, _sub_account(owner, name))
+    account = accounts.enable_sub_account(owner, accounts.get_sub_account(owner, name))
     return jsonify(staff=_staff(account))

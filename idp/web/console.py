@@ -17,8 +17,7 @@ from flask import (
     url_for,
 )
 
-from idp.errors import DomainError, NotFound
-from idp.models import Account
+from idp.errors import DomainError
 from idp.oauth import sessions
 from idp.services import accounts, totp, wallet
 from idp.web.sso import current_session
@@ -37,12 +36,6 @@ def require_owner_session():
     if not sso.account.is_main:
         return render_template("console/forbidden.html", account=sso.account), 403
     g.owner = sso.account
-
-
-def _sub_account(name: str) -> Account:
-    if len(name) > 120 or "\x00" in name:
-        raise NotFound("No such sub-account in your company")
-    return accounts.get_sub_account(g.owner, name)
 
 
 @bp.get("/")
@@ -79,7 +72,7 @@ def reset_password(name: str):
     typed = request.form.get("password") or ""
     chosen = typed if typed.strip() else None
     try:
-        account = _sub_account(name)
+        account = accounts.get_sub_account(g.owner, name)
         password = accounts.reset_sub_account_password(g.owner, account, chosen)
     except DomainError as exc:
         return _staff_page(error=exc.message, status=exc.status)
@@ -93,7 +86,7 @@ def reset_password(name: str):
 @bp.post("/staff/<name>/reset-2fa")
 def reset_second_factor(name: str):
     try:
-        account = totp.reset_totp(g.owner, _sub_account(name))
+        account = totp.reset_totp(g.owner, accounts.get_sub_account(g.owner, name))
     except DomainError as exc:
         return _staff_page(error=exc.message, status=exc.status)
     flash(f"The second factor of {account.login_name} was removed.")
@@ -103,7 +96,7 @@ def reset_second_factor(name: str):
 @bp.post("/staff/<name>/end-sessions")
 def end_sessions(name: str):
     try:
-        account = _sub_account(name)
+        account = accounts.get_sub_account(g.owner, name)
         ended = sessions.end_sessions_by_owner(g.owner, account)
     except DomainError as exc:
         return _staff_page(error=exc.message, status=exc.status)

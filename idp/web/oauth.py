@@ -19,7 +19,7 @@ from idp.oauth import userinfo as userinfo_answer
 from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.keys import keyring
 from idp.oauth.server import authorization_server, prefetch_for_introspection
-from idp.oauth.tokens import Principal, issuer
+from idp.oauth.tokens import Principal, bearer_token, issuer
 from idp.services import authz
 from idp.web.sso import current_session
 
@@ -220,11 +220,10 @@ def _bearer_error(error: str, description: str, status: int = 401):
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
 def userinfo():
     """OIDC Core 5.3: claims by the token's scopes, for an active token with ``openid``."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value:
+    token = bearer_token(request.headers.get("Authorization"))
+    if token is None:
         return _bearer_error("invalid_request", "Send the access token as a Bearer token")
-    answer = userinfo_answer.answer(value.strip())
+    answer = userinfo_answer.answer(token)
     if answer is None:
         return _bearer_error("invalid_token", "The access token is invalid, expired or revoked")
     if answer is userinfo_answer.NOT_A_USER:
