@@ -84,28 +84,21 @@ def send_email(
     if account is not None and kind not in SECURITY_KINDS and kind in (account.email_opt_out or []):
         return None
     subject, text, html = _render(kind, _language(account, lang), {"account": account, **context})
-    message = OutboxMessage(
-        channel="email",
-        recipient=to,
-        subject=subject,
-        text_body=text,
-        html_body=html,
-        kind=kind,
-        account_id=account.id if account is not None else None,
-    )
-    db.session.add(message)
-    sender().wake_after_commit()
-    return message
+    return _queue("email", kind, to, account, subject=subject, text_body=text, html_body=html)
 
 
 def send_sms(kind: str, to: str, text: str, *, account: Account | None = None) -> OutboxMessage:
+    return _queue("sms", kind, to, account, subject="", text_body=text)
+
+
+def _queue(channel: str, kind: str, to: str, account: Account | None, **body) -> OutboxMessage:
+    """Add the message to the current transaction; the sender wakes once it commits."""
     message = OutboxMessage(
-        channel="sms",
+        channel=channel,
         recipient=to,
-        subject="",
-        text_body=text,
         kind=kind,
         account_id=account.id if account is not None else None,
+        **body,
     )
     db.session.add(message)
     sender().wake_after_commit()

@@ -7,7 +7,7 @@ the page is always shown."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from idp.errors import DomainError
 from idp.models import Account
@@ -31,20 +31,19 @@ def _page(account: Account, next_url: str, *, error: str | None = None, status: 
     ), status
 
 
-def _signed_in():
-    """The SSO session, or the redirect to sign in (coming back here)."""
-    sso = current_session()
-    if sso is None:
+@bp.before_request
+def require_session():
+    """Every step needs the SSO session: without one, sign in and come back here."""
+    g.sso = current_session()
+    if g.sso is None:
         back = url_for("verify.start", next=safe_next(request.values.get("next")))
-        return None, redirect(url_for("signin.login", next=back))
-    return sso, None
+        return redirect(url_for("signin.login", next=back))
+    return None
 
 
 @bp.get("/verify")
 def start():
-    sso, to_login = _signed_in()
-    if sso is None:
-        return to_login
+    sso = g.sso
     next_url = safe_next(request.args.get("next"))
     account = sso.account
     if not account.is_muted:
@@ -58,18 +57,14 @@ def start():
 def later():
     """Continue muted. Only a marker in this browser's session is written, so a plain link will
     do (no form, no CSRF token needed)."""
-    sso, to_login = _signed_in()
-    if sso is None:
-        return to_login
+    sso = g.sso
     session[SKIPPED] = sso.sid
     return redirect(safe_next(request.args.get("next")))
 
 
 @bp.post("/verify/send")
 def send():
-    sso, to_login = _signed_in()
-    if sso is None:
-        return to_login
+    sso = g.sso
     next_url = safe_next(request.form.get("next"))
     account = sso.account
     if not account.is_muted:
@@ -84,9 +79,7 @@ def send():
 
 @bp.post("/verify")
 def check():
-    sso, to_login = _signed_in()
-    if sso is None:
-        return to_login
+    sso = g.sso
     next_url = safe_next(request.form.get("next"))
     account = sso.account
     if not account.is_muted:
