@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
     from idp.oauth import keys, server, sessions
-    from idp.web import api, console, errors, home, oauth, ops, register, signin, verify
+    from idp.web import api, console, direct, errors, home, oauth, ops, register, signin, verify
 
     kv.init_app(app)
     app.extensions["idp.keyring"] = keys.KeyRing()
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         app.register_blueprint(demo_app.bp)
     errors.init_app(app)
+    direct.init_app(app)  # the machine endpoints, in front of Flask
     return app
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -92,6 +93,7 @@ class _Loaded:
     signing: dict  # alg -> private joserfc key
     verifying: dict  # kid -> public/private joserfc key
     jwks: dict
+    jwks_json: bytes  # the JWKS document, serialized once per load
 
 
 class KeyRing:
@@ -119,7 +121,8 @@ class KeyRing:
             published.append(row.public_jwk)
             if row.superseded_at is None:
                 signing[row.alg] = key  # newest active key per algorithm
-        return _Loaded(signing, verifying, {"keys": published})
+        document = {"keys": published}
+        return _Loaded(signing, verifying, document, json.dumps(document).encode())
 
     def _get(self, *, force: bool = False) -> _Loaded:
         loaded = self._loaded
@@ -144,6 +147,9 @@ class KeyRing:
 
     def jwks(self) -> dict:
         return self._get().jwks
+
+    def jwks_json(self) -> bytes:
+        return self._get().jwks_json
 
 
 def keyring() -> KeyRing:

@@ -1,4 +1,8 @@
-"""The Authlib authorization server, its grants and its RFC 7009 / RFC 7662 endpoints."""
+"""The Authlib authorization servers, their grants and the RFC 7009 / RFC 7662 endpoints.
+
+Two servers with the same grants: Flask's integration for the authorization endpoint (pages,
+redirects), and ``DirectServer`` for the machine endpoints that ``idp.web.direct`` answers straight
+from WSGI (token, introspection, revocation: issue 6)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import base64
 from urllib.parse import unquote
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
+from authlib.oauth2 import AuthorizationServer as ProtocolServer
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 from flask import Flask, current_app
@@ -57,18 +64,18 @@ class RevocationEndpoint(_Revocation):
         db.session.commit()
 
 
-def prefetch_for_introspection(request) -> None:
+def prefetch_for_introspection(headers, form) -> None:
     """Introspection needs its client and the token's revocation markers: read them together,
     in one round trip to the shared store, before Authlib asks for each."""
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, credentials = (headers.get("Authorization") or "").partition(" ")
     client_id = None
     if scheme.lower() == "basic":
         try:
             client_id = unquote(base64.b64decode(credentials).decode().partition(":")[0])
         except (ValueError, UnicodeDecodeError):
             return
-    client_id = client_id or request.form.get("client_id")
-    claims = tokens.decode_access_token(request.form.get("token", ""))
+    client_id = client_id or form.get("client_id")
+    claims = tokens.decode_access_token(form.get("token", ""))
     if client_id and claims is not None and len(client_id) <= 64:
         shared_state.prefetch(
             [shared_state.client_key(client_id), *shared_state.state_keys(claims)]
@@ -128,10 +135,58 @@ class IntrospectionEndpoint(_Introspection):
         }
 
 
-def init_app(app: Flask) -> None:
-    """One server per app (each app may have its own database)."""
-    server = AuthorizationServer()
-    server.init_app(app, query_client=query_client, save_token=tokens.save_token)
+def init_oauth2_request(request: OAuth2Request, method: str, path: str, headers) -> None:
+    """``OAuth2Request.__init__`` with the URI on the issuer, the provider's public address.
+
+    Authlib refuses a request whose URI is not https (or loopback). Behind a TLS-terminating
+    proxy the URI the server sees says ``http://`` even so, and the transport is a fact of the
+    deployment, checked once at start: production refuses an issuer that is not https
+    (``idp.settings``). So Authlib's check is given the issuer when it is https, a loopback
+    address otherwise (development and tests), and the request keeps the issuer's URI."""
+    uri = tokens.issuer() + path
+    OAuth2Request.__init__(
+        request, method, uri if uri.startswith("https://") else "http://localhost/", headers=headers
+    )
+    request.uri = uri
+
+
+class PagesServer(AuthorizationServer):
+    """Flask's integration, for the authorization endpoint, with URIs on the issuer."""
+
+    def create_oauth2_request(self, request) -> OAuth2Request:
+        return IssuerRequest()
+
+
+class IssuerRequest(FlaskOAuth2Request):
+    def __init__(self) -> None:
+        from flask import request
+
+        init_oauth2_request(self, request.method, request.full_path, request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
+class DirectServer(ProtocolServer):
+    """Authlib's server for requests that ``idp.web.direct`` has already parsed into an
+    ``OAuth2Request``; responses are ``(status, body, headers)`` for it to render."""
+
+    def query_client(self, client_id: str) -> Client | None:
+        return query_client(client_id)
+
+    def save_token(self, token: dict, request) -> None:
+        tokens.save_token(token, request)
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def handle_response(self, status: int, body, headers):
+        return status, body, headers
+
+    def send_signal(self, name, *args, **kwargs) -> None:
+        """No signals: nothing here listens to Authlib's."""
+
+
+def _register(server) -> None:
     server.register_token_generator("default", TokenGenerator())
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=True), OpenIDConnect()])
     server.register_grant(RefreshTokenGrant)
@@ -139,8 +194,24 @@ def init_app(app: Flask) -> None:
     server.register_grant(TokenExchangeGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
-    app.extensions["idp.oauth_server"] = server
+
+
+def init_app(app: Flask) -> None:
+    """Servers per app (each app may have its own database)."""
+    pages = PagesServer()
+    pages.init_app(app, query_client=query_client, save_token=tokens.save_token)
+    _register(pages)
+    direct = DirectServer()
+    _register(direct)
+    app.extensions["idp.oauth_server"] = pages
+    app.extensions["idp.direct_server"] = direct
 
 
 def authorization_server() -> AuthorizationServer:
+    """The server of the authorization endpoint (Flask pages)."""
     return current_app.extensions["idp.oauth_server"]
+
+
+def direct_server() -> DirectServer:
+    """The server of the token, introspection and revocation endpoints."""
+    return current_app.extensions["idp.direct_server"]

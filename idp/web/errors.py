@@ -32,6 +32,23 @@ def _has_nul(values) -> bool:
     return any("\x00" in value for value in values)
 
 
+UNAVAILABLE = (503, "temporarily_unavailable", "The service is briefly unavailable")
+SERVER_ERROR = (500, "server_error", "Something went wrong on our side")
+NUL_REFUSED = "The request contains a NUL character"
+
+
+def outage(exc: Exception) -> tuple[int, str, str] | None:
+    """The answer for a database or shared-store (Redis) outage, logged without secrets; None
+    for any other error."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "unknown")
+        return UNAVAILABLE
+    if isinstance(exc, RedisError):
+        log.error("shared store (Redis) unavailable: %s", type(exc).__name__)
+        return UNAVAILABLE
+    return None
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_nul_bytes():
@@ -42,7 +59,7 @@ def init_app(app: Flask) -> None:
             or _has_nul(request.form.values())
             or "\x00" in request.headers.get("Authorization", "")
         ):
-            return _render(400, "invalid_request", "The request contains a NUL character")
+            return _render(400, "invalid_request", NUL_REFUSED)
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
@@ -54,16 +71,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
-    def database_unavailable(exc):
-        log.error("database unavailable: %s", type(exc.orig).__name__ if exc.orig else "unknown")
-        return _render(503, "temporarily_unavailable", "The service is briefly unavailable")
-
     @app.errorhandler(RedisError)
-    def shared_store_unavailable(exc):
-        log.error("shared store (Redis) unavailable: %s", type(exc).__name__)
-        return _render(503, "temporarily_unavailable", "The service is briefly unavailable")
+    def unavailable(exc):
+        return _render(*outage(exc))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return _render(500, "server_error", "Something went wrong on our side")
+        return _render(*SERVER_ERROR)

@@ -1,13 +1,14 @@
-"""Protocol endpoints: authorize, token, introspection, revocation, userinfo, discovery, JWKS,
-RP-initiated logout. Errors are OAuth error JSON (or a redirect to the client when its
-redirect URI is known and registered); an unregistered redirect URI is never redirected to."""
+"""The authorization endpoint and discovery (the machine endpoints, token, introspection,
+revocation, userinfo and JWKS, are answered by ``idp.web.direct``). Errors are a page, or a
+redirect to the client when its redirect URI is known and registered; an unregistered redirect
+URI is never redirected to."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Response, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from idp.errors import InvalidInput
 from idp.extensions import db
@@ -15,11 +16,9 @@ from idp.models import Consent
 from idp.models.base import utcnow
 from idp.oauth import clients as client_registry
 from idp.oauth import store_context
-from idp.oauth import userinfo as userinfo_answer
 from idp.oauth.config import SCOPES, SIGNING_ALGS
-from idp.oauth.keys import keyring
-from idp.oauth.server import authorization_server, prefetch_for_introspection
-from idp.oauth.tokens import Principal, bearer_token, issuer
+from idp.oauth.server import authorization_server
+from idp.oauth.tokens import Principal, issuer
 from idp.services import authz
 from idp.web.sso import current_session
 
@@ -187,59 +186,6 @@ def _save_consent(client, account, scope: str) -> None:
         consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scope.split())))
         consent.granted_at = utcnow()
     db.session.commit()
-
-
-@bp.post("/oauth/token")
-def token():
-    return authorization_server().create_token_response()
-
-
-@bp.post("/oauth/introspect")
-def introspect():
-    prefetch_for_introspection(request)
-    try:
-        return authorization_server().create_endpoint_response("introspection")
-    finally:
-        g.pop("idp_prefetched", None)  # never outlives this request
-
-
-@bp.post("/oauth/revoke")
-def revoke():
-    return authorization_server().create_endpoint_response("revocation")
-
-
-def _bearer_error(error: str, description: str, status: int = 401):
-    response = jsonify(error=error, error_description=description)
-    response.status_code = status
-    response.headers["WWW-Authenticate"] = (
-        f'Bearer error="{error}", error_description="{description}"'
-    )
-    return response
-
-
-@bp.route("/oauth/userinfo", methods=["GET", "POST"])
-def userinfo():
-    """OIDC Core 5.3: claims by the token's scopes, for an active token with ``openid``."""
-    token = bearer_token(request.headers.get("Authorization"))
-    if token is None:
-        return _bearer_error("invalid_request", "Send the access token as a Bearer token")
-    answer = userinfo_answer.answer(token)
-    if answer is None:
-        return _bearer_error("invalid_token", "The access token is invalid, expired or revoked")
-    if answer is userinfo_answer.NOT_A_USER:
-        return _bearer_error("invalid_token", "This token does not belong to a user")
-    if answer is userinfo_answer.NO_OPENID:
-        return _bearer_error("insufficient_scope", "The token lacks the openid scope", 403)
-    return Response(answer, mimetype="application/json")
-
-
-@bp.get("/oauth/jwks")
-def jwks():
-    response = jsonify(keyring().jwks())
-    # Short: after ``idp keys rotate`` apps must see the new key soon (they also refetch on an
-    # unknown kid).
-    response.headers["Cache-Control"] = "public, max-age=60"
-    return response
 
 
 @bp.get("/.well-known/openid-configuration")

@@ -78,6 +78,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def request_id(incoming: str) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane one, else a new id."""
+    if 0 < len(incoming) <= 64 and incoming.isprintable():
+        return incoming
+    return f"{_REQUEST_ID_PREFIX}{next(_request_numbers):x}"
+
+
+def observe(endpoint: str, method: str, status: int, elapsed: float, **log_fields) -> None:
+    """Metrics for one request, and its access-log line when access logging is on (the
+    caller passes ``request_id``, ``path`` and ``client_ip``; never a query string)."""
+    metrics.REQUESTS.labels(endpoint, method, str(status)).inc()
+    metrics.LATENCY.labels(endpoint).observe(elapsed)
+    if current_app.extensions["idp.settings"].access_log:
+        access_log.info(
+            "%s %s %s",
+            method,
+            log_fields["path"],
+            status,
+            extra={
+                "method": method,
+                "status": status,
+                "ms": round(elapsed * 1000, 2),
+                **log_fields,
+            },
+        )
+
+
 def init_app(app: Flask) -> None:
     settings = app.extensions["idp.settings"]
     if settings.log_format == "json":
@@ -90,33 +117,19 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def start_timer():
         g.started = time.perf_counter()
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = (
-            incoming
-            if 0 < len(incoming) <= 64 and incoming.isprintable()
-            else f"{_REQUEST_ID_PREFIX}{next(_request_numbers):x}"
-        )
+        g.request_id = request_id(request.headers.get("X-Request-ID", ""))
 
     @app.after_request
-    def observe(response):
+    def after(response):
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        endpoint = request.endpoint or "unknown"
-        metrics.REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        metrics.LATENCY.labels(endpoint).observe(elapsed)
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        if settings.access_log:
-            access_log.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "request_id": g.get("request_id"),
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "ms": round(elapsed * 1000, 2),
-                    "client_ip": request.remote_addr,
-                },
-            )
+        observe(
+            request.endpoint or "unknown",
+            request.method,
+            response.status_code,
+            elapsed,
+            request_id=g.get("request_id"),
+            path=request.path,
+            client_ip=request.remote_addr,
+        )
         return response
