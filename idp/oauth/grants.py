@@ -107,7 +107,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             account_id=principal.account.id,
             session_id=principal.session.id if principal.session else None,
             redirect_uri=request.payload.redirect_uri,
-            scope=request.payload.scope or "",
+            scope=request.client.get_allowed_scope(request.payload.scope),
             nonce=data.get("nonce"),
             code_challenge=data.get("code_challenge"),
             code_challenge_method=data.get("code_challenge_method"),

@@ -72,7 +72,8 @@ class TokenGenerator:
         include_refresh_token: bool = True,
     ) -> dict:
         account = user.account if user else None
-        scope = effective_scope(account, scope)
+        # RFC 6749 3.3: at most the scopes the client is registered for, whatever it asked.
+        scope = effective_scope(account, client.get_allowed_scope(scope))
         now = int(time.time())
         claims = {
             "iss": issuer(),

@@ -137,7 +137,7 @@ def authorize():
             message=exc.message,
             back=_error_location(grant, denied),
         ), 403
-    scope = grant.request.payload.scope or ""
+    scope = client.get_allowed_scope(grant.request.payload.scope)  # what the app may get
     if request.method == "POST":  # the consent form
         if request.form.get("decision") != "allow":
             return server.create_authorization_response(grant_user=None, grant=grant)
