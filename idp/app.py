@@ -50,10 +50,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
-    from idp.oauth import keys, server, sessions
+    from idp.oauth import keys, server, sessions, token_store
     from idp.web import api, console, direct, errors, home, oauth, ops, register, signin, verify
 
     kv.init_app(app)
+    token_store.init_app(app)
     app.extensions["idp.keyring"] = keys.KeyRing()
     server.init_app(app)
     sessions.register_hooks()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from idp import background
 from idp.extensions import db
+from idp.oauth import token_store
 
 
 def close(app) -> None:
@@ -12,3 +13,4 @@ def close(app) -> None:
     background.stop_all(app)
     with app.app_context():
         db.engine.dispose()
+    token_store.dispose(app)

@@ -42,5 +42,3 @@ def resigned(access_token: str, *, expires_in: int) -> str:
     }
     key = keyring().signing_key("ES256")
     return jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": key.kid}, claims, key)
-
-

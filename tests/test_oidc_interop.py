@@ -84,8 +84,6 @@ def register(provider: dict, **options) -> OAuth2Session:
     )
 
 
-
-
 # --- checking JWTs against the JWKS ------------------------------------------------------------
 
 

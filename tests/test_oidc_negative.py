@@ -417,8 +417,9 @@ def test_hostile_jose_headers_are_refused_never_a_500(web, rp, header):
 def test_deeply_nested_claims_request_is_an_invalid_request(signed_in, rp):
     _, challenge = flow.pkce()
     for claims in ("[" * 3000, "[" * 1000 + "]" * 1000):
-        response = signed_in.get("/oauth/authorize", query_string=flow.authorize_params(
-            rp, challenge, claims=claims))
+        response = signed_in.get(
+            "/oauth/authorize", query_string=flow.authorize_params(rp, challenge, claims=claims)
+        )
         assert response.status_code == 302
         assert flow.query(flow.location(response))["error"] == "invalid_request"
     assert flow.issued()["authorization_codes"] == 0
@@ -434,13 +435,22 @@ def test_r6_consumer_app_cannot_exchange_a_staff_token(ctx, web, make):
     seller = flow.register()
     tokens = flow.token_set(web, seller, login="acme:alice", password=make.PASSWORD)
     buyer, secret = clients.create_client(
-        "Buyer app", app_type="consumer", redirect_uris=["https://shop.example/cb"],
-        grant_types=["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"])
+        "Buyer app",
+        app_type="consumer",
+        redirect_uris=["https://shop.example/cb"],
+        grant_types=["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"],
+    )
     basic = base64.b64encode(f"{buyer.client_id}:{secret}".encode()).decode()
-    response = web.post("/oauth/token", headers={"Authorization": f"Basic {basic}"}, data={
-        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-        "subject_token": tokens["access_token"], "store": store.public_id,
-        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+    response = web.post(
+        "/oauth/token",
+        headers={"Authorization": f"Basic {basic}"},
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": tokens["access_token"],
+            "store": store.public_id,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        },
+    )
     assert response.status_code == 400
     assert response.get_json()["error"] == "access_denied"
     assert "buyer apps" in response.get_json()["error_description"]

@@ -20,8 +20,10 @@ from idp.app import create_app, settings_of
 from tests.apps import close
 
 pytestmark = [
-    pytest.mark.skipif(not os.environ.get("IDP_TEST_DATABASE_URL"),
-                       reason="needs PostgreSQL (CI sets IDP_TEST_DATABASE_URL)"),
+    pytest.mark.skipif(
+        not os.environ.get("IDP_TEST_DATABASE_URL"),
+        reason="needs PostgreSQL (CI sets IDP_TEST_DATABASE_URL)",
+    ),
     # a database server outage: only the PostgreSQL backend has a server to lose
     pytest.mark.parametrize("backend", ["postgresql"], indirect=True, scope="session"),
 ]
@@ -111,16 +113,19 @@ def test_readyz_fails_during_a_database_outage_and_recovers_without_restart(app_
     assert down.get_json()["checks"]["database"].startswith("unavailable")
     assert web.get("/healthz").status_code == 200  # alive, just not ready
     for response in (
-        web.post("/oauth/token", data={"grant_type": "client_credentials"},
-                 headers={"Authorization": "Basic eDp5"}),
+        web.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic eDp5"},
+        ),
         web.get("/oauth/jwks"),
         web.get("/", headers={"Accept": "text/html"}),
     ):
         assert response.status_code == 503, response.get_data(as_text=True)[:200]
         assert "Traceback" not in response.get_data(as_text=True)
-    assert web.post("/oauth/introspect", data={"token": "x"},
-                    headers={"Authorization": "Basic eDp5"}).get_json()["error"] in (
-        "temporarily_unavailable",)
+    assert web.post(
+        "/oauth/introspect", data={"token": "x"}, headers={"Authorization": "Basic eDp5"}
+    ).get_json()["error"] in ("temporarily_unavailable",)
 
     proxy.restore()
     assert web.get("/readyz").status_code == 200  # same process, no restart

@@ -138,8 +138,9 @@ def test_outbox_every_email_has_plain_text_and_html_parts(ctx, make, lang):
     from idp.models import OutboxMessage
 
     owner = make.company("htmlco")
-    message = outbox.send_email("verification_code", "x@example.com", account=owner, lang=lang,
-                                code="123456")
+    message = outbox.send_email(
+        "verification_code", "x@example.com", account=owner, lang=lang, code="123456"
+    )
     db.session.commit()
     stored = db.session.get(OutboxMessage, message.id)
     assert "123456" in stored.text_body and "123456" in stored.html_body

@@ -57,8 +57,10 @@ def delivered(smtp: SmtpServer, count: int) -> list[EmailMessage]:
     """The emails in the order they were queued (the background worker and this call may
     deliver them in either order; each Message-ID names its outbox row)."""
     outbox.deliver_due()
-    return sorted(smtp.wait_for(count), key=lambda m: int(
-        re.search(r"outbox-(\d+)", m["Message-ID"]).group(1)))
+    return sorted(
+        smtp.wait_for(count),
+        key=lambda m: int(re.search(r"outbox-(\d+)", m["Message-ID"]).group(1)),
+    )
 
 
 def text_of(message: EmailMessage) -> str:
@@ -567,8 +569,9 @@ def test_r13_owner_can_invite_again_from_the_command_line(ctx, smtp, clock, monk
     first = activation_link(delivered(smtp, 1)[0])
     clock.at(minutes=2)  # past the one-link-a-minute limit
     monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
-    result = CliRunner().invoke(cli, ["company", "invite-again", "acme"],
-                                obj=ScriptInfo(create_app=lambda: ctx))
+    result = CliRunner().invoke(
+        cli, ["company", "invite-again", "acme"], obj=ScriptInfo(create_app=lambda: ctx)
+    )
     assert result.exit_code == 0, result.output
     assert "new activation link" in result.output
     second = activation_link(delivered(smtp, 2)[1])

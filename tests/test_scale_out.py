@@ -47,14 +47,18 @@ def two_instances(ctx):
 def _client():
     list(load_demo())
     client, secret = clients.create_client(
-        "Seller center", redirect_uris=["https://app.example/cb"],
-        scope="openid profile offline_access")
+        "Seller center",
+        redirect_uris=["https://app.example/cb"],
+        scope="openid profile offline_access",
+    )
     return client.client_id, secret
 
 
 def _form(html: str) -> dict:
-    return {name: value.replace("&amp;", "&") for name, value in
-            re.findall(r'name="([^"]+)" value="([^"]*)"', html)}
+    return {
+        name: value.replace("&amp;", "&")
+        for name, value in re.findall(r'name="([^"]+)" value="([^"]*)"', html)
+    }
 
 
 def _code(client_id: str, sign_in_at: str, come_back_at: str) -> tuple[str, str]:
@@ -62,24 +66,44 @@ def _code(client_id: str, sign_in_at: str, come_back_at: str) -> tuple[str, str]
     and its PKCE verifier."""
     verifier, challenge = pkce()
     browser = requests.Session()
-    params = {"response_type": "code", "client_id": client_id,
-              "redirect_uri": "https://app.example/cb", "scope": "openid profile offline_access",
-              "state": "s1", "nonce": "n1", "code_challenge": challenge,
-              "code_challenge_method": "S256"}
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": "https://app.example/cb",
+        "scope": "openid profile offline_access",
+        "state": "s1",
+        "nonce": "n1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
     login_page = browser.get(f"{sign_in_at}/oauth/authorize", params=params)
     fields = _form(login_page.text)
-    signed_in = browser.post(f"{sign_in_at}/login", allow_redirects=False, data={
-        "csrf_token": fields["csrf_token"], "next": fields["next"],
-        "login": "acme:alice", "password": "alice-staff-pw"})
+    signed_in = browser.post(
+        f"{sign_in_at}/login",
+        allow_redirects=False,
+        data={
+            "csrf_token": fields["csrf_token"],
+            "next": fields["next"],
+            "login": "acme:alice",
+            "password": "alice-staff-pw",
+        },
+    )
     assert signed_in.status_code == 302
     back = browser.get(f"{come_back_at}{signed_in.headers['Location']}", allow_redirects=False)
     return parse_qs(urlsplit(back.headers["Location"]).query)["code"][0], verifier
 
 
 def _redeem(base: str, client_id: str, secret: str, code: str, verifier: str):
-    return requests.post(f"{base}/oauth/token", auth=(client_id, secret), data={
-        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-        "redirect_uri": "https://app.example/cb"})
+    return requests.post(
+        f"{base}/oauth/token",
+        auth=(client_id, secret),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": "https://app.example/cb",
+        },
+    )
 
 
 def test_sign_in_on_one_instance_and_finish_on_the_other(two_instances):
@@ -92,23 +116,34 @@ def test_sign_in_on_one_instance_and_finish_on_the_other(two_instances):
     replay = _redeem(two, client_id, secret, code, verifier)
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     # revoke through one, inactive at the other (the replay revoked it already; check refresh)
-    refreshed = requests.post(f"{two}/oauth/token", auth=(client_id, secret), data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    refreshed = requests.post(
+        f"{two}/oauth/token",
+        auth=(client_id, secret),
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    )
     assert refreshed.status_code == 400  # family revoked by the replay, seen on instance two
 
 
 def test_revoke_on_one_instance_is_seen_at_the_other(two_instances):
     (one, two), _ = two_instances
     service, service_secret = clients.create_client(
-        "Service", grant_types=["client_credentials"], scope="openid")
-    access = requests.post(f"{one}/oauth/token", auth=(service.client_id, service_secret),
-                           data={"grant_type": "client_credentials"}).json()["access_token"]
+        "Service", grant_types=["client_credentials"], scope="openid"
+    )
+    access = requests.post(
+        f"{one}/oauth/token",
+        auth=(service.client_id, service_secret),
+        data={"grant_type": "client_credentials"},
+    ).json()["access_token"]
     introspect = lambda base: requests.post(  # noqa: E731
-        f"{base}/oauth/introspect", auth=(service.client_id, service_secret),
-        data={"token": access}).json()
+        f"{base}/oauth/introspect", auth=(service.client_id, service_secret), data={"token": access}
+    ).json()
     assert introspect(two)["active"] is True
-    assert requests.post(f"{one}/oauth/revoke", auth=(service.client_id, service_secret),
-                         data={"token": access}).status_code == 200
+    assert (
+        requests.post(
+            f"{one}/oauth/revoke", auth=(service.client_id, service_secret), data={"token": access}
+        ).status_code
+        == 200
+    )
     assert introspect(two) == {"active": False}
 
 
@@ -136,8 +171,9 @@ def test_changes_through_one_instance_reach_the_others_hot_paths_at_once(two_ins
         alice = db.session.query(Account).filter_by(name="alice").one()
         accounts.disable_sub_account(owner, alice)
     assert requests.get(f"{two}/oauth/userinfo", headers=bearer).status_code == 401
-    assert requests.post(f"{two}/oauth/introspect", auth=(client_id, secret),
-                         data={"token": access}).json() == {"active": False}
+    assert requests.post(
+        f"{two}/oauth/introspect", auth=(client_id, secret), data={"token": access}
+    ).json() == {"active": False}
 
 
 def test_keys_rotated_through_one_instance_verify_at_the_other(two_instances):
@@ -145,23 +181,32 @@ def test_keys_rotated_through_one_instance_verify_at_the_other(two_instances):
     from joserfc.jwk import KeySet
 
     (one, two), (app_one, _) = two_instances
-    service, secret = clients.create_client("Service", grant_types=["client_credentials"],
-                                            scope="openid")
+    service, secret = clients.create_client(
+        "Service", grant_types=["client_credentials"], scope="openid"
+    )
     from idp.oauth import keys
 
     with app_one.app_context():
         keys.rotate()
-    token = requests.post(f"{one}/oauth/token", auth=(service.client_id, secret),
-                          data={"grant_type": "client_credentials"}).json()["access_token"]
-    kid = jwt.decode(token, KeySet.import_key_set(requests.get(f"{one}/oauth/jwks").json())
-                     ).header["kid"]
+    token = requests.post(
+        f"{one}/oauth/token",
+        auth=(service.client_id, secret),
+        data={"grant_type": "client_credentials"},
+    ).json()["access_token"]
+    kid = jwt.decode(token, KeySet.import_key_set(requests.get(f"{one}/oauth/jwks").json())).header[
+        "kid"
+    ]
     # instance two never rotated anything itself: it finds the new key in the shared database
     jwks_two = requests.get(f"{two}/oauth/jwks").json()
     assert kid in {k["kid"] for k in jwks_two["keys"]}
     verified = jwt.decode(token, KeySet.import_key_set(jwks_two))
     assert verified.claims["sub"] == service.client_id
-    assert requests.post(f"{two}/oauth/introspect", auth=(service.client_id, secret),
-                         data={"token": token}).json()["active"] is True
+    assert (
+        requests.post(
+            f"{two}/oauth/introspect", auth=(service.client_id, secret), data={"token": token}
+        ).json()["active"]
+        is True
+    )
 
 
 def test_brute_force_counters_are_shared_through_redis(two_instances):
@@ -176,9 +221,16 @@ def test_brute_force_counters_are_shared_through_redis(two_instances):
     for attempt in range(3):
         base = (one, two)[attempt % 2]  # alternate instances, as a load balancer would
         page = browser.get(f"{base}/login")
-        statuses.append(browser.post(f"{base}/login", data={
-            "csrf_token": _form(page.text)["csrf_token"], "login": "acme:carol",
-            "password": f"wrong-{attempt}"}).status_code)
+        statuses.append(
+            browser.post(
+                f"{base}/login",
+                data={
+                    "csrf_token": _form(page.text)["csrf_token"],
+                    "login": "acme:carol",
+                    "password": f"wrong-{attempt}",
+                },
+            ).status_code
+        )
     assert statuses == [401, 401, 401]
     # Instance one saw two failures and instance two one; the shared counter holds all three
     # (per-process counters would hold two or one), so the delays and the lock apply everywhere.

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import inspect
-
 from idp.extensions import db
 from idp.models import Account, Store
 from idp.oauth import shared_state
@@ -24,20 +22,26 @@ def is_muted(account: Account) -> bool:
     return account.is_muted
 
 
-def profile_claims(account: Account, store: Store | None) -> dict:
-    """The seller claims; ``store`` is the active store the token works in (R27). Cached in the
-    shared store until something they are made of changes (``shared_state.generational``)."""
-    key = f"pc:{account.public_id}:{store.public_id if store else '-'}"
+def profile_claims(sub: str, store: str | None) -> dict | None:
+    """The seller claims of account ``sub`` working in ``store`` (public ids; the active store
+    of a token, R27), or None when there is no such account. Cached in the shared store until
+    something they are made of changes (``shared_state.generational``)."""
 
-    def build() -> str:
-        # Rows loaded before the generation was read may predate a change that started it:
-        # read them again, unless they carry changes of this transaction not yet flushed.
-        for row in (account, store):
-            if row is not None and not inspect(row).modified:
-                db.session.expire(row)
-        return json.dumps(_profile_claims(account, store))
+    def build() -> str | None:
+        account = fresh(Account, sub)
+        if account is None:
+            return None
+        return json.dumps(_profile_claims(account, fresh(Store, store) if store else None))
 
-    return json.loads(shared_state.generational(key, build))
+    text = shared_state.generational(f"pc:{sub}:{store or '-'}", build)
+    return None if text is None else json.loads(text)
+
+
+def fresh(model, public_id: str):
+    """The row with this public id, read now: a row loaded earlier in the transaction may
+    predate the change that started the current claims generation (this transaction's own
+    changes are flushed first, so they are kept)."""
+    return db.session.query(model).filter_by(public_id=public_id).populate_existing().one_or_none()
 
 
 def _profile_claims(account: Account, store: Store | None) -> dict:
@@ -62,7 +66,7 @@ def userinfo_claims(account: Account, scope: str, store: Store | None) -> dict:
     scopes = set((scope or "").split())
     claims: dict = {"sub": account.public_id}
     if "profile" in scopes:
-        claims.update(profile_claims(account, store))
+        claims.update(profile_claims(account.public_id, store.public_id if store else None))
         if account.gender:
             claims["gender"] = account.gender
     if "email" in scopes and account.email:

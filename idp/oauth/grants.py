@@ -4,7 +4,7 @@ reuse detection) and client credentials. Authlib runs the protocol; these are it
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
@@ -19,15 +19,17 @@ from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from sqlalchemy import update
 
+from idp import metrics
 from idp.extensions import db
-from idp.models import AuthorizationCode, Client, IssuedToken, SsoSession, Store
+from idp.models import AuthorizationCode, Client, SsoSession, Store
 from idp.models.base import utcnow
-from idp.oauth import tokens
-from idp.oauth.claims import userinfo_claims
+from idp.oauth import store_context, token_store, tokens
+from idp.oauth import userinfo as userinfo_answer
+from idp.oauth.claims import profile_claims
 from idp.oauth.config import CODE_TTL, ID_TOKEN_TTL
 from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
-from idp.oauth.store_context import StoreRefused, choose, holds
+from idp.oauth.store_context import StoreRefused, holds
 from idp.oauth.tokens import Principal
 from idp.services import authz, single_use
 
@@ -89,9 +91,13 @@ class OpenIDConnect(OpenIDCode):
         }
 
     def generate_user_info(self, user: Principal, scope: str) -> UserInfo:
-        claims = userinfo_claims(user.account, scope, user.store)
-        if user.session is not None:
-            claims["sid"] = user.session.sid
+        """The ID token says what userinfo says for the same scope and store (one cached
+        answer for both)."""
+        claims = userinfo_answer.claims(user.sub, user.store, scope)
+        if claims is None:
+            raise InvalidGrantError("The account is no longer active")
+        if user.sid is not None:
+            claims["sid"] = user.sid
         return UserInfo(claims)
 
 
@@ -104,8 +110,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         row = AuthorizationCode(
             code_hash=token_hash(code),
             client_id=request.client.id,
-            account_id=principal.account.id,
-            session_id=principal.session.id if principal.session else None,
+            account_id=principal.account_id,
+            session_id=principal.session_id,
             redirect_uri=request.payload.redirect_uri,
             scope=request.client.get_allowed_scope(request.payload.scope),
             nonce=data.get("nonce"),
@@ -114,7 +120,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             auth_time=principal.auth_time or utcnow(),
             amr=principal.amr,
             acr=principal.acr,
-            store_id=principal.store.id if principal.store else None,
+            store_id=principal.store_id,
             expires_at=utcnow() + timedelta(seconds=CODE_TTL),
         )
         db.session.add(row)
@@ -168,79 +174,93 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         store = _held_store(account, authorization_code.store_id)
         if store is False:
             return None
-        return Principal(
-            account=account,
-            session=session,
+        principal = Principal.signed_in(
+            account,
+            session,
             auth_time=authorization_code.auth_time,
             amr=authorization_code.amr,
             acr=authorization_code.acr,
             code_id=authorization_code.id,
             offline="offline_access" in authorization_code.scope.split(),
-            store=store,
         )
+        principal.at_store(store)
+        return principal
+
+
+class RefreshToken:
+    """A refresh token's row as ``token_store.find_refresh`` read it, for Authlib."""
+
+    def __init__(self, row) -> None:
+        self.row = row
+
+    def check_client(self, client: Client) -> bool:
+        return self.row.client_id == client.id
+
+    def get_scope(self) -> str:
+        return self.row.scope
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotation with reuse detection: each use marks the token rotated and records its
+    successor in one statement; presenting a rotated token again revokes its whole family."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH, "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
-    def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
-        """Rotation with reuse detection: the first use marks the token rotated (atomically);
-        presenting a rotated token again revokes its whole family."""
-        row = tokens.find_refresh_token(refresh_token)
-        if row is None or row.revoked_at is not None or row.is_expired():
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
+        if not isinstance(refresh_token, str) or len(refresh_token) > 256:
             return None
-        rotated = db.session.execute(
-            update(IssuedToken)
-            .where(
-                IssuedToken.id == row.id,
-                IssuedToken.rotated_at.is_(None),
-                IssuedToken.revoked_at.is_(None),
-            )
-            .values(rotated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if rotated != 1:
-            tokens.revoke_family(row.family)
-            db.session.commit()
+        row = token_store.find_refresh(token_hash(refresh_token))
+        if row is None or row.revoked_at is not None:
             return None
-        # Rotation and the new token commit together (in save_token).
-        if row.account is None or not row.account.is_active:
+        if row.rotated_at is not None:  # a replay: the family is no longer to be trusted
+            _revoke_family(row.family)
             return None
-        return row
+        if row.refresh_expires_at is not None and row.refresh_expires_at <= utcnow():
+            return None
+        if not row.account_active or not row.held:
+            return None  # disabled (R5), or the store was taken away or de-authorized (R10)
+        return RefreshToken(row)
 
-    def authenticate_user(self, refresh_token: IssuedToken) -> Principal | None:
-        store = _held_store(refresh_token.account, refresh_token.store_id)
-        if store is False:
-            return None  # the store was taken away or de-authorized (R10)
-        return _signed_in_as(
-            refresh_token.account,
-            refresh_token.session_id,
-            family=refresh_token.family,
-            offline=refresh_token.offline,
-            store=store,
+    def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
+        row = refresh_token.row
+        return Principal(
+            sub=row.sub,
+            account_id=row.account_id,
+            session_id=row.session_id,
+            sid=row.sid,
+            session_expires_at=row.session_expires_at,
+            auth_time=row.auth_time,
+            amr=row.amr or [],
+            acr=row.acr,
+            store_id=row.store_id,
+            store=row.store,
+            family=row.family,
+            offline=row.offline,
         )
 
-    def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
-        """Already marked rotated in ``authenticate_refresh_token``."""
+    def save_token(self, token: dict) -> None:
+        row = tokens.token_row(token, self.request)
+        if not token_store.rotate(self.request.refresh_token.row.id, row["issued_at"], row):
+            _revoke_family(row["family"])  # used twice at once: one of them is a replay
+            raise InvalidGrantError("The refresh token was already used")
+        metrics.TOKENS.labels(self.GRANT_TYPE).inc()
+
+    def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
+        """Already marked rotated, with its successor (``save_token``)."""
+
+
+def _revoke_family(family: str) -> None:
+    tokens.revoke_family(family)
+    db.session.commit()
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
 
-
-def _signed_in_as(account, session_id: int | None, **facts) -> Principal:
-    """A principal with the sign-in facts (``auth_time``, ``amr``, ``acr``, ``sid``) of the SSO
-    session a token came from, if it still exists."""
-    session = db.session.get(SsoSession, session_id) if session_id else None
-    return Principal(
-        account=account,
-        session=session,
-        auth_time=session.auth_time if session else None,
-        amr=session.amr if session else [],
-        acr=session.acr if session else None,
-        **facts,
-    )
+    def save_token(self, token: dict) -> None:
+        token_store.record(tokens.token_row(token, self.request))
+        metrics.TOKENS.labels(self.GRANT_TYPE).inc()
 
 
 def _held_store(account, store_id: int | None):
@@ -259,7 +279,10 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     """OAuth 2.0 Token Exchange (RFC 8693), for switching store (R27): an app presents the
     account's access token and the store it wants, and gets an access token for that store, for
-    the same account, with no password. Only clients granted this grant type may exchange."""
+    the same account and SSO session, with no password. Only clients granted this grant type may
+    exchange. Everything is judged from the verified subject token and the account's current
+    claims (the shared store); the statement that records the new token checks again that the
+    store is still held."""
 
     GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
@@ -276,28 +299,39 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             raise InvalidRequestError("Only access tokens can be requested")
         if not form.get("subject_token"):
             raise InvalidRequestError("Missing 'subject_token'")
-        found = tokens.active_access_token(form["subject_token"])
-        if found is None:
+        subject, _ = tokens.live_claims(form["subject_token"])
+        if subject is None:
             raise InvalidGrantError(
                 "The subject token is invalid, expired or revoked, or its account is disabled"
             )
-        _, subject = found
-        if subject.account is None:
+        if not subject.get("account_type"):
             raise InvalidGrantError("The subject token does not belong to an account")
-        if not authz.may_use_app(subject.account, client):
-            raise AccessDeniedError(authz.CONSUMER_REFUSED)
         wanted = (form.get("store") or "")[:64]
         if not wanted:
             raise InvalidRequestError("Name the store to switch to ('store')")
+        claims = profile_claims(subject["sub"], wanted)
+        if claims is None:
+            raise InvalidGrantError("The subject token's account is disabled")
+        if not authz.may_use_app(claims["account_type"], client):
+            raise AccessDeniedError(authz.CONSUMER_REFUSED)
         try:
-            store = choose(subject.account, client, requested=wanted)
+            store_context.check_held(claims, client, wanted)
         except StoreRefused as exc:
             raise AccessDeniedError(exc.message) from None
-        scope = form.get("scope") or subject.scope
-        if not set(scope.split()) <= set(subject.scope.split()):
+        scope = form.get("scope") or subject.get("scope") or ""
+        if not set(scope.split()) <= set(str(subject.get("scope") or "").split()):
             raise InvalidScopeError("The scope cannot be wider than the subject token's")
         self.request.client = client
-        self.request.user = _signed_in_as(subject.account, subject.session_id, store=store)
+        self.request.user = Principal(
+            sub=subject["sub"],
+            account_id=0,  # not needed: the statement finds the account by ``sub``
+            sid=subject.get("sid"),
+            auth_time=_from_epoch(subject.get("auth_time")),
+            amr=subject.get("amr") or [],
+            acr=subject.get("acr"),
+            store=wanted,
+            _claims=claims,
+        )
         self._scope = scope
 
     def create_token_response(self):
@@ -307,3 +341,14 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         token["issued_token_type"] = ACCESS_TOKEN_TYPE
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER
+
+    def save_token(self, token: dict) -> None:
+        user: Principal = self.request.user
+        row = tokens.token_row(token, self.request)
+        if not token_store.record_exchanged(row, sub=user.sub, sid=user.sid, store=user.store):
+            raise AccessDeniedError(store_context.NOT_HELD.format(user.store))
+        metrics.TOKENS.labels(self.GRANT_TYPE).inc()
+
+
+def _from_epoch(value) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None

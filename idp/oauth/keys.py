@@ -18,12 +18,13 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import current_app
+from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from idp.extensions import db
 from idp.models import SigningKey
 from idp.models.base import utcnow
-from idp.oauth.config import KEY_RETIRE_AFTER, SIGNING_ALGS
+from idp.oauth.config import DEFAULT_ALG, KEY_RETIRE_AFTER, SIGNING_ALGS
 
 REFRESH_SECONDS = 30
 
@@ -137,6 +138,12 @@ class KeyRing:
 
     def signing_key(self, alg: str):
         return self._get().signing[alg]
+
+    def sign(self, claims: dict, *, typ: str, alg: str = DEFAULT_ALG) -> str:
+        """A compact JWS of ``claims`` with the current key for ``alg`` (its ``kid`` in the
+        header)."""
+        key = self.signing_key(alg)
+        return jwt.encode({"alg": alg, "typ": typ, "kid": key.kid}, claims, key)
 
     def verifying_key(self, kid: str | None):
         loaded = self._get()

@@ -53,11 +53,11 @@ def find(cookie: str | None) -> SsoSession | None:
     return session
 
 
-def note_client(session: SsoSession, client_id: int) -> None:
+def note_client(session_id: int, client_id: int) -> None:
     """Remember that ``client_id`` got tokens in this session (for back-channel logout)."""
-    exists = db.session.get(SessionClient, (session.id, client_id))
+    exists = db.session.get(SessionClient, (session_id, client_id))
     if exists is None:
-        db.session.add(SessionClient(session_id=session.id, client_id=client_id))
+        db.session.add(SessionClient(session_id=session_id, client_id=client_id))
 
 
 def end(session: SsoSession) -> None:

@@ -52,10 +52,12 @@ def requested_store_id(values) -> str | None:
     return None
 
 
-def _serves(client: Client | None, store: Store) -> bool:
-    return (
-        client is None or not client.marketplaces or store.marketplace_code in client.marketplaces
-    )
+def _serves(client: Client | None, marketplace: str | None) -> bool:
+    return client is None or not client.marketplaces or marketplace in client.marketplaces
+
+
+def _not_served(client: Client, marketplace: str | None) -> StoreRefused:
+    return StoreRefused(f"The app '{client.name}' does not serve {marketplace}")
 
 
 def choose(
@@ -71,16 +73,16 @@ def choose(
         store = next((s for s in held if s.public_id == requested), None)
         if store is None:
             raise StoreRefused(NOT_HELD.format(requested))
-        if not _serves(client, store):
-            raise StoreRefused(f"The app '{client.name}' does not serve {store.marketplace_code}")
+        if not _serves(client, store.marketplace_code):
+            raise _not_served(client, store.marketplace_code)
         return store
     preferred = [current_id, account.default_store_id]
     for store_id in preferred:
         store = next((s for s in held if s.id == store_id), None)
-        if store is not None and _serves(client, store):
+        if store is not None and _serves(client, store.marketplace_code):
             return store
     for store in held:  # in the order given (R9)
-        if _serves(client, store):
+        if _serves(client, store.marketplace_code):
             return store
     if client is not None and client.marketplaces:
         raise StoreRefused(
@@ -88,6 +90,15 @@ def choose(
             f"which '{client.name}' serves"
         )
     return None
+
+
+def check_held(claims: dict, client: Client | None, requested: str) -> None:
+    """A store named by token exchange, judged on the account's current claims for it
+    (``profile_claims(sub, requested)``): held, and served by the app; else StoreRefused."""
+    if requested not in claims["stores"]:
+        raise StoreRefused(NOT_HELD.format(requested))
+    if not _serves(client, claims["marketplace"]):
+        raise _not_served(client, claims["marketplace"])
 
 
 def holds(account: Account, store: Store) -> bool:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from authlib.oauth2.rfc6749.errors import InvalidGrantError
 from flask import current_app
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -20,40 +21,75 @@ from idp import metrics
 from idp.extensions import db
 from idp.models import Account, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
-from idp.oauth import shared_state
-from idp.oauth.claims import MESSAGING_SCOPES, is_muted, profile_claims
-from idp.oauth.config import ACCESS_TOKEN_TTL, DEFAULT_ALG, OFFLINE_REFRESH_TTL
+from idp.oauth import shared_state, token_store
+from idp.oauth.claims import MESSAGING_SCOPES, profile_claims
+from idp.oauth.config import ACCESS_TOKEN_TTL, OFFLINE_REFRESH_TTL
 from idp.oauth.crypto import random_token, token_hash
 from idp.oauth.keys import keyring
 
 
 @dataclass
 class Principal:
-    """Who a token is for, with the sign-in facts the token carries (OIDC ``auth_time``, ``amr``,
-    ``acr``, ``sid``). Authlib passes it around as the grant's ``user``."""
+    """Who a token is for and how they signed in, as plain facts (OIDC ``auth_time``, ``amr``,
+    ``acr``, ``sid``), never ORM rows: the token endpoint builds it from one row or from a
+    verified token. Authlib passes it around as the grant's ``user``. ``claims`` are the seller
+    claims for its store, read (from the shared store, usually) when first needed."""
 
-    account: Account
-    session: SsoSession | None = None
+    sub: str  # the account's public id
+    account_id: int
+    session_id: int | None = None
+    sid: str | None = None
+    session_expires_at: datetime | None = None
     auth_time: datetime | None = None
     amr: list[str] = field(default_factory=list)
     acr: str | None = None
+    store_id: int | None = None
+    store: str | None = None  # the active store's public id (R27)
     code_id: int | None = None
     family: str | None = None
     offline: bool = False
-    store: Store | None = None  # the active store (R27)
+    _claims: dict | None = field(default=None, repr=False)
+
+    @classmethod
+    def signed_in(cls, account: Account, session: SsoSession | None, **facts) -> Principal:
+        """From the account and its SSO session rows (the authorization endpoint)."""
+        if session is not None:
+            facts = {
+                "session_id": session.id,
+                "sid": session.sid,
+                "session_expires_at": session.expires_at,
+                "auth_time": session.auth_time,
+                "amr": session.amr,
+                "acr": session.acr,
+                **facts,
+            }
+        return cls(sub=account.public_id, account_id=account.id, **facts)
+
+    def at_store(self, store: Store | None) -> None:
+        self.store_id = store.id if store else None
+        self.store = store.public_id if store else None
+        self._claims = None
+
+    @property
+    def claims(self) -> dict:
+        if self._claims is None:
+            self._claims = profile_claims(self.sub, self.store)
+            if self._claims is None:  # the account went away meanwhile
+                raise InvalidGrantError("The account no longer exists")
+        return self._claims
 
     def get_user_id(self) -> str:
-        return self.account.public_id
+        return self.sub
 
 
 def issuer() -> str:
     return current_app.extensions["idp.settings"].issuer
 
 
-def effective_scope(account: Account | None, scope: str | None) -> str:
+def effective_scope(muted: bool, scope: str | None) -> str:
     """R14: a muted account never receives messaging scopes, whatever was asked."""
     scopes = (scope or "").split()
-    if account is not None and is_muted(account):
+    if muted:
         scopes = [s for s in scopes if s not in MESSAGING_SCOPES]
     return " ".join(scopes)
 
@@ -71,9 +107,10 @@ class TokenGenerator:
         expires_in: int | None = None,
         include_refresh_token: bool = True,
     ) -> dict:
-        account = user.account if user else None
         # RFC 6749 3.3: at most the scopes the client is registered for, whatever it asked.
-        scope = effective_scope(account, client.get_allowed_scope(scope))
+        scope = effective_scope(
+            bool(user and user.claims["muted"]), client.get_allowed_scope(scope)
+        )
         now = int(time.time())
         claims = {
             "iss": issuer(),
@@ -84,30 +121,58 @@ class TokenGenerator:
             "jti": random_token(16),
             "scope": scope,
         }
-        if account is None:
+        if user is None:
             claims["sub"] = client.client_id  # client credentials: the client is the subject
         else:
-            claims["sub"] = account.public_id
+            claims["sub"] = user.sub
             if user.auth_time:
                 claims["auth_time"] = int(user.auth_time.timestamp())
             if user.acr:
                 claims["acr"] = user.acr
             if user.amr:
                 claims["amr"] = user.amr
-            if user.session is not None:
-                claims["sid"] = user.session.sid
-            claims.update(profile_claims(account, user.store))
-        key = keyring().signing_key(DEFAULT_ALG)
-        header = {"alg": DEFAULT_ALG, "typ": "at+jwt", "kid": key.kid}
+            if user.sid is not None:
+                claims["sid"] = user.sid
+            claims.update(user.claims)
         token = {
             "token_type": "Bearer",
-            "access_token": jwt.encode(header, claims, key),
+            "access_token": keyring().sign(claims, typ="at+jwt"),
             "expires_in": ACCESS_TOKEN_TTL,
             "scope": scope,
         }
-        if include_refresh_token and account is not None:
+        if include_refresh_token and user is not None:
             token["refresh_token"] = random_token(32)
         return token
+
+
+def token_row(token: dict, request) -> dict:
+    """The ``issued_tokens`` row of a token the generator made, for the grant's request."""
+    claims = _unverified_claims(token["access_token"])
+    principal: Principal | None = request.user if isinstance(request.user, Principal) else None
+    now = utcnow()
+    offline = bool(principal and (principal.offline or "offline_access" in token["scope"].split()))
+    refresh_expires = None
+    if "refresh_token" in token:
+        refresh_expires = (
+            now + timedelta(seconds=OFFLINE_REFRESH_TTL)
+            if offline or principal.session_expires_at is None
+            else principal.session_expires_at
+        )
+    return dict(
+        jti=claims["jti"],
+        family=(principal.family if principal and principal.family else random_token(16)),
+        refresh_token_hash=token_hash(token["refresh_token"]) if "refresh_token" in token else None,
+        client_id=request.client.id,
+        account_id=principal.account_id if principal else None,
+        session_id=principal.session_id if principal else None,
+        code_id=principal.code_id if principal else None,
+        scope=token["scope"],
+        store_id=principal.store_id if principal else None,
+        offline=offline,
+        issued_at=now,
+        access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        refresh_expires_at=refresh_expires,
+    )
 
 
 def _unverified_claims(access_token: str) -> dict:
@@ -115,47 +180,18 @@ def _unverified_claims(access_token: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-_INSERT_TOKEN = IssuedToken.__table__.insert()
-
-
 def save_token(token: dict, request) -> None:
-    """Authlib's ``save_token`` hook: record the access token and its refresh token, with one
-    INSERT statement (no unit-of-work bookkeeping on the token endpoint's hot path)."""
-    claims = _unverified_claims(token["access_token"])
-    principal: Principal | None = request.user if isinstance(request.user, Principal) else None
-    client: Client = request.client
-    now = utcnow()
-    offline = bool(principal and (principal.offline or "offline_access" in token["scope"].split()))
-    session = principal.session if principal else None
-    refresh_expires = None
-    if "refresh_token" in token:
-        refresh_expires = (
-            now + timedelta(seconds=OFFLINE_REFRESH_TTL)
-            if offline or session is None
-            else session.expires_at
-        )
-    row = dict(
-        jti=claims["jti"],
-        family=(principal.family if principal and principal.family else random_token(16)),
-        refresh_token_hash=token_hash(token["refresh_token"]) if "refresh_token" in token else None,
-        client_id=client.id,
-        account_id=principal.account.id if principal else None,
-        session_id=session.id if session else None,
-        code_id=principal.code_id if principal else None,
-        scope=token["scope"],
-        store_id=principal.store.id if principal and principal.store else None,
-        offline=offline,
-        issued_at=now,
-        access_expires_at=datetime.fromtimestamp(claims["exp"], UTC),
-        refresh_expires_at=refresh_expires,
-    )
-    db.session.connection().execute(_INSERT_TOKEN, row)  # a compiled statement, bound values
-    metrics.TOKENS.labels(request.payload.grant_type or "unknown").inc()
-    if session is not None and request.payload.grant_type == "authorization_code":
-        from idp.oauth import sessions
+    """Authlib's ``save_token`` hook, for the authorization code grant: the tokens are recorded
+    in the transaction that marked the code used (``AuthorizationCodeGrant``), which commits
+    here. The other grants record their tokens with one statement each (``token_store``)."""
+    from idp.oauth import sessions
 
-        sessions.note_client(session, client.id)  # for back-channel logout
+    db.session.execute(token_store.INSERT_TOKEN, token_row(token, request))
+    principal: Principal = request.user
+    if principal.session_id is not None:
+        sessions.note_client(principal.session_id, request.client.id)  # back-channel logout
     db.session.commit()
+    metrics.TOKENS.labels(request.payload.grant_type or "unknown").inc()
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -8,20 +8,19 @@ from __future__ import annotations
 import hashlib
 import json
 
-from idp.extensions import db
 from idp.models import Account, Store
 from idp.oauth import shared_state
-from idp.oauth.claims import userinfo_claims
+from idp.oauth.claims import fresh, userinfo_claims
 from idp.oauth.tokens import decode_access_token
 
 NOT_A_USER = object()  # a client credentials token
 NO_OPENID = object()  # a token without the openid scope
 
 
-def _cache_key(claims: dict) -> str:
-    scope = " ".join(sorted(set(str(claims.get("scope") or "").split())))
-    digest = hashlib.sha256(f"{claims.get('store')}\n{scope}".encode()).hexdigest()[:32]
-    return f"ui:{claims['sub']}:{digest}"
+def _cache_key(sub: str, store: str | None, scope: str) -> str:
+    scope = " ".join(sorted(set(scope.split())))
+    digest = hashlib.sha256(f"{store}\n{scope}".encode()).hexdigest()[:32]
+    return f"ui:{sub}:{digest}"
 
 
 def answer(access_token: str) -> str | object | None:
@@ -30,7 +29,7 @@ def answer(access_token: str) -> str | object | None:
     claims = decode_access_token(access_token)
     if claims is None:
         return None
-    key = _cache_key(claims)
+    key = _cache_key(claims["sub"], claims.get("store"), str(claims.get("scope") or ""))
     revoked, (generation, cached) = shared_state.token_state(claims, shared_state.GENERATION, key)
     if revoked:
         return None
@@ -40,17 +39,25 @@ def answer(access_token: str) -> str | object | None:
     if "openid" not in scope.split():
         return NO_OPENID
     return shared_state.generational(
-        key, lambda: _build(claims, scope), generation=generation, cached=cached
+        key,
+        lambda: _build(claims["sub"], claims.get("store"), scope),
+        generation=generation,
+        cached=cached,
     )
 
 
-def _build(claims: dict, scope: str) -> str | None:
-    account = db.session.query(Account).filter_by(public_id=claims["sub"]).one_or_none()
+def claims(sub: str, store: str | None, scope: str) -> dict | None:
+    """What userinfo answers for account ``sub`` in ``store`` with ``scope`` (the ID token
+    carries the same), or None when the account is not active. Cached as the answer is."""
+    text = shared_state.generational(
+        _cache_key(sub, store, scope), lambda: _build(sub, store, scope)
+    )
+    return None if text is None else json.loads(text)
+
+
+def _build(sub: str, store: str | None, scope: str) -> str | None:
+    account = fresh(Account, sub)
     if account is None or not account.is_active:
         return None
-    store = (
-        db.session.query(Store).filter_by(public_id=claims["store"]).one_or_none()
-        if claims.get("store")
-        else None
-    )
-    return json.dumps(userinfo_claims(account, scope, store), separators=(",", ":"))
+    store_row = fresh(Store, store) if store else None
+    return json.dumps(userinfo_claims(account, scope, store_row), separators=(",", ":"))

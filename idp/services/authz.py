@@ -35,8 +35,10 @@ def require_sub_account(actor: Account, account: Account | None) -> Account:
 CONSUMER_REFUSED = "Staff sub-accounts cannot sign in to buyer apps"
 
 
-def may_use_app(account: Account, client) -> bool:
-    """R6: sub-accounts never sign in to consumer (buyer) apps, whatever the grant."""
+def may_use_app(account_type: str, client) -> bool:
+    """R6: sub-accounts never sign in to consumer (buyer) apps, whatever the grant.
+    ``account_type`` is ``Account.kind`` (the ``account_type`` claim): ``main`` or ``sub``."""
+    from idp.models.accounts import MAIN
     from idp.models.oauth import CONSUMER
 
-    return account.is_main or client.app_type != CONSUMER
+    return account_type == MAIN or client.app_type != CONSUMER

@@ -54,15 +54,7 @@ def _error_page(error: OAuth2Error, status: int = 400):
 
 
 def _principal(session) -> Principal | None:
-    if session is None:
-        return None
-    return Principal(
-        account=session.account,
-        session=session,
-        auth_time=session.auth_time,
-        amr=session.amr,
-        acr=session.acr,
-    )
+    return None if session is None else Principal.signed_in(session.account, session)
 
 
 def _needs_consent(client, account, scope: str) -> bool:
@@ -103,11 +95,11 @@ def authorize():
                 None, _redirecting(grant, "login_required", "The user must sign in")
             )
         return _login_redirect(drop_prompt=principal is not None)
-    account = principal.account
+    account = session.account
     if account.must_change_password:
         return redirect(url_for("signin.change_password", next=request.full_path))
     client = grant.client
-    if not authz.may_use_app(account, client):
+    if not authz.may_use_app(account.kind, client):
         denied = _redirecting(grant, "access_denied", authz.CONSUMER_REFUSED)
         return render_template(
             "signin/consumer_refused.html",
@@ -116,7 +108,7 @@ def authorize():
             back=_error_location(grant, denied),
         ), 403
     try:  # R26/R27: which store this sign-in works in
-        principal.store = store_context.choose(
+        store = store_context.choose(
             account,
             client,
             requested=store_context.requested_store_id(request.values),
@@ -137,6 +129,7 @@ def authorize():
             message=exc.message,
             back=_error_location(grant, denied),
         ), 403
+    principal.at_store(store)
     scope = client.get_allowed_scope(grant.request.payload.scope)  # what the app may get
     if request.method == "POST":  # the consent form
         if request.form.get("decision") != "allow":
