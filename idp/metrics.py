@@ -24,6 +24,38 @@ LATENCY = Histogram(
 )
 SIGNINS = Counter("idp_signins_total", "Password sign-ins", ["result"])
 TOKENS = Counter("idp_tokens_issued_total", "Tokens issued", ["grant_type"])
+STATEMENTS = Counter(
+    "idp_token_store_statements_total",
+    "SQL statements the token endpoint sent (idp/oauth/token_store.py)",
+    ["statement"],
+)
+
+
+_children: dict = {}
+
+
+def request_counter(endpoint: str, method: str, status: int):
+    """``REQUESTS`` for these labels, looked up once per process (``labels()`` takes a lock and
+    builds a key on every call)."""
+    key = (endpoint, method, status)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = REQUESTS.labels(endpoint, method, str(status))
+    return child
+
+
+def statement_counter(statement: str):
+    child = _children.get(("statement", statement))
+    if child is None:
+        child = _children[("statement", statement)] = STATEMENTS.labels(statement)
+    return child
+
+
+def latency_histogram(endpoint: str):
+    child = _children.get(endpoint)
+    if child is None:
+        child = _children[endpoint] = LATENCY.labels(endpoint)
+    return child
 
 
 def exposition() -> tuple[bytes, str]:

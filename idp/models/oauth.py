@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
 from idp.models.accounts import Account
 from idp.models.base import UTCDateTime, utcnow
+from idp.oauth.crypto import client_secret_matches
 
 CONFIDENTIAL = "confidential"
 PUBLIC = "public"
@@ -42,6 +43,9 @@ class Client(db.Model):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Raised by every change (idp.oauth.shared_state): a copy of the client cached in a process
+    # is used to issue a token only while the database still has it at this revision.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     @property
     def is_public(self) -> bool:
@@ -62,8 +66,6 @@ class Client(db.Model):
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        from idp.oauth.crypto import client_secret_matches
-
         return not self.is_public and client_secret_matches(self.secret_hash, client_secret)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
@@ -130,6 +132,8 @@ class SessionClient(db.Model):
 
 class AuthorizationCode(db.Model):
     __tablename__ = "authorization_codes"
+    # OIDC Core 3.1.2.1: a nonce is checked for replay on every authorization request.
+    __table_args__ = (Index("ix_authorization_codes_client_id_nonce", "client_id", "nonce"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)

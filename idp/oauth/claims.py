@@ -33,8 +33,12 @@ def profile_claims(sub: str, store: str | None) -> dict | None:
             return None
         return json.dumps(_profile_claims(account, fresh(Store, store) if store else None))
 
-    text = shared_state.generational(f"pc:{sub}:{store or '-'}", build)
+    text = shared_state.generational(profile_key(sub, store), build)
     return None if text is None else json.loads(text)
+
+
+def profile_key(sub: str, store: str | None) -> str:
+    return f"pc:{sub}:{store or '-'}"
 
 
 def fresh(model, public_id: str):

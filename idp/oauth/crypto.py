@@ -22,9 +22,17 @@ def token_hash(value: str) -> str:
 
 
 def client_secret_hash(secret: str) -> str:
-    """HMAC-SHA256 keyed with the server secret: a leaked table is useless without the key."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 keyed with the server secret: a leaked table is useless without the key.
+    The keyed state is made once per app and copied per call (the key is longer than a
+    SHA-256 block, so keying anew would hash it again every time)."""
+    app = current_app._get_current_object()
+    keyed = app.extensions.get("idp.client_secret_hmac")
+    if keyed is None:
+        keyed = hmac.new(app.config["SECRET_KEY"].encode(), digestmod=hashlib.sha256)
+        app.extensions["idp.client_secret_hmac"] = keyed
+    mac = keyed.copy()
+    mac.update(secret.encode())
+    return mac.hexdigest()
 
 
 def client_secret_matches(stored_hash: str | None, secret: str | None) -> bool:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc6749.errors import (
     AccessDeniedError,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -17,6 +18,7 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
+from flask import g
 from sqlalchemy import update
 
 from idp import metrics
@@ -241,9 +243,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def save_token(self, token: dict) -> None:
         row = tokens.token_row(token, self.request)
-        if not token_store.rotate(self.request.refresh_token.row.id, row["issued_at"], row):
-            _revoke_family(row["family"])  # used twice at once: one of them is a replay
-            raise InvalidGrantError("The refresh token was already used")
+        old = self.request.refresh_token.row
+        if not token_store.rotate(old.id, row["issued_at"], row, self.request.client):
+            now = token_store.find_refresh(old.refresh_token_hash)
+            if now is None or now.rotated_at is not None or now.revoked_at is not None:
+                _revoke_family(row["family"])  # used twice at once: one of them is a replay
+                raise InvalidGrantError("The refresh token was already used")
+            client_changed()
         metrics.TOKENS.labels(self.GRANT_TYPE).inc()
 
     def revoke_old_credential(self, refresh_token: RefreshToken) -> None:
@@ -259,8 +265,21 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
 
     def save_token(self, token: dict) -> None:
-        token_store.record(tokens.token_row(token, self.request))
+        if not token_store.record(tokens.token_row(token, self.request), self.request.client):
+            client_changed()
         metrics.TOKENS.labels(self.GRANT_TYPE).inc()
+
+
+class StaleClient(Exception):
+    """The client a grant authenticated was changed (or disabled) before its token was
+    recorded: the request is answered again with the client read anew (``idp.web.direct``)."""
+
+
+def client_changed():
+    """The statement recording a token found its client changed since it authenticated."""
+    if g.get("idp_client_read_anew"):
+        raise InvalidClientError(description="The client was changed or disabled; try again")
+    raise StaleClient
 
 
 def _held_store(account, store_id: int | None):
@@ -345,7 +364,12 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     def save_token(self, token: dict) -> None:
         user: Principal = self.request.user
         row = tokens.token_row(token, self.request)
-        if not token_store.record_exchanged(row, sub=user.sub, sid=user.sid, store=user.store):
+        client = self.request.client
+        if not token_store.record_exchanged(
+            row, client, sub=user.sub, sid=user.sid, store=user.store
+        ):
+            if not g.get("idp_client_read_anew"):
+                raise StaleClient  # the client may have changed: answered again, read anew
             raise AccessDeniedError(store_context.NOT_HELD.format(user.store))
         metrics.TOKENS.labels(self.GRANT_TYPE).inc()
 

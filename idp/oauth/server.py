@@ -15,12 +15,13 @@ from authlib.oauth2 import AuthorizationServer as ProtocolServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 
 from idp.extensions import db
 from idp.models import Client, IssuedToken
 from idp.models.base import utcnow
 from idp.oauth import shared_state, tokens
+from idp.oauth.claims import profile_key
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -35,7 +36,8 @@ from idp.oauth.tokens import TokenGenerator
 def query_client(client_id: str) -> Client | None:
     if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None
-    client = shared_state.cached_client(client_id)
+    # The token endpoint's grants that record with token_store may use the process's copy.
+    client = shared_state.cached_client(client_id, process=g.get("idp_process_clients", False))
     return None if client is None or client.disabled else client
 
 
@@ -64,22 +66,40 @@ class RevocationEndpoint(_Revocation):
         db.session.commit()
 
 
-def prefetch_for_introspection(headers, form) -> None:
-    """Introspection needs its client and the token's revocation markers: read them together,
-    in one round trip to the shared store, before Authlib asks for each."""
+def _client_id(headers, form) -> str | None:
     scheme, _, credentials = (headers.get("Authorization") or "").partition(" ")
     client_id = None
     if scheme.lower() == "basic":
         try:
             client_id = unquote(base64.b64decode(credentials).decode().partition(":")[0])
         except (ValueError, UnicodeDecodeError):
-            return
+            return None
     client_id = client_id or form.get("client_id")
-    claims = tokens.decode_access_token(form.get("token", ""))
-    if client_id and claims is not None and len(client_id) <= 64:
-        shared_state.prefetch(
-            [shared_state.client_key(client_id), *shared_state.state_keys(claims)]
-        )
+    return client_id if isinstance(client_id, str) and len(client_id) <= 64 else None
+
+
+def prefetch(endpoint: str, headers, form) -> None:
+    """Read what this request will ask the shared store for, in one round trip, before Authlib
+    asks for each: the client, and for introspection the token's revocation markers, for token
+    exchange the subject token's markers and the account's claims for the store it wants. The
+    values are only hints of this request's (``shared_state.prefetch``); Authlib still
+    authenticates the client and the grants still judge."""
+    client_id = _client_id(headers, form)
+    if client_id is None:
+        return
+    keys = [shared_state.client_key(client_id)]
+    if endpoint == "introspection":
+        claims = tokens.decode_access_token(form.get("token", ""))
+        if claims is not None:
+            keys += shared_state.state_keys(claims)
+    elif form.get("grant_type") == TokenExchangeGrant.GRANT_TYPE:
+        claims = tokens.decode_access_token(form.get("subject_token", ""))
+        if claims is not None and claims.get("account_type"):
+            store = (form.get("store") or "")[:64]
+            keys += shared_state.state_keys(claims)
+            keys += [shared_state.GENERATION, profile_key(claims["sub"], store)]
+    if len(keys) > 1:
+        shared_state.prefetch(keys)
 
 
 class LiveAccessToken:

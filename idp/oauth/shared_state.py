@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import g
+from flask import current_app, g
 from sqlalchemy import event, inspect, select, update
 
 from idp import rowcache
@@ -164,6 +164,13 @@ def _on_flush(session, _context) -> None:
         session.info["idp.claims_changed"] = True
 
 
+@event.listens_for(Client, "before_update")
+def _next_revision(_mapper, _connection, client: Client) -> None:
+    """A changed client is at a new revision: copies cached in processes stop issuing tokens
+    (``cached_client(process=True)``)."""
+    client.revision = (client.revision or 1) + 1
+
+
 @event.listens_for(db.session, "do_orm_execute")
 def _on_execute(state):
     """A bulk UPDATE or DELETE of what claims are made of changes them too; one of clients or
@@ -175,7 +182,12 @@ def _on_execute(state):
         state.session.info["idp.claims_changed"] = True
     if name not in ("clients", "accounts"):
         return None
-    result = state.invoke_statement()
+    if name == "clients" and state.is_update:  # every change raises the revision
+        result = state.invoke_statement(
+            statement=state.statement.values(revision=Client.revision + 1)
+        )
+    else:
+        result = state.invoke_statement()
     where = state.statement.whereclause
     if name == "clients":
         query = select(Client.client_id, Client.disabled)
@@ -244,7 +256,7 @@ def generational(key: str, compute, *, generation=_READ, cached=None) -> str | N
     trip with other keys)."""
     store = kv()
     if generation is _READ:
-        generation, cached = store.get_many([GENERATION, key])
+        generation, cached = _read([GENERATION, key])
     if generation is not None and cached is not None and cached.startswith(generation + "|"):
         return cached[len(generation) + 1 :]
     if generation is None:
@@ -298,8 +310,11 @@ def token_state(claims: dict, *extra: str) -> tuple[bool, list]:
 
 def reset() -> None:
     """For an operator who changed the database by hand (no session events fired): every
-    client's cache entry held, the markers rebuilt, a new claims generation."""
+    client at a new revision and its cache entry held, the markers rebuilt, a new claims
+    generation."""
     store = kv()
+    db.session.execute(update(Client).values(revision=Client.revision + 1))
+    db.session.commit()
     client_ids = db.session.scalars(select(Client.client_id)).all()
     store.set_many({client_key(client_id): (HELD, HOLD_TTL) for client_id in client_ids})
     store.delete(MARKERS_READY)
@@ -355,8 +370,21 @@ def _build_client(text: str) -> Client | None:
     return built
 
 
-def cached_client(client_id: str) -> Client | None:
-    """The client row, from the shared store when cached (no query), else from the database."""
+PROCESS_CLIENTS = "idp.process_clients"
+
+
+def cached_client(client_id: str, *, process: bool = False) -> Client | None:
+    """The client row, from the shared store when cached (no query), else from the database.
+
+    With ``process``, first from this process's own copies, with no round trip at all: for
+    callers that record what they issue with a statement checking that the client is still at
+    the copy's ``revision`` (``token_store``), and that ask again with ``process=False`` when
+    it is not, or when a copy refuses (a rotated secret). ``flask.g.idp_process_client`` tells
+    that the answer came from there."""
+    copies = current_app.extensions.setdefault(PROCESS_CLIENTS, {})
+    if process and (copy := copies.get(client_id)) is not None:
+        g.idp_process_client = True
+        return copy
     store, key = kv(), client_key(client_id)
     text = _read([key])[0]
     if text == UNKNOWN:
@@ -364,6 +392,9 @@ def cached_client(client_id: str) -> Client | None:
     if text is not None and text != HELD:
         built = _clients.get(text) or _build_client(text)
         if built is not None:
+            if len(copies) >= 1000:
+                copies.clear()
+            copies[client_id] = built
             return built
     client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
     if text != HELD:  # never over a hold: that row may be older than a committed change

@@ -94,6 +94,13 @@ def effective_scope(muted: bool, scope: str | None) -> str:
     return " ".join(scopes)
 
 
+class TokenResponse(dict):
+    """The token response (what the client gets), with the access token's claims beside it
+    (``claims``, not sent) so that recording it needs no decoding."""
+
+    claims: dict
+
+
 class TokenGenerator:
     """Authlib's token generator hook: ``(grant_type, client, user, scope, expires_in,
     include_refresh_token) -> token dict``."""
@@ -134,20 +141,21 @@ class TokenGenerator:
             if user.sid is not None:
                 claims["sid"] = user.sid
             claims.update(user.claims)
-        token = {
-            "token_type": "Bearer",
-            "access_token": keyring().sign(claims, typ="at+jwt"),
-            "expires_in": ACCESS_TOKEN_TTL,
-            "scope": scope,
-        }
+        token = TokenResponse(
+            token_type="Bearer",
+            access_token=keyring().sign(claims, typ="at+jwt"),
+            expires_in=ACCESS_TOKEN_TTL,
+            scope=scope,
+        )
+        token.claims = claims
         if include_refresh_token and user is not None:
             token["refresh_token"] = random_token(32)
         return token
 
 
-def token_row(token: dict, request) -> dict:
+def token_row(token: TokenResponse, request) -> dict:
     """The ``issued_tokens`` row of a token the generator made, for the grant's request."""
-    claims = _unverified_claims(token["access_token"])
+    claims = token.claims
     principal: Principal | None = request.user if isinstance(request.user, Principal) else None
     now = utcnow()
     offline = bool(principal and (principal.offline or "offline_access" in token["scope"].split()))
@@ -175,18 +183,13 @@ def token_row(token: dict, request) -> dict:
     )
 
 
-def _unverified_claims(access_token: str) -> dict:
-    payload = access_token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-
-
 def save_token(token: dict, request) -> None:
     """Authlib's ``save_token`` hook, for the authorization code grant: the tokens are recorded
     in the transaction that marked the code used (``AuthorizationCodeGrant``), which commits
     here. The other grants record their tokens with one statement each (``token_store``)."""
     from idp.oauth import sessions
 
-    db.session.execute(token_store.INSERT_TOKEN, token_row(token, request))
+    token_store.record_in_session(token_row(token, request))
     principal: Principal = request.user
     if principal.session_id is not None:
         sessions.note_client(principal.session_id, request.client.id)  # back-channel logout

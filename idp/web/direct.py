@@ -20,12 +20,13 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
-from flask import Flask
+from flask import Flask, g
 
 from idp.errors import DomainError
 from idp.oauth import userinfo as userinfo_answer
+from idp.oauth.grants import StaleClient
 from idp.oauth.keys import keyring
-from idp.oauth.server import direct_server, init_oauth2_request, prefetch_for_introspection
+from idp.oauth.server import direct_server, init_oauth2_request, prefetch
 from idp.oauth.tokens import bearer_token
 from idp.web import ops
 from idp.web.errors import NUL_REFUSED, SERVER_ERROR, outage
@@ -175,15 +176,40 @@ def _oauth_request(environ: dict) -> DirectRequest:
 # --- the endpoints: each returns (status, body, headers); body is a dict or bytes ---------------
 
 
+# Grants that record their token with a statement checking the client's revision
+# (idp.oauth.token_store): they may authenticate the client from the process's copy.
+PROCESS_CLIENT_GRANTS = frozenset(
+    {"client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"}
+)
+
+
 def token(environ: dict):
-    """RFC 6749 3.2 (and RFC 8693): every grant, by Authlib's grants."""
-    return direct_server().create_token_response(_oauth_request(environ))
+    """RFC 6749 3.2 (and RFC 8693): every grant, by Authlib's grants.
+
+    The client is first taken from the process's own copy (no round trip), for the grants that
+    record their token with a statement checking the client is still at that copy's revision.
+    When that check fails, or the copy refuses the request (a secret rotated meanwhile), the
+    request is answered once more with the client read anew from the shared store."""
+    pairs = _form(environ)
+    _refuse_nul(environ, pairs)
+    request = DirectRequest(environ, pairs)
+    g.idp_process_clients = request.form.get("grant_type") in PROCESS_CLIENT_GRANTS
+    prefetch("token", request.headers, request.form)
+    try:
+        answer = direct_server().create_token_response(request)
+        if answer[0] < 400 or not g.pop("idp_process_client", False):
+            return answer
+    except StaleClient:
+        pass
+    g.idp_process_clients, g.idp_client_read_anew = False, True
+    g.pop("idp_prefetched", None)
+    return direct_server().create_token_response(DirectRequest(environ, pairs))
 
 
 def introspect(environ: dict):
     """RFC 7662, for confidential clients."""
     request = _oauth_request(environ)
-    prefetch_for_introspection(request.headers, request.form)
+    prefetch("introspection", request.headers, request.form)
     return direct_server().create_endpoint_response("introspection", request)
 
 

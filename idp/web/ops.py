@@ -88,8 +88,8 @@ def request_id(incoming: str) -> str:
 def observe(endpoint: str, method: str, status: int, elapsed: float, **log_fields) -> None:
     """Metrics for one request, and its access-log line when access logging is on (the
     caller passes ``request_id``, ``path`` and ``client_ip``; never a query string)."""
-    metrics.REQUESTS.labels(endpoint, method, str(status)).inc()
-    metrics.LATENCY.labels(endpoint).observe(elapsed)
+    metrics.request_counter(endpoint, method, status).inc()
+    metrics.latency_histogram(endpoint).observe(elapsed)
     if current_app.extensions["idp.settings"].access_log:
         access_log.info(
             "%s %s %s",
