@@ -6,10 +6,11 @@ from idp.extensions import db
 from idp.services import accounts, passwords
 
 
-def test_hashes_are_argon2id_at_owasp_parameters(ctx, make):
+def test_hashes_are_argon2id_at_an_owasp_configuration(ctx, make):
     params = extract_parameters(make.company("acme").password_hash)
     assert params.type is Type.ID
-    assert params.memory_cost >= 19 * 1024 and params.time_cost >= 2 and params.parallelism >= 1
+    assert (params.memory_cost, params.time_cost) in passwords.OWASP_CONFIGURATIONS
+    assert params.parallelism == 1
 
 
 def test_weaker_hash_is_upgraded_at_sign_in(ctx, make):
@@ -18,8 +19,18 @@ def test_weaker_hash_is_upgraded_at_sign_in(ctx, make):
     db.session.commit()
     accounts.authenticate("acme", make.PASSWORD)
     db.session.expire_all()
-    assert extract_parameters(owner.password_hash).memory_cost == 19 * 1024
+    params = extract_parameters(owner.password_hash)
+    assert (params.memory_cost, params.time_cost) == (7 * 1024, 5)
     assert accounts.authenticate("acme", make.PASSWORD).id == owner.id
+
+
+def test_a_hash_at_the_former_parameters_is_upgraded_too(ctx, make):
+    owner = make.company("acme")
+    owner.password_hash = PasswordHasher(time_cost=2, memory_cost=19 * 1024).hash(make.PASSWORD)
+    db.session.commit()
+    assert accounts.authenticate("acme", make.PASSWORD).id == owner.id
+    db.session.expire_all()
+    assert extract_parameters(owner.password_hash).time_cost == 5
 
 
 def test_verify_never_raises_on_hostile_input():

@@ -318,12 +318,24 @@ def session_queries(app, cookie: str) -> tuple[dict | None, list[str]]:
 
 def test_a_cached_session_lookup_reads_no_sso_sessions_row(instances, alice):
     one, two = instances
-    cookie = new_session(alice)
+    cookie = on(one, lambda: new_session(db.session.get(Account, alice.id)))
+    key = session_cache.cache_key(token_hash(cookie))
+    on(one, lambda: kv().delete(key))  # as if the cached row had expired
     first, queried = session_queries(one, cookie)
     assert first["login"] == "acme:alice" and len(queried) == 1
-    assert stored(two, session_cache.cache_key(token_hash(cookie))).startswith("{")
+    assert stored(two, key).startswith("{")
     again, queried = session_queries(two, cookie)
     assert again == first and queried == []
+
+
+def test_a_new_session_is_cached_as_it_is_created(instances, alice):
+    """The browser comes straight back with the cookie (to /oauth/authorize): its first lookup,
+    on any instance, reads no ``sso_sessions`` row (issue 6)."""
+    one, two = instances
+    cookie = on(one, lambda: new_session(db.session.get(Account, alice.id)))
+    assert stored(two, session_cache.cache_key(token_hash(cookie))).startswith("{")
+    first, queried = session_queries(two, cookie)
+    assert first["login"] == "acme:alice" and queried == []
 
 
 def silently(app, rp: flow.RP, cookie: str) -> dict[str, str]:

@@ -3,6 +3,7 @@ reuse detection) and client credentials. Authlib runs the protocol; these are it
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -23,11 +24,12 @@ from sqlalchemy import update
 
 from idp import metrics
 from idp.extensions import db
-from idp.models import AuthorizationCode, Client, SsoSession, Store
+from idp.kv import kv
+from idp.models import AuthorizationCode, Client, Store
 from idp.models.base import utcnow
-from idp.oauth import store_context, token_store, tokens
+from idp.oauth import shared_state, store_context, token_store, tokens
 from idp.oauth import userinfo as userinfo_answer
-from idp.oauth.claims import profile_claims
+from idp.oauth.claims import profile_claims, profile_key
 from idp.oauth.config import CODE_TTL, ID_TOKEN_TTL
 from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
@@ -38,6 +40,7 @@ from idp.services import authz, single_use
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
 # A used code's marker outlives the code; were it gone first, the database alone would decide.
 CODE_MARKER_TTL = CODE_TTL + 30
+NONCE_TTL = 24 * 3600  # a used nonce is refused for a day (ID tokens live an hour)
 
 
 class S256Only(CodeChallenge):
@@ -57,23 +60,25 @@ class S256Only(CodeChallenge):
             raise InvalidRequestError("Public clients must use PKCE with S256 ('code_challenge')")
         super().validate_code_challenge(grant, redirect_uri)
 
-    def get_authorization_code_challenge(self, authorization_code: AuthorizationCode):
-        return authorization_code.code_challenge
+    def get_authorization_code_challenge(self, authorization_code):
+        return authorization_code.row.code_challenge
 
-    def get_authorization_code_challenge_method(self, authorization_code: AuthorizationCode):
-        return authorization_code.code_challenge_method
+    def get_authorization_code_challenge_method(self, authorization_code):
+        return authorization_code.row.code_challenge_method
 
 
 class OpenIDConnect(OpenIDCode):
     """ID tokens: signed with the client's algorithm (ES256 default, RS256 per client)."""
 
     def exists_nonce(self, nonce, request) -> bool:
-        return (
-            db.session.query(AuthorizationCode.id)
-            .filter_by(client_id=request.client.id, nonce=nonce)
-            .first()
-            is not None
-        )
+        """OIDC Core 3.1.2.1: a nonce this client used before is a replay. Nonces are
+        remembered in the shared store for ``NONCE_TTL`` from the code they went into (longer
+        than any ID token lives); one authorization request asks twice, answered once."""
+        seen = g.setdefault("idp_nonces", {})
+        key = nonce_key(request.client.client_id, nonce)
+        if key not in seen:
+            seen[key] = kv().get(key) is not None
+        return seen[key]
 
     def get_client_algorithm(self, client: Client) -> str:
         return client.id_token_signed_response_alg or "ES256"
@@ -106,30 +111,33 @@ class OpenIDConnect(OpenIDCode):
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH, "none"]
 
-    def save_authorization_code(self, code: str, request) -> AuthorizationCode:
+    def save_authorization_code(self, code: str, request) -> None:
         principal: Principal = request.user
         data = request.payload.data
-        row = AuthorizationCode(
-            code_hash=token_hash(code),
-            client_id=request.client.id,
-            account_id=principal.account_id,
-            session_id=principal.session_id,
-            redirect_uri=request.payload.redirect_uri,
-            scope=request.client.get_allowed_scope(request.payload.scope),
-            nonce=data.get("nonce"),
-            code_challenge=data.get("code_challenge"),
-            code_challenge_method=data.get("code_challenge_method"),
-            auth_time=principal.auth_time or utcnow(),
-            amr=principal.amr,
-            acr=principal.acr,
-            store_id=principal.store_id,
-            expires_at=utcnow() + timedelta(seconds=CODE_TTL),
+        now = utcnow()
+        token_store.record_code(
+            {
+                "code_hash": token_hash(code),
+                "client_id": request.client.id,
+                "account_id": principal.account_id,
+                "session_id": principal.session_id,
+                "redirect_uri": request.payload.redirect_uri,
+                "scope": request.client.get_allowed_scope(request.payload.scope),
+                "nonce": data.get("nonce"),
+                "code_challenge": data.get("code_challenge"),
+                "code_challenge_method": data.get("code_challenge_method"),
+                "auth_time": principal.auth_time or now,
+                "amr": principal.amr or [],
+                "acr": principal.acr,
+                "store_id": principal.store_id,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=CODE_TTL),
+            }
         )
-        db.session.add(row)
-        db.session.commit()
-        return row
+        if data.get("nonce"):
+            kv().set(nonce_key(request.client.client_id, data["nonce"]), "1", NONCE_TTL)
 
-    def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
+    def query_authorization_code(self, code: str, client: Client) -> RedeemedCode | None:
         """Single use, enforced atomically twice: the shared store's marker first (one claim for
         every instance, issue 6), then the conditional UPDATE, which stays the authority. A use
         refused by either is a replay and revokes what the first use issued (RFC 6749 4.1.2).
@@ -137,12 +145,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         commit, and so finds the tokens to revoke."""
         if not isinstance(code, str) or len(code) > 256:
             return None
-        row = (
-            db.session.query(AuthorizationCode).filter_by(code_hash=token_hash(code)).one_or_none()
-        )
+        code_hash = token_hash(code)
+        row = token_store.find_code_in_session(code_hash)
         if row is None or row.client_id != client.id:
             return None
-        marked = single_use.claim(f"code:{row.code_hash}", CODE_MARKER_TTL)
+        marked = single_use.claim(f"code:{code_hash}", CODE_MARKER_TTL)
         claimed = db.session.execute(
             update(AuthorizationCode)
             .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
@@ -157,36 +164,68 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         # save_token), and the row lock makes a concurrent second use wait, then fail.
         if row.expires_at <= utcnow():
             return None
-        return row
+        # The claims its access and ID tokens carry, in one round trip (issue 6).
+        shared_state.prefetch(
+            [
+                shared_state.GENERATION,
+                profile_key(row.sub, row.store),
+                userinfo_answer.cache_key(row.sub, row.store, row.scope),
+            ]
+        )
+        return RedeemedCode(row)
 
-    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+    def delete_authorization_code(self, authorization_code: RedeemedCode) -> None:
         """Nothing to do: the code was marked used when it was redeemed."""
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
-        account = authorization_code.account
-        if not account.is_active:
-            return None
-        session = (
-            db.session.get(SsoSession, authorization_code.session_id)
-            if authorization_code.session_id
-            else None
+    def authenticate_user(self, authorization_code: RedeemedCode) -> Principal | None:
+        row = authorization_code.row
+        if not row.account_active or row.session_ended_at is not None or not row.held:
+            return None  # disabled (R5), signed out, or the store was taken away (R10)
+        return Principal(
+            sub=row.sub,
+            account_id=row.account_id,
+            session_id=row.session_id,
+            sid=row.sid,
+            session_expires_at=row.session_expires_at,
+            auth_time=row.auth_time,
+            amr=row.amr or [],
+            acr=row.acr,
+            store_id=row.store_id,
+            store=row.store,
+            code_id=row.id,
+            offline="offline_access" in row.scope.split(),
         )
-        if session is not None and session.ended_at is not None:
-            return None
-        store = _held_store(account, authorization_code.store_id)
-        if store is False:
-            return None
-        principal = Principal.signed_in(
-            account,
-            session,
-            auth_time=authorization_code.auth_time,
-            amr=authorization_code.amr,
-            acr=authorization_code.acr,
-            code_id=authorization_code.id,
-            offline="offline_access" in authorization_code.scope.split(),
-        )
-        principal.at_store(store)
-        return principal
+
+
+class RedeemedCode:
+    """An authorization code's row as ``token_store.find_code_in_session`` read it, for
+    Authlib (its AuthorizationCodeMixin, and OIDC's)."""
+
+    def __init__(self, row) -> None:
+        self.row = row
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce
+
+    def get_auth_time(self) -> int:
+        return int(self.row.auth_time.timestamp())
+
+    def get_acr(self) -> str | None:
+        return self.row.acr
+
+    def get_amr(self) -> list[str]:
+        return self.row.amr or []
+
+
+def nonce_key(client_id: str, nonce: str) -> str:
+    """The shared-store key of a client's used nonce (hashed: any length, never stored)."""
+    return f"nonce:{client_id}:{hashlib.sha256(nonce.encode()).hexdigest()[:32]}"
 
 
 class RefreshToken:

@@ -47,6 +47,11 @@ def lookup(token_hash: str) -> SsoSession | None:
     return session
 
 
+def remember(token_hash: str, snapshot: str) -> None:
+    """Cache a session just created (its committed row as ``rowcache.dump`` wrote it)."""
+    kv().set(cache_key(token_hash), snapshot, SNAPSHOT_TTL, only_if_absent=True)
+
+
 def _hold(session, token_hashes) -> None:
     shared_state.hold(session, {cache_key(token_hash) for token_hash in token_hashes})
 

@@ -7,10 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from idp import rowcache
 from idp.extensions import db
 from idp.models import Account, IssuedToken, SessionClient, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import session_cache, shared_state
+from idp.oauth.claims import account_facts
 from idp.oauth.config import SESSION_TTL
 from idp.oauth.crypto import random_token, token_hash
 from idp.services import audit
@@ -36,7 +38,11 @@ def create(
         user_agent=(user_agent or "")[:255] or None,
     )
     db.session.add(session)
+    db.session.flush()
+    snapshot = rowcache.dump(session)  # before the commit expires it
     db.session.commit()
+    # The browser comes straight back with the cookie: its first lookup needs no query.
+    session_cache.remember(token_hash(cookie), snapshot)
     return session, cookie
 
 
@@ -48,7 +54,8 @@ def find(cookie: str | None) -> SsoSession | None:
     session = session_cache.lookup(token_hash(cookie))
     if session is None or session.ended_at is not None or session.expires_at <= utcnow():
         return None
-    if not session.account.is_active:
+    facts = account_facts(session.account_id)  # cached: no query for the account row
+    if facts is None or not facts.is_active:
         return None
     return session
 

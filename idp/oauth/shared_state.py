@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import current_app, g
+from flask import current_app, g, has_app_context
 from sqlalchemy import event, inspect, select, update
 
 from idp import rowcache
@@ -58,6 +58,7 @@ CLAIM_ATTRS = (
     "roles",
     "assignments",
     "default_store_id",
+    "must_change_password",  # in the authorization endpoint's account facts
 )
 CLAIM_MODELS = (Company, Store, Role, StoreAssignment, StaffGroup)
 CLAIM_TABLES = frozenset(
@@ -162,6 +163,7 @@ def _on_flush(session, _context) -> None:
     hold(session, drop)
     if claims_changed:
         session.info["idp.claims_changed"] = True
+        g.pop("idp_account_facts", None)  # this request's own copy of them is stale now
 
 
 @event.listens_for(Client, "before_update")
@@ -272,6 +274,8 @@ def generational(key: str, compute, *, generation=_READ, cached=None) -> str | N
 def new_generation() -> None:
     """Cached userinfo answers made before now are no longer served."""
     kv().set(GENERATION, fresh_generation(), 86400)
+    if has_app_context():
+        g.pop("idp_prefetched", None)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -287,13 +291,17 @@ def state_keys(claims: dict) -> list[str]:
 def prefetch(keys: list[str]) -> None:
     """Read keys this request will ask for, in one round trip; each is handed out once
     (``_read``), so nothing read here outlives the request's own writes."""
-    g.idp_prefetched = dict(zip(keys, kv().get_many(keys), strict=True))
+    values = dict(zip(keys, kv().get_many(keys), strict=True))
+    g.idp_prefetched = {**g.get("idp_prefetched", {}), **values}
 
 
 def _read(keys: list[str]) -> list:
+    """``keys``' values: prefetched ones are handed out once, but the claims generation, which
+    several cached answers of one request are checked against, as often as asked (a change
+    that starts a new one drops what was prefetched: ``new_generation``)."""
     prefetched = g.get("idp_prefetched")
     if prefetched and all(key in prefetched for key in keys):
-        return [prefetched.pop(key) for key in keys]
+        return [prefetched[key] if key == GENERATION else prefetched.pop(key) for key in keys]
     return kv().get_many(keys)
 
 

@@ -1,7 +1,8 @@
-"""The token endpoint's statements (issue 6). Issuing a token by client credentials, token
-exchange or refresh writes one ``issued_tokens`` row, and each such write is one SQL statement
-that checks what must still hold when it runs (the store still held, the refresh token not yet
-rotated), so a change committed meanwhile is never missed.
+"""The token endpoint's statements, and the authorization codes' (issue 6). Issuing a token by
+client credentials, token exchange or refresh writes one ``issued_tokens`` row, and each such
+write is one SQL statement that checks what must still hold when it runs (the store still held,
+the refresh token not yet rotated), so a change committed meanwhile is never missed. A code's
+tokens are written in the transaction that marks the code used, as Core statements.
 
 On PostgreSQL they go through an autocommit engine beside Flask-SQLAlchemy's (same database, a
 pool of its own): one statement is one transaction, so issuing a token costs one round trip,
@@ -19,6 +20,7 @@ from collections import namedtuple
 from datetime import datetime
 
 from flask import Flask, current_app
+from psycopg.types.json import Json
 from sqlalchemy import (
     Boolean,
     Engine,
@@ -39,7 +41,16 @@ from sqlalchemy.exc import DBAPIError
 
 from idp import metrics
 from idp.extensions import db
-from idp.models import Account, Client, IssuedToken, SsoSession, Store, StoreAssignment
+from idp.models import (
+    Account,
+    AuthorizationCode,
+    Client,
+    IssuedToken,
+    SessionClient,
+    SsoSession,
+    Store,
+    StoreAssignment,
+)
 from idp.models.accounts import ACTIVE, MAIN
 from idp.models.base import UTCDateTime
 from idp.models.companies import STORE_AUTHORIZED
@@ -114,11 +125,87 @@ def record(row: dict, client: Client) -> bool:
     return _write("record", _RECORD, {**_params(row, ROW_COLUMNS), **_client_params(client)}) == 1
 
 
+# --- authorization codes -------------------------------------------------------------------------
+
+CODES = AuthorizationCode.__table__
+_CODE_COLUMNS = [c.name for c in CODES.c if c.name not in ("id", "used_at")]
+_INSERT_CODE = (
+    insert(CODES)
+    .values({name: bindparam(f"p_{name}", type_=CODES.c[name].type) for name in _CODE_COLUMNS})
+    .inline()
+)
+
+
+def record_code(values: dict) -> None:
+    """Record an authorization code (one statement; the redirect follows its commit)."""
+    _write("record_code", _INSERT_CODE, {f"p_{name}": values[name] for name in _CODE_COLUMNS})
+
+
+_FIND_CODE = (
+    select(
+        CODES.c.id,
+        CODES.c.client_id,
+        CODES.c.account_id,
+        CODES.c.session_id,
+        CODES.c.store_id,
+        CODES.c.redirect_uri,
+        CODES.c.scope,
+        CODES.c.nonce,
+        CODES.c.code_challenge,
+        CODES.c.code_challenge_method,
+        CODES.c.auth_time,
+        CODES.c.amr,
+        CODES.c.acr,
+        CODES.c.expires_at,
+        _accounts.c.public_id.label("sub"),
+        (_accounts.c.status == ACTIVE).label("account_active"),
+        _sessions.c.sid,
+        _sessions.c.expires_at.label("session_expires_at"),
+        _sessions.c.ended_at.label("session_ended_at"),
+        _stores.c.public_id.label("store"),
+        type_coerce(
+            case((CODES.c.store_id.is_(None), True), else_=_holds(_accounts, _stores)), Boolean
+        ).label("held"),
+    )
+    .select_from(
+        CODES.join(_accounts, _accounts.c.id == CODES.c.account_id)
+        .outerjoin(_sessions, _sessions.c.id == CODES.c.session_id)
+        .outerjoin(_stores, _stores.c.id == CODES.c.store_id)
+    )
+    .where(CODES.c.code_hash == bindparam("p_hash", type_=String))
+)
+CodeRow = namedtuple("CodeRow", [column.key for column in _FIND_CODE.selected_columns])
+
+
+def find_code_in_session(code_hash: str) -> CodeRow | None:
+    """The code's row with what its tokens need (its account and whether it is active, its SSO
+    session, its store and whether it is still held), in the ORM session's transaction: the
+    code is marked used there, and its tokens commit with that mark (``record_in_session``)."""
+    metrics.statement_counter("find_code").inc()
+    row = db.session.execute(_FIND_CODE, {"p_hash": code_hash}).first()
+    return None if row is None else CodeRow._make(row)
+
+
 def record_in_session(row: dict) -> None:
-    """Record a token in the ORM session's transaction, with the rest of it (the code grant:
-    the code marked used and its tokens commit together)."""
+    """Record a code's tokens in the ORM session's transaction, with the code marked used (they
+    commit together), and note the SSO session's client for back-channel logout."""
     metrics.statement_counter("record_in_session").inc()
     db.session.execute(_INSERT, _params(row, ROW_COLUMNS))
+    if row["session_id"] is not None:
+        metrics.statement_counter("note_session_client").inc()
+        db.session.execute(
+            _upsert(SessionClient.__table__),
+            {"session_id": row["session_id"], "client_id": row["client_id"]},
+        )
+
+
+def _upsert(table):
+    """``INSERT … ON CONFLICT DO NOTHING`` for this engine's dialect."""
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
 
 
 # --- token exchange (R27): a token for another store the account holds --------------------------
@@ -290,8 +377,13 @@ class _Autocommit:
             defaults = {key: value for key, value in done.params.items() if key not in params}
             compiled = self._compiled[statement] = (done.string, defaults)
         sql, defaults = compiled
-        # Values go as psycopg adapts them itself: str, int, bool, None, aware datetimes.
-        return sql, {**defaults, **params}
+        # Values go as psycopg adapts them itself (str, int, bool, None, aware datetimes); lists
+        # and dicts as JSON.
+        values = {**defaults, **params}
+        for key, value in values.items():
+            if isinstance(value, list | dict):
+                values[key] = Json(value)
+        return sql, values
 
     def execute(self, statement, params: dict, *, rows: bool) -> tuple[int, list]:
         """Send one statement: (rows written, rows returned when ``rows``)."""

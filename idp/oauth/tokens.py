@@ -187,12 +187,7 @@ def save_token(token: dict, request) -> None:
     """Authlib's ``save_token`` hook, for the authorization code grant: the tokens are recorded
     in the transaction that marked the code used (``AuthorizationCodeGrant``), which commits
     here. The other grants record their tokens with one statement each (``token_store``)."""
-    from idp.oauth import sessions
-
     token_store.record_in_session(token_row(token, request))
-    principal: Principal = request.user
-    if principal.session_id is not None:
-        sessions.note_client(principal.session_id, request.client.id)  # back-channel logout
     db.session.commit()
     metrics.TOKENS.labels(request.payload.grant_type or "unknown").inc()
 

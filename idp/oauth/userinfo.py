@@ -17,7 +17,7 @@ NOT_A_USER = object()  # a client credentials token
 NO_OPENID = object()  # a token without the openid scope
 
 
-def _cache_key(sub: str, store: str | None, scope: str) -> str:
+def cache_key(sub: str, store: str | None, scope: str) -> str:
     scope = " ".join(sorted(set(scope.split())))
     digest = hashlib.sha256(f"{store}\n{scope}".encode()).hexdigest()[:32]
     return f"ui:{sub}:{digest}"
@@ -29,7 +29,7 @@ def answer(access_token: str) -> str | object | None:
     claims = decode_access_token(access_token)
     if claims is None:
         return None
-    key = _cache_key(claims["sub"], claims.get("store"), str(claims.get("scope") or ""))
+    key = cache_key(claims["sub"], claims.get("store"), str(claims.get("scope") or ""))
     revoked, (generation, cached) = shared_state.token_state(claims, shared_state.GENERATION, key)
     if revoked:
         return None
@@ -50,7 +50,7 @@ def claims(sub: str, store: str | None, scope: str) -> dict | None:
     """What userinfo answers for account ``sub`` in ``store`` with ``scope`` (the ID token
     carries the same), or None when the account is not active. Cached as the answer is."""
     text = shared_state.generational(
-        _cache_key(sub, store, scope), lambda: _build(sub, store, scope)
+        cache_key(sub, store, scope), lambda: _build(sub, store, scope)
     )
     return None if text is None else json.loads(text)
 

@@ -77,18 +77,20 @@ def check(store: Store, login_key: str, ip: str, *, now: float | None = None) ->
     Call before checking the password."""
     now = time.time() if now is None else now
     fail_key, last_key, lock_key = _name_keys(login_key)
+    keys = [lock_key, fail_key, last_key] + ([_ip_keys(ip)[1]] if ip else [])
+    values = store.get_many(keys)  # one round trip
     waits = []
-    locked_until = _float(store.get(lock_key))
+    locked_until = _float(values[0])
     if locked_until is not None and locked_until > now:
         waits.append(locked_until - now)
-    failures = int(store.get(fail_key) or 0)
-    last_failure = _float(store.get(last_key))
+    failures = int(values[1] or 0)
+    last_failure = _float(values[2])
     if failures >= DELAY_AFTER and last_failure is not None:
         delay = min(2 ** (failures - DELAY_AFTER), MAX_DELAY_SECONDS)
         if last_failure + delay > now:
             waits.append(last_failure + delay - now)
     if ip:
-        ip_locked_until = _float(store.get(_ip_keys(ip)[1]))
+        ip_locked_until = _float(values[3])
         if ip_locked_until is not None and ip_locked_until > now:
             waits.append(ip_locked_until - now)
     if waits:

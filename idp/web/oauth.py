@@ -16,6 +16,7 @@ from idp.models import Consent
 from idp.models.base import utcnow
 from idp.oauth import clients as client_registry
 from idp.oauth import store_context
+from idp.oauth.claims import account_facts
 from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import Principal, issuer
@@ -54,7 +55,9 @@ def _error_page(error: OAuth2Error, status: int = 400):
 
 
 def _principal(session) -> Principal | None:
-    return None if session is None else Principal.signed_in(session.account, session)
+    if session is None:
+        return None
+    return Principal.signed_in(account_facts(session.account_id), session)
 
 
 def _needs_consent(client, account, scope: str) -> bool:
@@ -95,7 +98,7 @@ def authorize():
                 None, _redirecting(grant, "login_required", "The user must sign in")
             )
         return _login_redirect(drop_prompt=principal is not None)
-    account = session.account
+    account = account_facts(session.account_id)  # what this page needs of it, cached
     if account.must_change_password:
         return redirect(url_for("signin.change_password", next=request.full_path))
     client = grant.client

@@ -40,6 +40,9 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
     if previous is not None:
         sessions.end(previous)
         db.session.commit()
+    # Read before the session's commit expires the account's attributes (no reload).
+    must_change, muted = account.must_change_password, account.is_muted
+    noticed = account.lockout_notice_at is not None
     _, cookie = sessions.create(
         account,
         amr=amr,
@@ -48,13 +51,13 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
     )
     session.pop(PENDING, None)
     target = next_url
-    if account.must_change_password:
+    if must_change:
         target = url_for("signin.change_password", next=next_url)
-    if account.is_muted and not account.must_change_password:
+    if muted and not must_change:
         # R14: the first sign-ins of an unverified sub-account ask it to verify (it may skip).
         target = url_for("verify.start", next=target)
     # Told only once sign-in is complete, so a password-only intruder cannot consume it.
-    locked_at = throttle.pop_lockout_notice(account)
+    locked_at = throttle.pop_lockout_notice(account) if noticed else None
     if locked_at is not None:
         session[NOTICE] = {"at": locked_at.strftime("%Y-%m-%d %H:%M UTC"), "next": target}
         target = url_for("signin.lockout_notice")
