@@ -405,6 +405,13 @@ def cached_client(client_id: str, *, process: bool = False) -> Client | None:
             copies[client_id] = built
             return built
     client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
+    if client is not None:
+        # Even over a hold: a process copy is only used by statements that check its revision.
+        copy = rowcache.load(Client, rowcache.dump(client), attach=False)
+        if copy is not None:
+            if len(copies) >= 1000:
+                copies.clear()
+            copies[client_id] = copy
     if text != HELD:  # never over a hold: that row may be older than a committed change
         # An unknown id is remembered too (briefly), so guessing ids costs no query each.
         store.set(

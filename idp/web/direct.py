@@ -134,12 +134,14 @@ def _body(environ: dict) -> bytes:
 
 
 def _form(environ: dict) -> list[tuple[str, str]]:
-    """The form parameters of the body (``application/x-www-form-urlencoded``; any other body
-    carries none, as for Werkzeug). Bytes that are not UTF-8 become U+FFFD."""
+    """The form parameters of the body (RFC 6749 3.2: ``application/x-www-form-urlencoded``;
+    another kind of body is refused). Bytes that are not UTF-8 become U+FFFD."""
     body = _body(environ)
-    content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-    if not body or content_type != FORM:
+    if not body:
         return []
+    content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if content_type != FORM:
+        raise Refused(400, "invalid_request", f"Send the parameters as {FORM}")
     try:
         pairs = parse_qsl(
             body.decode("latin-1"),
