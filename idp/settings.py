@@ -64,6 +64,9 @@ class Settings:
     port: int = 5000
     default_sub_account_limit: int = 99
     secure_cookies: bool = False
+    # Reverse proxies in front (TLS terminators, load balancers) whose X-Forwarded-For and
+    # X-Forwarded-Proto are trusted: the client's address for per-IP sign-in limits and logs.
+    proxy_hops: int = 0
     log_level: str = "INFO"
     log_format: str = "text"  # "json" in production: one JSON object per line
     access_log: bool = False
@@ -122,6 +125,7 @@ class Settings:
             secure_cookies=_bool(
                 "IDP_SECURE_COOKIES", env.get("IDP_SECURE_COOKIES"), mode == "production"
             ),
+            proxy_hops=_int("IDP_PROXY_HOPS", env.get("IDP_PROXY_HOPS"), 0, 0, 5),
             log_level=env.get("IDP_LOG_LEVEL", "INFO").upper(),
             log_format=_choice(
                 "IDP_LOG_FORMAT",

@@ -140,3 +140,26 @@ def test_behind_a_tls_proxy_the_protocol_works_on_the_https_issuer(ctx, alice, m
         assert flow.jwt_payload(tokens["id_token"])["iss"] == "https://idp.example"
     finally:
         close(app)
+
+
+def test_the_client_address_comes_from_a_trusted_proxy_only(ctx, alice, make):
+    """Behind a TLS proxy (IDP_PROXY_HOPS=1) per-IP sign-in limits count the client's address
+    from X-Forwarded-For; without trusted proxies that header is ignored (anyone can send it)."""
+    from idp.services import throttle
+
+    def counted(app) -> tuple[set[str], str]:
+        """The addresses a failed sign-in was counted for, and the connection's own."""
+        web = flow.browser(app)
+        web.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
+        flow.sign_in(web, "acme:alice", "wrong password")
+        peer = web.environ_base["REMOTE_ADDR"]
+        store = app.extensions["idp.kv"]
+        return {ip for ip in ("203.0.113.7", peer) if store.get(throttle._ip_keys(ip)[0])}, peer
+
+    behind = create_app(replace(settings_of(ctx), proxy_hops=1))
+    try:
+        assert counted(behind)[0] == {"203.0.113.7"}
+    finally:
+        close(behind)
+    ips, peer = counted(ctx)
+    assert ips == {peer}

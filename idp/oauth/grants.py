@@ -3,6 +3,7 @@ reuse detection) and client credentials. Authlib runs the protocol; these are it
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,8 +31,8 @@ from idp.models.base import utcnow
 from idp.oauth import shared_state, store_context, token_store, tokens
 from idp.oauth import userinfo as userinfo_answer
 from idp.oauth.claims import profile_claims, profile_key
-from idp.oauth.config import CODE_TTL, ID_TOKEN_TTL
-from idp.oauth.crypto import token_hash
+from idp.oauth.config import ACCESS_TOKEN_TTL, CODE_TTL, ID_TOKEN_TTL, OFFLINE_REFRESH_TTL
+from idp.oauth.crypto import random_token, token_hash
 from idp.oauth.keys import keyring
 from idp.oauth.store_context import StoreRefused, holds
 from idp.oauth.tokens import Principal
@@ -229,10 +230,13 @@ def nonce_key(client_id: str, nonce: str) -> str:
 
 
 class RefreshToken:
-    """A refresh token's row as ``token_store.find_refresh`` read it, for Authlib."""
+    """A refresh token's row as ``token_store.find_refresh`` read it, or as
+    ``rotate_at_once`` rotated it (then with its ``successor`` already written), for Authlib."""
 
-    def __init__(self, row) -> None:
+    def __init__(self, row, successor: dict | None = None) -> None:
         self.row = row
+        self.successor = successor
+        self.answered = False
 
     def check_client(self, client: Client) -> bool:
         return self.row.client_id == client.id
@@ -243,7 +247,10 @@ class RefreshToken:
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Rotation with reuse detection: each use marks the token rotated and records its
-    successor in one statement; presenting a rotated token again revokes its whole family."""
+    successor in one statement; presenting a rotated token again revokes its whole family.
+    Without a ``scope`` parameter (the common case), on PostgreSQL, that statement also finds
+    the token and what its successor needs (``token_store.rotate_at_once``): one round trip to
+    the database, and the rotation is taken back when the answer cannot be given."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH, "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
@@ -251,6 +258,23 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshToken | None:
         if not isinstance(refresh_token, str) or len(refresh_token) > 256:
             return None
+        if token_store.can_rotate_at_once() and not self.request.payload.scope:
+            # The common case in one round trip: rotated, its successor written (with the
+            # scope it had; narrowed in save_token if it must be).
+            now = utcnow()
+            successor = {
+                "jti": random_token(16),
+                "refresh_token": random_token(32),
+                "issued_at": now,
+                "access_expires_at": now + timedelta(seconds=ACCESS_TOKEN_TTL),
+                "offline_expires_at": now + timedelta(seconds=OFFLINE_REFRESH_TTL),
+            }
+            successor["refresh_token_hash"] = token_hash(successor["refresh_token"])
+            rotated = token_store.rotate_at_once(
+                token_hash(refresh_token), self.request.client, successor
+            )
+            if rotated is not None:
+                return RefreshToken(rotated, successor)
         row = token_store.find_refresh(token_hash(refresh_token))
         if row is None or row.revoked_at is not None:
             return None
@@ -278,11 +302,29 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             store=row.store,
             family=row.family,
             offline=row.offline,
+            successor=refresh_token.successor,
         )
 
+    def create_token_response(self):
+        try:
+            return super().create_token_response()
+        except BaseException:
+            refresh = self.request.refresh_token
+            if refresh is not None and refresh.successor is not None and not refresh.answered:
+                with contextlib.suppress(Exception):  # the original error is what to report
+                    token_store.undo_rotation(refresh.row)
+            raise
+
     def save_token(self, token: dict) -> None:
+        refresh = self.request.refresh_token
+        if refresh.successor is not None:  # written with the rotation (rotate_at_once)
+            if token["scope"] != refresh.row.scope:
+                token_store.narrow_successor(refresh.row.new_id, token["scope"])
+            refresh.answered = True
+            metrics.TOKENS.labels(self.GRANT_TYPE).inc()
+            return
         row = tokens.token_row(token, self.request)
-        old = self.request.refresh_token.row
+        old = refresh.row
         if not token_store.rotate(old.id, row["issued_at"], row, self.request.client):
             now = token_store.find_refresh(old.refresh_token_hash)
             if now is None or now.rotated_at is not None or now.revoked_at is not None:

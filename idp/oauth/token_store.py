@@ -29,11 +29,14 @@ from sqlalchemy import (
     bindparam,
     case,
     create_engine,
+    delete,
     exists,
     insert,
     literal,
+    null,
     or_,
     select,
+    true,
     type_coerce,
     update,
 )
@@ -357,6 +360,151 @@ def rotate(old_id: int, now: datetime, row: dict, client: Client) -> bool:
         "p_now": now,
     }
     return _write("rotate", _ROTATE_AND_INSERT, params) == 1
+
+
+def _rotate_at_once():
+    """``rotate_at_once``'s statement: the refresh token marked rotated, its successor written
+    and what the new access token needs read, together (PostgreSQL's data-modifying CTEs)."""
+    now = bindparam("p_now", type_=UTCDateTime)
+    account, store = _accounts.alias("a"), _stores.alias("st")
+    old = (
+        update(TOKENS)
+        .where(
+            TOKENS.c.refresh_token_hash == bindparam("p_hash", type_=String),
+            TOKENS.c.client_id == bindparam("p_client", type_=_clients.c.id.type),
+            TOKENS.c.rotated_at.is_(None),
+            TOKENS.c.revoked_at.is_(None),
+            or_(TOKENS.c.refresh_expires_at.is_(None), TOKENS.c.refresh_expires_at > now),
+            _client_current(),
+            exists().where(account.c.id == TOKENS.c.account_id, account.c.status == ACTIVE),
+            or_(
+                TOKENS.c.store_id.is_(None),
+                exists().where(
+                    account.c.id == TOKENS.c.account_id,
+                    store.c.id == TOKENS.c.store_id,
+                    _holds(account, store),
+                ),
+            ),
+        )
+        .values(rotated_at=now)
+        .returning(
+            TOKENS.c.id,
+            TOKENS.c.client_id,
+            TOKENS.c.family,
+            TOKENS.c.account_id,
+            TOKENS.c.session_id,
+            TOKENS.c.store_id,
+            TOKENS.c.scope,
+            TOKENS.c.offline,
+        )
+        .cte("old")
+    )
+    session = _sessions.alias("s")
+    refresh_expires = case(
+        (
+            or_(old.c.offline, session.c.expires_at.is_(None)),
+            bindparam("p_offline_expires_at", type_=UTCDateTime),
+        ),
+        else_=session.c.expires_at,
+    )
+    new = (
+        insert(TOKENS)
+        .from_select(
+            ROW_COLUMNS,
+            select(
+                _value("jti"),
+                old.c.family,
+                _value("refresh_token_hash"),
+                old.c.client_id,
+                old.c.account_id,
+                old.c.session_id,
+                null(),
+                old.c.scope,
+                old.c.store_id,
+                old.c.offline,
+                _value("issued_at"),
+                _value("access_expires_at"),
+                refresh_expires,
+            ).select_from(old.outerjoin(session, session.c.id == old.c.session_id)),
+        )
+        .returning(TOKENS.c.id, TOKENS.c.refresh_expires_at)
+        .cte("new")
+    )
+    return select(
+        old.c.id,
+        old.c.client_id,
+        old.c.family,
+        old.c.account_id,
+        old.c.session_id,
+        old.c.store_id,
+        old.c.scope,
+        old.c.offline,
+        _accounts.c.public_id.label("sub"),
+        _sessions.c.sid,
+        _sessions.c.auth_time,
+        _sessions.c.amr,
+        _sessions.c.acr,
+        _sessions.c.expires_at.label("session_expires_at"),
+        _stores.c.public_id.label("store"),
+        new.c.id.label("new_id"),
+        new.c.refresh_expires_at.label("new_refresh_expires_at"),
+    ).select_from(
+        old.join(new, true())
+        .join(_accounts, _accounts.c.id == old.c.account_id)
+        .outerjoin(_sessions, _sessions.c.id == old.c.session_id)
+        .outerjoin(_stores, _stores.c.id == old.c.store_id)
+    )
+
+
+_ROTATE_AT_ONCE = _rotate_at_once()
+RotatedRow = namedtuple("RotatedRow", [column.key for column in _ROTATE_AT_ONCE.selected_columns])
+
+
+def can_rotate_at_once() -> bool:
+    return _engine() is not None
+
+
+def rotate_at_once(refresh_token_hash: str, client: Client, successor: dict) -> RotatedRow | None:
+    """One round trip for a refresh (PostgreSQL): mark the token rotated and write its
+    successor (``jti``, ``refresh_token_hash``, ``issued_at``, ``access_expires_at``; the scope
+    the old one had), if it is still unrotated, unrevoked and unexpired, its account active, its
+    store still held and its client current; read what the new access token needs. None when
+    any of that fails: the caller then finds out why (``find_refresh``), a replay included."""
+    params = {
+        **_params(successor, ("jti", "refresh_token_hash", "issued_at", "access_expires_at")),
+        **_client_params(client),
+        "p_hash": refresh_token_hash,
+        "p_now": successor["issued_at"],
+        "p_offline_expires_at": successor["offline_expires_at"],
+    }
+    rows = _read("rotate_at_once", _ROTATE_AT_ONCE, params)
+    return RotatedRow._make(rows[0]) if rows else None
+
+
+_SET_SCOPE = (
+    update(TOKENS)
+    .where(TOKENS.c.id == bindparam("p_id", type_=TOKENS.c.id.type))
+    .values(scope=bindparam("p_scope", type_=String))
+)
+_UNDO_SUCCESSOR = delete(TOKENS).where(TOKENS.c.id == bindparam("p_id", type_=TOKENS.c.id.type))
+_UNDO_ROTATION = (
+    update(TOKENS)
+    .where(TOKENS.c.id == bindparam("p_id", type_=TOKENS.c.id.type))
+    .values(rotated_at=None)
+)
+
+
+def narrow_successor(new_id: int, scope: str) -> None:
+    """The successor gets fewer scopes than its predecessor had (R14 muting, a client's
+    registered scopes narrowed): record what it was actually given."""
+    _write("narrow_successor", _SET_SCOPE, {"p_id": new_id, "p_scope": scope})
+
+
+def undo_rotation(row: RotatedRow) -> None:
+    """The answer could not be given (an outage after the statement): the successor is
+    removed and the presented token usable again, so a retry is no replay."""
+    _write("undo_rotation", _UNDO_SUCCESSOR, {"p_id": row.new_id})
+    _write("undo_rotation", _UNDO_ROTATION, {"p_id": row.id})
 
 
 # --- running them ---------------------------------------------------------------------------------

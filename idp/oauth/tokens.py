@@ -48,6 +48,9 @@ class Principal:
     code_id: int | None = None
     family: str | None = None
     offline: bool = False
+    # A refresh whose successor was written with its rotation: the jti, refresh token and
+    # times the new tokens must carry (``RefreshTokenGrant``).
+    successor: dict | None = field(default=None, repr=False)
     _claims: dict | None = field(default=None, repr=False)
 
     @classmethod
@@ -118,14 +121,15 @@ class TokenGenerator:
         scope = effective_scope(
             bool(user and user.claims["muted"]), client.get_allowed_scope(scope)
         )
-        now = int(time.time())
+        successor = user.successor if user is not None else None
+        now = int(successor["issued_at"].timestamp()) if successor else int(time.time())
         claims = {
             "iss": issuer(),
             "aud": client.client_id,
             "client_id": client.client_id,
             "iat": now,
             "exp": now + ACCESS_TOKEN_TTL,
-            "jti": random_token(16),
+            "jti": successor["jti"] if successor else random_token(16),
             "scope": scope,
         }
         if user is None:
@@ -149,7 +153,7 @@ class TokenGenerator:
         )
         token.claims = claims
         if include_refresh_token and user is not None:
-            token["refresh_token"] = random_token(32)
+            token["refresh_token"] = successor["refresh_token"] if successor else random_token(32)
         return token
 
 

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.errors import DomainError
 from idp.oauth import userinfo as userinfo_answer
@@ -330,3 +331,6 @@ class DirectEndpoints:
 
 def init_app(app: Flask) -> None:
     app.wsgi_app = DirectEndpoints(app, app.wsgi_app)
+    hops = app.extensions["idp.settings"].proxy_hops
+    if hops:  # outermost: both layers see the client's address and scheme
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
