@@ -42,8 +42,10 @@ ONLY = [s for s in os.environ.get("IDP_BENCH_ONLY", "").split(",") if s]
 # Each scenario runs in every round, rounds one after the other: this machine's speed drifts by
 # a quarter over minutes, and interleaved rounds show it (the report gives each one's figures).
 ROUNDS = int(os.environ.get("IDP_BENCH_ROUNDS", "3"))
-TOKENS_PER_ROUND = 50_000  # refresh runs of a round use at most this many (single-use) tokens
-REFRESH_TOKENS = TOKENS_PER_ROUND * ROUNDS
+# Refresh tokens are single-use: every refresh run starts past the last token a run before it
+# could have sent (its requests, plus one in flight per connection). Enough for 3 rounds at
+# ~5,000 refreshes/s; a run that reaches the end sends "exhausted" and counts errors.
+REFRESH_TOKENS = int(os.environ.get("IDP_BENCH_REFRESH_TOKENS", "150000"))
 TX = "urn:ietf:params:oauth:grant-type:token-exchange"
 TARGETS = {  # per worker core, SPEC of the performance issue
     "client_credentials": 2000, "introspection": 2500, "userinfo": 2500, "refresh": 1000,
@@ -235,9 +237,10 @@ def http(method: str, path: str, data: dict | None = None, headers: dict | None 
         return json.load(response)
 
 
-def sign_in_once(client_id: str, secret: str) -> dict:
+def sign_in_once(client_id: str, secret: str, steps: list[float] | None = None) -> dict:
     """The full password sign-in an app's user goes through: authorize → login form → code →
-    token. Returns the token response."""
+    token. Returns the token response; each request's latency (to its response headers) is
+    appended to ``steps``."""
     import requests
 
     verifier = secrets.token_urlsafe(48)
@@ -263,6 +266,9 @@ def sign_in_once(client_id: str, secret: str) -> dict:
         "grant_type": "authorization_code", "code": code, "redirect_uri": f"{BASE}/cb",
         "code_verifier": verifier}, auth=(client_id, secret))
     token.raise_for_status()
+    if steps is not None:
+        for response in (*authorize.history, authorize, login, back, token):
+            steps.append(response.elapsed.total_seconds())
     return token.json()
 
 
@@ -327,32 +333,47 @@ def measured(server: subprocess.Popen, run) -> dict:
     return data
 
 
+class TokenCursor:
+    """Where the next refresh run starts in the list of minted refresh tokens."""
+
+    next = 0
+
+    @classmethod
+    def start(cls, lua: str) -> str:
+        return lua.replace("local n = 0", f"local n = {cls.next}")
+
+    @classmethod
+    def advance(cls, run: dict, connections: int) -> None:
+        cls.next += run["requests"] + run["errors"] + connections + 1
+
+
 def wrk(name: str, path: str, lua: str, *, connections: int = CONNECTIONS,
         seconds: int = DURATION) -> dict:
     script = WORK / f"{name}.lua"
-    script.write_text(lua + LUA_DONE)
+    uses_tokens = "local n = 0" in lua
+    script.write_text(TokenCursor.start(lua) + LUA_DONE)
     out = subprocess.run(
         ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
          "--latency", "-s", str(script), f"{BASE}{path}"],
         capture_output=True, text=True, check=True)
     data = json.loads(re.search(r"JSON(\{.*\})", out.stdout).group(1))
     data["rps"] = data["requests"] / data["seconds"]
+    if uses_tokens:
+        TokenCursor.advance(data, connections)
     return data
 
 
-def paced(name: str, path: str, lua: str, peak: dict, base: int = 0) -> dict:
+def paced(name: str, path: str, lua: str, peak: dict) -> dict:
     """A run offering about 80% of the peak rate, for its p99. wrk paces each connection by a
     whole number of milliseconds between requests: enough connections that a cycle lasts a few
     ms, and the delay corrected once from a short probe run."""
     target = 0.8 * peak["rps"]
     connections = max(CONNECTIONS, math.ceil(target * 0.005))
     delay = max(0.0, connections * 1000 / target - 1000 / peak["rps"])  # a first guess
-    probe_lua = lua.replace("local n = 0", f"local n = {base + 22000}")
-    probe = wrk(f"{name}-probe", path, probe_lua + LUA_PACE.format(pace=round(delay)),
+    probe = wrk(f"{name}-probe", path, lua + LUA_PACE.format(pace=round(delay)),
                 connections=connections, seconds=3)
     delay = max(0.0, delay + connections * 1000 / target - connections * 1000 / probe["rps"])
-    run_lua = lua.replace("local n = 0", f"local n = {base + 30000}")
-    at80 = wrk(f"{name}-80", path, run_lua + LUA_PACE.format(pace=round(delay)),
+    at80 = wrk(f"{name}-80", path, lua + LUA_PACE.format(pace=round(delay)),
                connections=connections)
     at80["share_of_peak"] = at80["rps"] / peak["rps"]
     return at80
@@ -387,48 +408,64 @@ def scenarios(info: dict) -> dict[str, tuple[str, str]]:
     }
 
 
-def sign_in_load(info: dict, seconds: int, workers: int) -> dict:
-    """The password sign-in flow from ``workers`` client threads (pinned to core 1)."""
+def sign_in_load(info: dict, seconds: int, workers: int, rate: float = 0.0) -> dict:
+    """The password sign-in flow from ``workers`` client threads (pinned to core 1), as fast as
+    they go or, with ``rate``, starting ``rate`` flows per second between them (a flow late
+    for its slot starts at once: the latency counted is the flow's own)."""
     out = subprocess.run(
         ["taskset", "-c", "1", VENV / "python", __file__, "--sign-in-load", info["client_id"],
-         info["secret"], str(seconds), str(workers)], capture_output=True, text=True, check=True)
+         info["secret"], str(seconds), str(workers), str(rate)],
+        capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def sign_in_load_inside(client_id: str, secret: str, seconds: int, workers: int) -> None:
+def sign_in_load_inside(client_id: str, secret: str, seconds: int, workers: int,
+                        rate: float) -> None:
     import statistics
     import threading
 
     latencies: list[float] = []
+    steps: list[float] = []
     errors = 0
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
+    interval = workers / rate if rate else 0.0
 
-    def loop() -> None:
+    def loop(offset: float) -> None:
         nonlocal errors
+        slot = started + offset
         while time.monotonic() < deadline:
-            started = time.perf_counter()
+            if interval:
+                time.sleep(max(0.0, slot - time.monotonic()))
+                slot += interval
+            began = time.perf_counter()
+            mine: list[float] = []
             try:
-                sign_in_once(client_id, secret)
+                sign_in_once(client_id, secret, mine)
                 with lock:
-                    latencies.append(time.perf_counter() - started)
+                    latencies.append(time.perf_counter() - began)
+                    steps.extend(mine)
             except Exception:  # counted, reported
                 with lock:
                     errors += 1
 
-    threads = [threading.Thread(target=loop) for _ in range(workers)]
-    started = time.monotonic()
+    threads = [threading.Thread(target=loop, args=(i * interval / workers,))
+               for i in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
     latencies.sort()
+    steps.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0
     print(json.dumps({"requests": len(latencies), "seconds": elapsed,
                       "rps": len(latencies) / elapsed, "errors": errors, "non2xx": 0,
                       "p50": statistics.median(latencies) * 1000 if latencies else 0,
-                      "p99": p99 * 1000}))
+                      "p99": p99 * 1000,
+                      "request_p99": steps[int(len(steps) * 0.99) - 1] * 1000 if steps else 0,
+                      "requests_per_flow": len(steps) / len(latencies) if latencies else 0}))
 
 
 CALIBRATION = """
@@ -450,31 +487,31 @@ def calibrate() -> float:
 
 def one_round(server, info: dict, number: int) -> dict:
     results = {}
-    base = number * TOKENS_PER_ROUND
     for name, (path, lua) in scenarios(info).items():
         if ONLY and name not in ONLY:
             continue
-        warm = lua.replace("local n = 0", f"local n = {base}")
-        wrk(name, path, warm, seconds=2)  # warm up (and reach steady state)
-        run = lua.replace("local n = 0", f"local n = {base + 3000}")  # fresh refresh tokens
-        peak = measured(server, lambda run=run, path=path, name=name: wrk(name, path, run))
-        at80 = paced(name, path, lua, peak, base)
+        wrk(name, path, lua, seconds=2)  # warm up (and reach steady state)
+        peak = measured(server, lambda lua=lua, path=path, name=name: wrk(name, path, lua))
+        at80 = paced(name, path, lua, peak)
         results[name] = {"peak": peak, "at_80": at80}
         print(f"{name:<20} {peak['rps']:>8.0f} req/s  p50 {peak['p50']:.1f} ms  "
               f"p99 {peak['p99']:.1f} ms  core {peak['core_busy']:.0%} "
               f"(core 1: {peak.get('other_busy', 0):.0%}) | at "
               f"{at80['rps']:.0f} req/s ({at80['share_of_peak']:.0%}): p99 "
               f"{at80['p99']:.1f} ms  "
-              f"(errors {peak['errors'] + peak['non2xx']})", flush=True)
+              f"(errors {peak['errors'] + peak['non2xx']}, "
+              f"{at80['errors'] + at80['non2xx']})", flush=True)
     if not ONLY or "password_sign_in" in ONLY:
         peak = measured(server, lambda: sign_in_load(info, DURATION, 4))
-        at80 = sign_in_load(info, DURATION, 2)
+        at80 = sign_in_load(info, DURATION, 4, rate=0.8 * peak["rps"])
         at80["share_of_peak"] = at80["rps"] / peak["rps"]
         results["password_sign_in"] = {"peak": peak, "at_80": at80}
         print(f"{'password_sign_in':<20} {peak['rps']:>8.1f} /s     p50 {peak['p50']:.0f} ms  "
               f"p99 {peak['p99']:.0f} ms  core {peak['core_busy']:.0%} "
-              f"(core 1: {peak.get('other_busy', 0):.0%}) | 2 clients: "
-              f"{at80['rps']:.1f}/s p99 {at80['p99']:.0f} ms", flush=True)
+              f"(core 1: {peak.get('other_busy', 0):.0%}) | at {at80['rps']:.1f}/s "
+              f"({at80['share_of_peak']:.0%}): p99 {at80['p99']:.0f} ms a flow of "
+              f"{at80['requests_per_flow']:.0f} requests, {at80['request_p99']:.0f} ms a "
+              f"request  (errors {peak['errors']}, {at80['errors']})", flush=True)
     return results
 
 
@@ -537,6 +574,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--prepare-inside":
         prepare_inside()
     elif len(sys.argv) > 1 and sys.argv[1] == "--sign-in-load":
-        sign_in_load_inside(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        sign_in_load_inside(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
+                            float(sys.argv[6]))
     else:
         main()
