@@ -40,3 +40,21 @@ def test_verify_never_raises_on_hostile_input():
     assert not passwords.verify_password(None, "x")
     assert not passwords.verify_password(good, "x" * 100_000)
     assert not passwords.verify_password(good, None)  # type: ignore[arg-type]
+
+
+def test_hashes_from_either_argon2_library_verify_and_refuse_alike():
+    """Hashes are written by libsodium; those argon2-cffi wrote before (and any other argon2id
+    string in the standard format) verify the same way, and a wrong password fails on both."""
+    ours = passwords.hash_password("a good password")
+    assert ours.startswith("$argon2id$v=19$m=7168,t=5,p=1$")
+    assert PasswordHasher(time_cost=5, memory_cost=7 * 1024).verify(ours, "a good password")
+    assert not passwords.needs_rehash(ours)
+    theirs = PasswordHasher(time_cost=5, memory_cost=7 * 1024).hash("a good password")
+    assert passwords.verify_password(theirs, "a good password")
+    assert not passwords.verify_password(theirs, "a good passwore")
+    assert not passwords.verify_password(ours, "a good passwore")
+    argon2i = PasswordHasher(time_cost=2, memory_cost=8 * 1024, type=Type.I).hash("pw-2-verify")
+    assert passwords.verify_password(argon2i, "pw-2-verify")
+    assert passwords.needs_rehash(argon2i)
+    assert not passwords.verify_password(ours.replace("t=5", "t=6"), "a good password")
+    assert not passwords.verify_password(ours, "\ud800 lone surrogate")
