@@ -48,8 +48,13 @@ ROUNDS = int(os.environ.get("IDP_BENCH_ROUNDS", "3"))
 REFRESH_TOKENS = int(os.environ.get("IDP_BENCH_REFRESH_TOKENS", "150000"))
 TX = "urn:ietf:params:oauth:grant-type:token-exchange"
 TARGETS = {  # per worker core, SPEC of the performance issue
-    "client_credentials": 2000, "introspection": 2500, "userinfo": 2500, "refresh": 1000,
-    "token_exchange": 1000, "password_sign_in": 30, "jwks": None,
+    "client_credentials": 2000,
+    "introspection": 2500,
+    "userinfo": 2500,
+    "refresh": 1000,
+    "token_exchange": 1000,
+    "password_sign_in": 30,
+    "jwks": None,
 }
 
 
@@ -90,10 +95,10 @@ def prepare() -> dict:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     fresh_database()
-    subprocess.run([VENV / "idp", "db", "upgrade"], env=env(), check=True,
-                   capture_output=True)
-    out = subprocess.run([VENV / "python", __file__, "--prepare-inside"], env=env(),
-                         capture_output=True, text=True)
+    subprocess.run([VENV / "idp", "db", "upgrade"], env=env(), check=True, capture_output=True)
+    out = subprocess.run(
+        [VENV / "python", __file__, "--prepare-inside"], env=env(), capture_output=True, text=True
+    )
     if out.returncode != 0:
         raise SystemExit(f"preparing the benchmark data failed:\n{out.stderr[-3000:]}")
     settle()
@@ -136,12 +141,20 @@ def prepare_inside() -> None:
     with app.app_context():
         list(load_demo())
         client, secret = clients.create_client(
-            "Bench app", redirect_uris=[f"{BASE}/cb"], scope="openid profile email offline_access",
-            grant_types=["authorization_code", "refresh_token", "client_credentials", TX])
+            "Bench app",
+            redirect_uris=[f"{BASE}/cb"],
+            scope="openid profile email offline_access",
+            grant_types=["authorization_code", "refresh_token", "client_credentials", TX],
+        )
         alice = accounts.find_by_login_name("acme:alice")
-        session = SsoSession(sid=random_token(16), token_hash=token_hash(random_token()),
-                             account_id=alice.id, amr=["pwd"], acr="1",
-                             expires_at=utcnow() + timedelta(hours=12))
+        session = SsoSession(
+            sid=random_token(16),
+            token_hash=token_hash(random_token()),
+            account_id=alice.id,
+            amr=["pwd"],
+            acr="1",
+            expires_at=utcnow() + timedelta(hours=12),
+        )
         db.session.add(session)
         db.session.flush()
         refresh_tokens = []
@@ -150,13 +163,22 @@ def prepare_inside() -> None:
         for _ in range(REFRESH_TOKENS):  # refresh tokens are single-use: one per request
             value = random_token(32)
             refresh_tokens.append(value)
-            rows.append(dict(
-                jti=random_token(16), family=random_token(16), refresh_token_hash=token_hash(value),
-                client_id=client.id, account_id=alice.id, session_id=session.id,
-                scope="openid profile email", offline=False, issued_at=now,
-                access_expires_at=now + timedelta(minutes=15),
-                refresh_expires_at=now + timedelta(hours=12),
-                store_id=alice.default_store_id))
+            rows.append(
+                dict(
+                    jti=random_token(16),
+                    family=random_token(16),
+                    refresh_token_hash=token_hash(value),
+                    client_id=client.id,
+                    account_id=alice.id,
+                    session_id=session.id,
+                    scope="openid profile email",
+                    offline=False,
+                    issued_at=now,
+                    access_expires_at=now + timedelta(minutes=15),
+                    refresh_expires_at=now + timedelta(hours=12),
+                    store_id=alice.default_store_id,
+                )
+            )
         db.session.execute(IssuedToken.__table__.insert(), rows)  # one executemany
         db.session.commit()
         stores = {s.marketplace_code: s.public_id for s in alice.stores}
@@ -218,8 +240,13 @@ def server_cpu_seconds(server: subprocess.Popen) -> float:
 
 def start_server() -> subprocess.Popen:
     process = subprocess.Popen(
-        ["taskset", "-c", "0", *server_command()], env=env(), cwd=ROOT,
-        stdout=subprocess.DEVNULL, stderr=open(WORK / "server.log", "w"), start_new_session=True)
+        ["taskset", "-c", "0", *server_command()],
+        env=env(),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(WORK / "server.log", "w"),
+        start_new_session=True,
+    )
     for _ in range(100):
         try:
             urllib.request.urlopen(f"{BASE}/readyz", timeout=1)  # noqa: S310 (loopback)
@@ -231,8 +258,9 @@ def start_server() -> subprocess.Popen:
 
 def http(method: str, path: str, data: dict | None = None, headers: dict | None = None):
     body = urllib.parse.urlencode(data).encode() if data is not None else None
-    request = urllib.request.Request(f"{BASE}{path}", data=body, method=method,
-                                     headers=headers or {})
+    request = urllib.request.Request(
+        f"{BASE}{path}", data=body, method=method, headers=headers or {}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback)
         return json.load(response)
 
@@ -246,25 +274,50 @@ def sign_in_once(client_id: str, secret: str, steps: list[float] | None = None) 
     verifier = secrets.token_urlsafe(48)
     import hashlib
 
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(
-        b"=").decode()
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
     browser = requests.Session()
-    authorize = browser.get(f"{BASE}/oauth/authorize", params={
-        "response_type": "code", "client_id": client_id, "redirect_uri": f"{BASE}/cb",
-        "scope": "openid profile", "state": "s", "nonce": secrets.token_hex(8),
-        "code_challenge": challenge, "code_challenge_method": "S256"}, allow_redirects=True)
+    authorize = browser.get(
+        f"{BASE}/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": f"{BASE}/cb",
+            "scope": "openid profile",
+            "state": "s",
+            "nonce": secrets.token_hex(8),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+        allow_redirects=True,
+    )
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', authorize.text).group(1)
-    next_url = re.search(r'name="next" value="([^"]+)"', authorize.text).group(1).replace(
-        "&amp;", "&")
-    login = browser.post(f"{BASE}/login", data={"csrf_token": csrf, "next": next_url,
-                                                "login": "acme:alice",
-                                                "password": "alice-staff-pw"},
-                         allow_redirects=False)
+    next_url = (
+        re.search(r'name="next" value="([^"]+)"', authorize.text).group(1).replace("&amp;", "&")
+    )
+    login = browser.post(
+        f"{BASE}/login",
+        data={
+            "csrf_token": csrf,
+            "next": next_url,
+            "login": "acme:alice",
+            "password": "alice-staff-pw",
+        },
+        allow_redirects=False,
+    )
     back = browser.get(f"{BASE}{login.headers['Location']}", allow_redirects=False)
     code = urllib.parse.parse_qs(urllib.parse.urlsplit(back.headers["Location"]).query)["code"][0]
-    token = requests.post(f"{BASE}/oauth/token", data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": f"{BASE}/cb",
-        "code_verifier": verifier}, auth=(client_id, secret))
+    token = requests.post(
+        f"{BASE}/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": f"{BASE}/cb",
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret),
+    )
     token.raise_for_status()
     if steps is not None:
         for response in (*authorize.history, authorize, login, back, token):
@@ -347,15 +400,30 @@ class TokenCursor:
         cls.next += run["requests"] + run["errors"] + connections + 1
 
 
-def wrk(name: str, path: str, lua: str, *, connections: int = CONNECTIONS,
-        seconds: int = DURATION) -> dict:
+def wrk(
+    name: str, path: str, lua: str, *, connections: int = CONNECTIONS, seconds: int = DURATION
+) -> dict:
     script = WORK / f"{name}.lua"
     uses_tokens = "local n = 0" in lua
     script.write_text(TokenCursor.start(lua) + LUA_DONE)
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-         "--latency", "-s", str(script), f"{BASE}{path}"],
-        capture_output=True, text=True, check=True)
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"{BASE}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(re.search(r"JSON(\{.*\})", out.stdout).group(1))
     data["rps"] = data["requests"] / data["seconds"]
     if uses_tokens:
@@ -370,11 +438,17 @@ def paced(name: str, path: str, lua: str, peak: dict) -> dict:
     target = 0.8 * peak["rps"]
     connections = max(CONNECTIONS, math.ceil(target * 0.005))
     delay = max(0.0, connections * 1000 / target - 1000 / peak["rps"])  # a first guess
-    probe = wrk(f"{name}-probe", path, lua + LUA_PACE.format(pace=round(delay)),
-                connections=connections, seconds=3)
+    probe = wrk(
+        f"{name}-probe",
+        path,
+        lua + LUA_PACE.format(pace=round(delay)),
+        connections=connections,
+        seconds=3,
+    )
     delay = max(0.0, delay + connections * 1000 / target - connections * 1000 / probe["rps"])
-    at80 = wrk(f"{name}-80", path, lua + LUA_PACE.format(pace=round(delay)),
-               connections=connections)
+    at80 = wrk(
+        f"{name}-80", path, lua + LUA_PACE.format(pace=round(delay)), connections=connections
+    )
     at80["share_of_peak"] = at80["rps"] / peak["rps"]
     return at80
 
@@ -391,19 +465,35 @@ def scenarios(info: dict) -> dict[str, tuple[str, str]]:
     tokens = sign_in_once(info["client_id"], info["secret"])
     access = tokens["access_token"]
     other_store = info["stores"]["shopee-my"]
-    refresh_lua = (f'wrk.method = "POST"\nwrk.headers["Content-Type"] = '
-                   f'"application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = '
-                   f'"{basic}"\n' + LUA_REFRESH.format(path=WORK / "refresh_tokens.txt"))
+    refresh_lua = (
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = '
+        f'"application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = '
+        f'"{basic}"\n' + LUA_REFRESH.format(path=WORK / "refresh_tokens.txt")
+    )
     return {
         "jwks": ("/oauth/jwks", form_lua("GET", None, {})),
-        "client_credentials": ("/oauth/token", form_lua(
-            "POST", {"grant_type": "client_credentials", "scope": "openid"}, form)),
+        "client_credentials": (
+            "/oauth/token",
+            form_lua("POST", {"grant_type": "client_credentials", "scope": "openid"}, form),
+        ),
         "introspection": ("/oauth/introspect", form_lua("POST", {"token": access}, form)),
-        "userinfo": ("/oauth/userinfo", form_lua(
-            "GET", None, {"Authorization": f"Bearer {access}"})),
-        "token_exchange": ("/oauth/token", form_lua("POST", {
-            "grant_type": TX, "subject_token": access, "store": other_store,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}, form)),
+        "userinfo": (
+            "/oauth/userinfo",
+            form_lua("GET", None, {"Authorization": f"Bearer {access}"}),
+        ),
+        "token_exchange": (
+            "/oauth/token",
+            form_lua(
+                "POST",
+                {
+                    "grant_type": TX,
+                    "subject_token": access,
+                    "store": other_store,
+                    "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                },
+                form,
+            ),
+        ),
         "refresh": ("/oauth/token", refresh_lua),
     }
 
@@ -413,14 +503,29 @@ def sign_in_load(info: dict, seconds: int, workers: int, rate: float = 0.0) -> d
     they go or, with ``rate``, starting ``rate`` flows per second between them (a flow late
     for its slot starts at once: the latency counted is the flow's own)."""
     out = subprocess.run(
-        ["taskset", "-c", "1", VENV / "python", __file__, "--sign-in-load", info["client_id"],
-         info["secret"], str(seconds), str(workers), str(rate)],
-        capture_output=True, text=True, check=True)
+        [
+            "taskset",
+            "-c",
+            "1",
+            VENV / "python",
+            __file__,
+            "--sign-in-load",
+            info["client_id"],
+            info["secret"],
+            str(seconds),
+            str(workers),
+            str(rate),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def sign_in_load_inside(client_id: str, secret: str, seconds: int, workers: int,
-                        rate: float) -> None:
+def sign_in_load_inside(
+    client_id: str, secret: str, seconds: int, workers: int, rate: float
+) -> None:
     import statistics
     import threading
 
@@ -450,8 +555,9 @@ def sign_in_load_inside(client_id: str, secret: str, seconds: int, workers: int,
                 with lock:
                     errors += 1
 
-    threads = [threading.Thread(target=loop, args=(i * interval / workers,))
-               for i in range(workers)]
+    threads = [
+        threading.Thread(target=loop, args=(i * interval / workers,)) for i in range(workers)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -460,12 +566,21 @@ def sign_in_load_inside(client_id: str, secret: str, seconds: int, workers: int,
     latencies.sort()
     steps.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else 0
-    print(json.dumps({"requests": len(latencies), "seconds": elapsed,
-                      "rps": len(latencies) / elapsed, "errors": errors, "non2xx": 0,
-                      "p50": statistics.median(latencies) * 1000 if latencies else 0,
-                      "p99": p99 * 1000,
-                      "request_p99": steps[int(len(steps) * 0.99) - 1] * 1000 if steps else 0,
-                      "requests_per_flow": len(steps) / len(latencies) if latencies else 0}))
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "seconds": elapsed,
+                "rps": len(latencies) / elapsed,
+                "errors": errors,
+                "non2xx": 0,
+                "p50": statistics.median(latencies) * 1000 if latencies else 0,
+                "p99": p99 * 1000,
+                "request_p99": steps[int(len(steps) * 0.99) - 1] * 1000 if steps else 0,
+                "requests_per_flow": len(steps) / len(latencies) if latencies else 0,
+            }
+        )
+    )
 
 
 CALIBRATION = """
@@ -480,8 +595,12 @@ print(time.process_time() - start)
 def calibrate() -> float:
     """CPU seconds of a fixed piece of Python on the server's core: how fast this machine is
     right now (lower is faster), to compare runs."""
-    out = subprocess.run(["taskset", "-c", "0", VENV / "python", "-c", CALIBRATION],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["taskset", "-c", "0", VENV / "python", "-c", CALIBRATION],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return round(float(out.stdout.strip()), 3)
 
 
@@ -494,24 +613,30 @@ def one_round(server, info: dict, number: int) -> dict:
         peak = measured(server, lambda lua=lua, path=path, name=name: wrk(name, path, lua))
         at80 = paced(name, path, lua, peak)
         results[name] = {"peak": peak, "at_80": at80}
-        print(f"{name:<20} {peak['rps']:>8.0f} req/s  p50 {peak['p50']:.1f} ms  "
-              f"p99 {peak['p99']:.1f} ms  core {peak['core_busy']:.0%} "
-              f"(core 1: {peak.get('other_busy', 0):.0%}) | at "
-              f"{at80['rps']:.0f} req/s ({at80['share_of_peak']:.0%}): p99 "
-              f"{at80['p99']:.1f} ms  "
-              f"(errors {peak['errors'] + peak['non2xx']}, "
-              f"{at80['errors'] + at80['non2xx']})", flush=True)
+        print(
+            f"{name:<20} {peak['rps']:>8.0f} req/s  p50 {peak['p50']:.1f} ms  "
+            f"p99 {peak['p99']:.1f} ms  core {peak['core_busy']:.0%} "
+            f"(core 1: {peak.get('other_busy', 0):.0%}) | at "
+            f"{at80['rps']:.0f} req/s ({at80['share_of_peak']:.0%}): p99 "
+            f"{at80['p99']:.1f} ms  "
+            f"(errors {peak['errors'] + peak['non2xx']}, "
+            f"{at80['errors'] + at80['non2xx']})",
+            flush=True,
+        )
     if not ONLY or "password_sign_in" in ONLY:
         peak = measured(server, lambda: sign_in_load(info, DURATION, 4))
         at80 = sign_in_load(info, DURATION, 4, rate=0.8 * peak["rps"])
         at80["share_of_peak"] = at80["rps"] / peak["rps"]
         results["password_sign_in"] = {"peak": peak, "at_80": at80}
-        print(f"{'password_sign_in':<20} {peak['rps']:>8.1f} /s     p50 {peak['p50']:.0f} ms  "
-              f"p99 {peak['p99']:.0f} ms  core {peak['core_busy']:.0%} "
-              f"(core 1: {peak.get('other_busy', 0):.0%}) | at {at80['rps']:.1f}/s "
-              f"({at80['share_of_peak']:.0%}): p99 {at80['p99']:.0f} ms a flow of "
-              f"{at80['requests_per_flow']:.0f} requests, {at80['request_p99']:.0f} ms a "
-              f"request  (errors {peak['errors']}, {at80['errors']})", flush=True)
+        print(
+            f"{'password_sign_in':<20} {peak['rps']:>8.1f} /s     p50 {peak['p50']:.0f} ms  "
+            f"p99 {peak['p99']:.0f} ms  core {peak['core_busy']:.0%} "
+            f"(core 1: {peak.get('other_busy', 0):.0%}) | at {at80['rps']:.1f}/s "
+            f"({at80['share_of_peak']:.0%}): p99 {at80['p99']:.0f} ms a flow of "
+            f"{at80['requests_per_flow']:.0f} requests, {at80['request_p99']:.0f} ms a "
+            f"request  (errors {peak['errors']}, {at80['errors']})",
+            flush=True,
+        )
     return results
 
 
@@ -538,13 +663,21 @@ def main() -> None:
     for name in rounds[0]:
         runs = sorted((r[name] for r in rounds), key=lambda run: run["peak"]["rps"])
         median = runs[len(runs) // 2]
-        results[name] = {**median, "target": TARGETS.get(name),
-                         "peaks": [round(run["peak"]["rps"], 1) for run in runs]}
-    report = {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "machine": f"{os.cpu_count()} cores; server: {server_description()} pinned to core 0; "
-                         f"load generator, PostgreSQL and Redis pinned to core 1",
-              "calibration_seconds": speed, "rounds": ROUNDS,
-              "seconds_per_run": DURATION, "connections": CONNECTIONS, "results": results}
+        results[name] = {
+            **median,
+            "target": TARGETS.get(name),
+            "peaks": [round(run["peak"]["rps"], 1) for run in runs],
+        }
+    report = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores; server: {server_description()} pinned to core 0; "
+        f"load generator, PostgreSQL and Redis pinned to core 1",
+        "calibration_seconds": speed,
+        "rounds": ROUNDS,
+        "seconds_per_run": DURATION,
+        "connections": CONNECTIONS,
+        "results": results,
+    }
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
     print(f"\ncalibration (CPU s of a fixed workload, before/after; lower is faster): {speed}")
     print("\n" + table(report))
@@ -555,8 +688,11 @@ def _share(run: dict) -> str:
 
 
 def table(report: dict) -> str:
-    lines = ["| scenario | req/s per core (median) | rounds | p50 ms | p99 ms | core busy "
-             "| p99 ms at ~80% of peak | target |", "|---|---:|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| scenario | req/s per core (median) | rounds | p50 ms | p99 ms | core busy "
+        "| p99 ms at ~80% of peak | target |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
+    ]
     for name, r in report["results"].items():
         target = r["target"]
         met = "" if target is None else ("met" if r["peak"]["rps"] >= target else "**missed**")
@@ -566,7 +702,8 @@ def table(report: dict) -> str:
             f"{r['peak']['p99']:.1f} | {r['peak'].get('core_busy', 0):.0%} | "
             f"{r['at_80']['p99']:.1f} (at {r['at_80']['rps']:.0f}/s"
             f"{_share(r['at_80'])}) | "
-            f"{'' if target is None else f'≥ {target}/s '}{met} |")
+            f"{'' if target is None else f'≥ {target}/s '}{met} |"
+        )
     return "\n".join(lines)
 
 
@@ -574,7 +711,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--prepare-inside":
         prepare_inside()
     elif len(sys.argv) > 1 and sys.argv[1] == "--sign-in-load":
-        sign_in_load_inside(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]),
-                            float(sys.argv[6]))
+        sign_in_load_inside(
+            sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+        )
     else:
         main()

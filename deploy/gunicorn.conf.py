@@ -24,7 +24,8 @@ preload_app = False  # each worker connects to the database itself
 
 # Prometheus metrics from every worker (idp/metrics.py).
 metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-metrics-"))
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="idp-metrics-")
+)
 
 
 def child_exit(server, worker):
