@@ -678,7 +678,10 @@ def main() -> None:
         "connections": CONNECTIONS,
         "results": results,
     }
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    # A partial run (IDP_BENCH_ONLY) must not stand in for the full one the README shows.
+    name = "partial.json" if ONLY else "latest.json"
+    (RESULTS / name).write_text(json.dumps(report, indent=2))
+    print(f"results: {RESULTS / name}")
     print(f"\ncalibration (CPU s of a fixed workload, before/after; lower is faster): {speed}")
     print("\n" + table(report))
 
