@@ -1,7 +1,12 @@
 """Signing keys: generated on first start, private parts encrypted at rest under
 ``IDP_KEY_ENCRYPTION_KEY``, rotated with ``idp keys rotate``. ES256 signs by default; RS256 is
 available per client. Keys are loaded once per process and cached; the cache is refreshed when a
-token names an unknown ``kid``, or every ``REFRESH_SECONDS`` (another instance may rotate)."""
+token names an unknown ``kid``, or every ``REFRESH_SECONDS`` (another instance may rotate).
+
+A refresh reads which keys exist (kid, algorithm, state, public JWK) and decrypts and imports
+only a ``kid`` it has not seen: a key's private part never changes, and importing both keys anew
+took ~38 ms (the RSA key's checks most of it), a stall of every request on the process every 30
+seconds. One thread refreshes while the others go on with the keys they have."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from flask import current_app
 from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import select
 
 from idp.extensions import db
 from idp.models import SigningKey
@@ -139,37 +145,72 @@ class KeyRing:
         self._loaded: _Loaded | None = None
         self._loaded_at = 0.0
         self._forced_at = 0.0
+        self._imported: dict[str, tuple] = {}  # kid -> (joserfc key, _Signer): never change
 
     def invalidate(self) -> None:
         self._loaded = None
 
     def _load(self) -> _Loaded:
         now = utcnow()
-        rows = db.session.query(SigningKey).order_by(SigningKey.id).all()
-        fernet = _fernet()
-        signing, verifying, published = {}, {}, []
-        for row in rows:
-            if row.retire_after is not None and row.retire_after <= now:
-                continue
-            key = _import(row.alg, fernet.decrypt(row.private_key_encrypted.encode()), row.kid)
+        rows = db.session.execute(
+            select(
+                SigningKey.kid,
+                SigningKey.alg,
+                SigningKey.public_jwk,
+                SigningKey.superseded_at,
+                SigningKey.retire_after,
+            ).order_by(SigningKey.id)
+        ).all()
+        live = [row for row in rows if row.retire_after is None or row.retire_after > now]
+        self._imported = {
+            row.kid: self._imported[row.kid] for row in live if row.kid in self._imported
+        }
+        self._import_new([row for row in live if row.kid not in self._imported])
+        signing, signers, verifying, published = {}, {}, {}, []
+        for row in live:
+            key, signer = self._imported[row.kid]
             verifying[row.kid] = key
             published.append(row.public_jwk)
-            if row.superseded_at is None:
-                signing[row.alg] = key  # newest active key per algorithm
+            if row.superseded_at is None:  # newest active key per algorithm
+                signing[row.alg], signers[row.alg] = key, signer
         document = {"keys": published}
-        signers = {alg: _Signer(alg, key.kid, key) for alg, key in signing.items()}
         return _Loaded(signing, signers, verifying, document, json.dumps(document).encode())
+
+    def _import_new(self, rows: list) -> None:
+        if not rows:
+            return
+        fernet = _fernet()
+        encrypted = dict(
+            db.session.execute(
+                select(SigningKey.kid, SigningKey.private_key_encrypted).where(
+                    SigningKey.kid.in_([row.kid for row in rows])
+                )
+            ).all()
+        )
+        for row in rows:
+            key = _import(row.alg, fernet.decrypt(encrypted[row.kid].encode()), row.kid)
+            self._imported[row.kid] = (key, _Signer(row.alg, row.kid, key))
 
     def _get(self, *, force: bool = False) -> _Loaded:
         loaded = self._loaded
-        if loaded is None or force or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
-            with self._lock:
+        if loaded is not None and not force:
+            if time.monotonic() - self._loaded_at <= REFRESH_SECONDS:
+                return loaded
+            if not self._lock.acquire(blocking=False):
+                return loaded  # another thread is refreshing: these keys serve meanwhile
+        else:
+            self._lock.acquire()
+        try:
+            if not force and self._loaded is not None and self._loaded is not loaded:
+                return self._loaded  # refreshed by the thread this one waited for
+            loaded = self._load()
+            if not loaded.signing:
+                ensure_keys()
                 loaded = self._load()
-                if not loaded.signing:
-                    ensure_keys()
-                    loaded = self._load()
-                self._loaded, self._loaded_at = loaded, time.monotonic()
-        return loaded
+            self._loaded, self._loaded_at = loaded, time.monotonic()
+            return loaded
+        finally:
+            self._lock.release()
 
     def signing_key(self, alg: str):
         return self._get().signing[alg]
