@@ -5,30 +5,15 @@ what claims are made of (R14, R18), clients changed or disabled, and a rolled-ba
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from idp.extensions import db
 from idp.models import Account, Client, IssuedToken
 from idp.oauth import shared_state
 from idp.services import accounts, roles, stores
 from tests import oidc_flow as flow
+from tests.sql import Statements
 
 pytest_plugins = ["tests.oidc_fixtures"]
-
-
-class Statements:
-    """Every SQL statement the app sends while the block runs."""
-
-    def __enter__(self):
-        self.sent: list[str] = []
-        event.listen(db.engine, "before_cursor_execute", self._record)
-        return self
-
-    def _record(self, _conn, _cursor, statement, *_args) -> None:
-        self.sent.append(statement)
-
-    def __exit__(self, *exc) -> None:
-        event.remove(db.engine, "before_cursor_execute", self._record)
 
 
 @pytest.fixture

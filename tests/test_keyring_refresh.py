@@ -8,25 +8,13 @@ import threading
 from datetime import timedelta
 
 from joserfc import jws
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from idp.extensions import db
 from idp.models import SigningKey
 from idp.models.base import utcnow
 from idp.oauth import keys
-
-
-class Statements:
-    def __enter__(self):
-        self.sent: list[str] = []
-        event.listen(db.engine, "before_cursor_execute", self._record)
-        return self
-
-    def _record(self, _conn, _cursor, statement, *_args) -> None:
-        self.sent.append(statement)
-
-    def __exit__(self, *exc) -> None:
-        event.remove(db.engine, "before_cursor_execute", self._record)
+from tests.sql import Statements
 
 
 def _due(ring: keys.KeyRing) -> None:

@@ -182,19 +182,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         row = authorization_code.row
         if not row.account_active or row.session_ended_at is not None or not row.held:
             return None  # disabled (R5), signed out, or the store was taken away (R10)
-        return Principal(
-            sub=row.sub,
-            account_id=row.account_id,
-            session_id=row.session_id,
-            sid=row.sid,
-            session_expires_at=row.session_expires_at,
-            auth_time=row.auth_time,
-            amr=row.amr or [],
-            acr=row.acr,
-            store_id=row.store_id,
-            store=row.store,
-            code_id=row.id,
-            offline="offline_access" in row.scope.split(),
+        return Principal.from_row(
+            row, code_id=row.id, offline="offline_access" in row.scope.split()
         )
 
 
@@ -289,20 +278,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token: RefreshToken) -> Principal:
         row = refresh_token.row
-        return Principal(
-            sub=row.sub,
-            account_id=row.account_id,
-            session_id=row.session_id,
-            sid=row.sid,
-            session_expires_at=row.session_expires_at,
-            auth_time=row.auth_time,
-            amr=row.amr or [],
-            acr=row.acr,
-            store_id=row.store_id,
-            store=row.store,
-            family=row.family,
-            offline=row.offline,
-            successor=refresh_token.successor,
+        return Principal.from_row(
+            row, family=row.family, offline=row.offline, successor=refresh_token.successor
         )
 
     def create_token_response(self):

@@ -88,6 +88,23 @@ def _client_current():
     )
 
 
+def _signed_in(joined, rows):
+    """``joined`` (which holds ``rows``) joined to the rows' account, their SSO session and
+    their store: what a code or refresh token's new tokens need."""
+    return (
+        joined.join(_accounts, _accounts.c.id == rows.c.account_id)
+        .outerjoin(_sessions, _sessions.c.id == rows.c.session_id)
+        .outerjoin(_stores, _stores.c.id == rows.c.store_id)
+    )
+
+
+def _still_held(rows):
+    """SQL: the rows name no store, or one their account may still work in."""
+    return type_coerce(
+        case((rows.c.store_id.is_(None), True), else_=_holds(_accounts, _stores)), Boolean
+    )
+
+
 def _client_params(client: Client) -> dict:
     return {"p_client": client.id, "p_client_revision": client.revision}
 
@@ -166,15 +183,9 @@ _FIND_CODE = (
         _sessions.c.expires_at.label("session_expires_at"),
         _sessions.c.ended_at.label("session_ended_at"),
         _stores.c.public_id.label("store"),
-        type_coerce(
-            case((CODES.c.store_id.is_(None), True), else_=_holds(_accounts, _stores)), Boolean
-        ).label("held"),
+        _still_held(CODES).label("held"),
     )
-    .select_from(
-        CODES.join(_accounts, _accounts.c.id == CODES.c.account_id)
-        .outerjoin(_sessions, _sessions.c.id == CODES.c.session_id)
-        .outerjoin(_stores, _stores.c.id == CODES.c.store_id)
-    )
+    .select_from(_signed_in(CODES, CODES))
     .where(CODES.c.code_hash == bindparam("p_hash", type_=String))
 )
 CodeRow = namedtuple("CodeRow", [column.key for column in _FIND_CODE.selected_columns])
@@ -272,9 +283,6 @@ def record_exchanged(row: dict, client: Client, *, sub: str, sid: str | None, st
 
 # --- refresh (rotation with reuse detection) ------------------------------------------------------
 
-_held = type_coerce(
-    case((TOKENS.c.store_id.is_(None), True), else_=_holds(_accounts, _stores)), Boolean
-)
 _FIND_REFRESH = (
     select(
         TOKENS.c.id,
@@ -297,13 +305,9 @@ _FIND_REFRESH = (
         _sessions.c.acr,
         _sessions.c.expires_at.label("session_expires_at"),
         _stores.c.public_id.label("store"),
-        _held.label("held"),
+        _still_held(TOKENS).label("held"),
     )
-    .select_from(
-        TOKENS.join(_accounts, _accounts.c.id == TOKENS.c.account_id)
-        .outerjoin(_sessions, _sessions.c.id == TOKENS.c.session_id)
-        .outerjoin(_stores, _stores.c.id == TOKENS.c.store_id)
-    )
+    .select_from(_signed_in(TOKENS, TOKENS))
     .where(TOKENS.c.refresh_token_hash == bindparam("p_hash", type_=String))
 )
 
@@ -448,12 +452,7 @@ def _rotate_at_once():
         _stores.c.public_id.label("store"),
         new.c.id.label("new_id"),
         new.c.refresh_expires_at.label("new_refresh_expires_at"),
-    ).select_from(
-        old.join(new, true())
-        .join(_accounts, _accounts.c.id == old.c.account_id)
-        .outerjoin(_sessions, _sessions.c.id == old.c.session_id)
-        .outerjoin(_stores, _stores.c.id == old.c.store_id)
-    )
+    ).select_from(_signed_in(old.join(new, true()), old))
 
 
 _ROTATE_AT_ONCE = _rotate_at_once()

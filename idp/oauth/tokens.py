@@ -68,6 +68,24 @@ class Principal:
             }
         return cls(sub=account.public_id, account_id=account.id, **facts)
 
+    @classmethod
+    def from_row(cls, row, **facts) -> Principal:
+        """From a token store row carrying the account, its sign-in and store (a code's or a
+        refresh token's)."""
+        return cls(
+            sub=row.sub,
+            account_id=row.account_id,
+            session_id=row.session_id,
+            sid=row.sid,
+            session_expires_at=row.session_expires_at,
+            auth_time=row.auth_time,
+            amr=row.amr or [],
+            acr=row.acr,
+            store_id=row.store_id,
+            store=row.store,
+            **facts,
+        )
+
     def at_store(self, store: Store | None) -> None:
         self.store_id = store.id if store else None
         self.store = store.public_id if store else None
