@@ -463,6 +463,13 @@ def test_r16_api_reset_password_to_a_chosen_one(ctx, owner_token, alice):
         ("/api/staff/alice/reset-password", {"password": "short"}, 400, "invalid_input"),
         ("/api/staff/alice/reset-password", {"password": 12345678}, 400, "invalid_request"),
         ("/api/staff/alice/reset-password", "[not json", 400, "invalid_request"),
+        # JSON can escape half a surrogate pair: no text, and nothing any encoder can store.
+        (
+            "/api/staff/alice/reset-password",
+            '{"password": "\\ud800 lone half"}',
+            400,
+            "invalid_request",
+        ),
         ("/api/staff/nobody/reset-password", None, 404, "not_found"),
         ("/api/staff/acme/reset-password", None, 404, "not_found"),
         ("/api/staff/alice/reset-2fa", None, 409, "conflict"),

@@ -131,6 +131,12 @@ def _body() -> dict:
         raise MalformedRequest("The request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise MalformedRequest("The request body must be a JSON object")
+    try:  # JSON may escape half a surrogate pair (\ud800): not text, and nothing can store it
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise MalformedRequest(
+            "The request body holds an unpaired surrogate (\\ud800-\\udfff)"
+        ) from None
     return body
 
 
