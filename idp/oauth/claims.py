@@ -80,13 +80,10 @@ class AccountFacts:
 def account_facts(account_id: int) -> AccountFacts | None:
     """The facts of account ``account_id`` (None when there is no such account), read once per
     request (a change flushed in it starts over: ``shared_state``)."""
-    known = g.setdefault(FACTS, {})
+    known = g.setdefault(shared_state.ACCOUNT_FACTS, {})
     if account_id not in known:
         known[account_id] = _account_facts(account_id)
     return known[account_id]
-
-
-FACTS = "idp_account_facts"
 
 
 def _account_facts(account_id: int) -> AccountFacts | None:

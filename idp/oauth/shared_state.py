@@ -60,6 +60,8 @@ CLAIM_ATTRS = (
     "default_store_id",
     "must_change_password",  # in the authorization endpoint's account facts
 )
+# flask.g key of the account facts a request has read (``claims.account_facts``).
+ACCOUNT_FACTS = "idp_account_facts"
 CLAIM_MODELS = (Company, Store, Role, StoreAssignment, StaffGroup)
 CLAIM_TABLES = frozenset(
     {
@@ -163,7 +165,7 @@ def _on_flush(session, _context) -> None:
     hold(session, drop)
     if claims_changed:
         session.info["idp.claims_changed"] = True
-        g.pop("idp_account_facts", None)  # this request's own copy of them is stale now
+        g.pop(ACCOUNT_FACTS, None)  # this request's own copy of them is stale now
 
 
 @event.listens_for(Client, "before_update")
