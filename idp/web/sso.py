@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, g, request
+from flask import current_app, g, make_response, request
 
 from idp.models import Account, SsoSession
 from idp.oauth import sessions
@@ -37,7 +37,12 @@ def set_cookie(response, value: str):
 
 
 def clear_cookie(response):
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    """End the SSO cookie on ``response`` (a response, or what a view may return: a page's text)."""
+    response = make_response(response)
+    settings = current_app.extensions["idp.settings"]
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=settings.secure_cookies, httponly=True, samesite="Lax"
+    )
     return response
 
 
