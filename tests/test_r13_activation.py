@@ -151,6 +151,21 @@ def test_r13_register_receive_email_over_smtp_activate_and_sign_in(ctx, web, smt
     assert signed_in.status_code == 302, error_of(signed_in)
 
 
+def test_r13_a_newly_activated_owner_is_accepted_by_every_app_at_once(ctx, web):
+    """Registration marks the pending account off for tokens; activation (an UPDATE whose WHERE
+    names the nonce it clears) must lift that mark: the owner's first tokens work at once at
+    userinfo and introspection (issue 12: they were refused for about 16 minutes)."""
+    assert register(web, "acme").status_code == 302
+    assert activate(web, queued_links()[0]).status_code == 200
+    rp = flow.register("Seller center")
+    tokens = flow.token_set(flow.browser(ctx), rp, login="acme", password=PASSWORD)
+    info = flow.userinfo(web, tokens["access_token"])
+    assert info.status_code == 200, info.get_json()
+    assert info.get_json()["preferred_username"] == "acme"
+    assert flow.introspect(web, rp, tokens["access_token"])["active"] is True
+    assert flow.introspect(web, rp, tokens["refresh_token"])["active"] is True
+
+
 def test_r13_chinese_registration_gets_a_chinese_email_in_text_and_html(ctx, web, smtp):
     assert register(web, "淘宝", email="boss@taobao.example", language="zh").status_code == 302
     (email,) = delivered(smtp, 1)

@@ -178,7 +178,9 @@ def _next_revision(_mapper, _connection, client: Client) -> None:
 @event.listens_for(db.session, "do_orm_execute")
 def _on_execute(state):
     """A bulk UPDATE or DELETE of what claims are made of changes them too; one of clients or
-    accounts is followed by reading back the rows it matched, to keep their markers in step."""
+    accounts keeps their markers in step. The rows it matches are found before it runs: its
+    WHERE may name a column it changes (activation clears the nonce it matched on), so after
+    the write the same WHERE would find nothing and a marker would stay behind."""
     if not (state.is_update or state.is_delete):
         return None
     name = getattr(getattr(state.statement, "table", None), "name", None)
@@ -186,23 +188,33 @@ def _on_execute(state):
         state.session.info["idp.claims_changed"] = True
     if name not in ("clients", "accounts"):
         return None
+    model = Client if name == "clients" else Account
+    where = state.statement.whereclause
+    matched = select(model.id) if where is None else select(model.id).where(where)
+    ids = state.session.scalars(matched).all()
     if name == "clients" and state.is_update:  # every change raises the revision
         result = state.invoke_statement(
             statement=state.statement.values(revision=Client.revision + 1)
         )
+    elif name == "clients":  # a deleted client's cached row must go too
+        gone = state.session.scalars(select(Client.client_id).where(Client.id.in_(ids))).all()
+        result = state.invoke_statement()
+        hold(state.session, {client_key(client_id) for client_id in gone})
+        return result
     else:
         result = state.invoke_statement()
-    where = state.statement.whereclause
+    if not ids or state.is_delete:
+        return result
     if name == "clients":
-        query = select(Client.client_id, Client.disabled)
-        rows = state.session.execute(query if where is None else query.where(where)).all()
+        rows = state.session.execute(
+            select(Client.client_id, Client.disabled).where(Client.id.in_(ids))
+        ).all()
         hold(state.session, {client_key(client_id) for client_id, _ in rows})
         for client_id, disabled in rows:
             _off(state.session, f"client-off:{client_id}", disabled)
-    elif state.is_update:
-        query = select(Account.public_id, Account.status)
+    else:
         for public_id, status in state.session.execute(
-            query if where is None else query.where(where)
+            select(Account.public_id, Account.status).where(Account.id.in_(ids))
         ).all():
             _off(state.session, f"account-off:{public_id}", status != ACTIVE)
     return result
