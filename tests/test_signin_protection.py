@@ -189,6 +189,47 @@ def test_r19_company_requiring_totp_sends_staff_without_it_to_enrol(web, company
     assert totp.is_enrolled(fresh(bob))
 
 
+def shown_secret(page) -> str:
+    return re.search(r"<code>([A-Z2-7]+)</code>", page.get_data(as_text=True)).group(1)
+
+
+@pytest.mark.parametrize("path", ["/login/2fa/enrol", "/account/2fa"])
+def test_r19_a_mistyped_code_keeps_the_secret_being_set_up(web, company, make, path):
+    """The person scanned the QR code; one mistyped code must not replace the secret their app
+    now holds (issue 12), nor must reloading the page. Only asking for a new code does."""
+    totp.set_required_for_staff(company, True)
+    bob = make.staff(company, "bob")
+    login = f"{company.company.name}:bob"
+    if path == "/account/2fa":  # enrolling by choice: a company that does not require it
+        totp.set_required_for_staff(company, False)
+        assert flow.sign_in(web, login, make.PASSWORD).status_code == 302
+    else:
+        assert flow.location(flow.sign_in(web, login, make.PASSWORD)) == "/login/2fa"
+    page = web.get(path)
+    secret = shown_secret(page)
+    authenticator = pyotp.TOTP(secret)
+    fields = flow.form_fields(page.get_data(as_text=True))
+    mistyped = web.post(path, data={**fields, "code": wrong_code(authenticator)})
+    assert mistyped.status_code == 400 and "not valid" in error_of(mistyped)
+    assert shown_secret(mistyped) == secret
+    assert shown_secret(web.get(path)) == secret  # a reload shows the same one
+    done = web.post(path, data={**fields, "code": authenticator.now()})
+    assert done.status_code == 200 and "recovery" in done.get_data(as_text=True).lower()
+    assert totp.is_enrolled(fresh(bob))
+
+
+def test_r19_show_a_new_code_replaces_the_secret_being_set_up(web, company, make):
+    make.staff(company, "bob")
+    assert flow.sign_in(web, f"{company.company.name}:bob", make.PASSWORD).status_code == 302
+    page = web.get("/account/2fa")
+    first = shown_secret(page)
+    fields = flow.form_fields(page.get_data(as_text=True))
+    renewed = web.post("/account/2fa", data={**fields, "action": "restart"})
+    assert renewed.status_code == 200 and shown_secret(renewed) != first
+    stale = web.post("/account/2fa", data={**fields, "code": pyotp.TOTP(first).now()})
+    assert stale.status_code == 400  # the replaced secret no longer enrols
+
+
 def second_step(web, login: str, password: str) -> dict[str, str]:
     """Pass the password step; the second-factor form's hidden fields."""
     assert flow.location(flow.sign_in(web, login, password)) == "/login/2fa"

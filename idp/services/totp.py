@@ -68,12 +68,14 @@ def is_required(account: Account) -> bool:
     return is_enrolled(account) or (not account.is_main and account.company.require_totp)
 
 
-def begin_enrolment(account: Account) -> Enrolment:
-    """A fresh secret to be confirmed with a code (``confirm_enrolment``). Nothing is stored yet:
-    the caller keeps the secret (e.g. in the session) until then."""
+def begin_enrolment(account: Account, secret: str | None = None) -> Enrolment:
+    """A secret to be confirmed with a code (``confirm_enrolment``): a fresh one, or the pending
+    ``secret`` shown again (a mistyped code must not replace what the person just scanned).
+    Nothing is stored yet: the caller keeps the secret (e.g. in the session) until then."""
     if is_enrolled(account):
         raise Conflict("Two-step verification is already on; remove it before enrolling again")
-    secret = pyotp.random_base32()
+    if secret is None or not _SECRET.fullmatch(secret):
+        secret = pyotp.random_base32()
     uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(
         name=account.login_name, issuer_name=ISSUER
     )

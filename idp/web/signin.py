@@ -175,23 +175,49 @@ def second_factor():
     return _finish(account, ["pwd", "otp" if method == "totp" else "rc"], pending["next"])
 
 
+ENROLMENT = "idp_totp_enrolment"  # in the signed Flask session: the secret being set up
+ENROLMENT_TTL = 30 * 60  # then the set-up counts as abandoned and a new secret is shown
+
+
+def _pending_secret(account: Account) -> str | None:
+    """The secret this browser is setting up for ``account``, until enrolment succeeds, is
+    abandoned (``ENROLMENT_TTL``) or the person asks for a new one."""
+    pending = session.get(ENROLMENT) or {}
+    if pending.get("account") != account.public_id:
+        return None
+    if time.time() - pending.get("at", 0) > ENROLMENT_TTL:
+        return None
+    return pending.get("secret")
+
+
 def _enrolment_step(account: Account, *, voluntary: bool):
-    """R19 enrolment, shared by the forced (sign-in) and voluntary (settings) pages: show a new
-    secret and QR code, or confirm the code typed. Returns (recovery codes, None) once enrolled,
-    else (None, the page to show)."""
-    if request.method == "GET" or "secret" not in session:
-        error, status = None, 200
-    else:
-        try:
-            codes = totp.confirm_enrolment(
-                account, session["secret"], (request.form.get("code") or "")[:12]
-            )
-            session.pop("secret", None)
-            return codes, None
-        except DomainError as exc:
-            error, status = exc.message, 400
-    enrolment = totp.begin_enrolment(account)
-    session["secret"] = enrolment.secret
+    """R19 enrolment, shared by the forced (sign-in) and voluntary (settings) pages: show the
+    secret and QR code being set up, or confirm the code typed. A wrong code keeps the secret
+    (the app already holds it). Returns (recovery codes, None) once enrolled, else (None, the
+    page to show)."""
+    secret = _pending_secret(account)
+    error, status = None, 200
+    if request.method == "POST":
+        if request.form.get("action") == "restart":
+            secret = None
+        elif secret is None:
+            error, status = "This set-up expired. Scan the new code below.", 400
+        else:
+            try:
+                codes = totp.confirm_enrolment(
+                    account, secret, (request.form.get("code") or "")[:12]
+                )
+                session.pop(ENROLMENT, None)
+                return codes, None
+            except DomainError as exc:
+                error, status = exc.message, 400
+    enrolment = totp.begin_enrolment(account, secret)
+    if enrolment.secret != secret:
+        session[ENROLMENT] = {
+            "account": account.public_id,
+            "secret": enrolment.secret,
+            "at": time.time(),
+        }
     page = render_template(
         "signin/enrol.html", account=account, enrolment=enrolment, voluntary=voluntary, error=error
     )
