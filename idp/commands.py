@@ -568,6 +568,19 @@ def clients_group() -> None:
     multiple=True,
     help="A marketplace the app serves (e.g. shopee-sg); default: all.",
 )
+@click.option("--home-url", help="The app's home page, linked from the start page.")
+@click.option(
+    "--allow-exchange-by",
+    "exchangeable_by",
+    multiple=True,
+    help="A client id that may exchange this app's tokens (RFC 8693); default: none.",
+)
+@click.option(
+    "--resource-server-for",
+    "resource_server_for",
+    multiple=True,
+    help="A client id whose tokens this client may introspect (RFC 7662); default: none.",
+)
 @friendly
 def clients_create(
     name,
@@ -582,6 +595,9 @@ def clients_create(
     id_token_alg,
     client_id,
     marketplaces,
+    home_url,
+    exchangeable_by,
+    resource_server_for,
 ):
     from idp.oauth import clients
 
@@ -598,6 +614,9 @@ def clients_create(
         id_token_alg=id_token_alg,
         client_id=client_id,
         marketplaces=marketplaces,
+        client_uri=home_url,
+        exchangeable_by=exchangeable_by,
+        resource_server_for=resource_server_for,
     )
     click.echo(f"client_id:     {client.client_id}")
     if secret:
@@ -614,7 +633,52 @@ def clients_list():
             f"{c.client_id:<24} {c.client_type:<12} {c.app_type:<9} "
             f"{'1st' if c.first_party else '3rd'}-party {c.name}  "
             f"grants={','.join(c.grant_types)} redirect={' '.join(c.redirect_uris)}"
+            + (f" home={c.client_uri}" if c.client_uri else "")
+            + (f" exchangeable-by={','.join(c.exchangeable_by)}" if c.exchangeable_by else "")
+            + (
+                f" resource-server-for={','.join(c.resource_server_for)}"
+                if c.resource_server_for
+                else ""
+            )
+            + (" DISABLED" if c.disabled else "")
         )
+
+
+@clients_group.command("set")
+@click.argument("client_id")
+@click.option("--home-url", help="The app's home page ('' removes it).")
+@click.option(
+    "--allow-exchange-by",
+    "exchangeable_by",
+    multiple=True,
+    help="Client ids that may exchange this app's tokens (replaces the list).",
+)
+@click.option("--no-exchange", is_flag=True, help="No other client may exchange its tokens.")
+@click.option(
+    "--resource-server-for",
+    "resource_server_for",
+    multiple=True,
+    help="Client ids whose tokens this client may introspect (replaces the list).",
+)
+@click.option("--no-resource-server", is_flag=True, help="Introspect its own tokens only.")
+@friendly
+def clients_set(
+    client_id, home_url, exchangeable_by, no_exchange, resource_server_for, no_resource_server
+):
+    """Change CLIENT_ID's home page, who may exchange its tokens, whose tokens it introspects."""
+    from idp.oauth import clients
+
+    client = clients.set_relations(
+        clients.get_client(client_id),
+        client_uri=home_url,
+        exchangeable_by=[] if no_exchange else (exchangeable_by or None),
+        resource_server_for=[] if no_resource_server else (resource_server_for or None),
+    )
+    click.echo(
+        f"{client.client_id}: home={client.client_uri or '-'} "
+        f"exchangeable-by={','.join(client.exchangeable_by) or '-'} "
+        f"resource-server-for={','.join(client.resource_server_for) or '-'}"
+    )
 
 
 @clients_group.command("rotate-secret")

@@ -440,6 +440,8 @@ def test_r6_consumer_app_cannot_exchange_a_staff_token(ctx, web, make):
         redirect_uris=["https://shop.example/cb"],
         grant_types=["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"],
     )
+    # Even when the seller center lets the buyer app exchange its tokens, R6 refuses.
+    clients.set_relations(clients.get_client(seller.client_id), exchangeable_by=[buyer.client_id])
     basic = base64.b64encode(f"{buyer.client_id}:{secret}".encode()).decode()
     response = web.post(
         "/oauth/token",
@@ -462,7 +464,7 @@ def test_tokens_of_a_disabled_client_are_inactive(ctx, web, make):
     owner = make.company("acme")
     make.staff(owner, "alice")
     rp = flow.register()
-    checker = flow.register("Resource server")
+    checker = flow.register("Resource server", resource_server_for=[rp.client_id])
     tokens = flow.token_set(web, rp, login="acme:alice", password=make.PASSWORD)
     assert flow.introspect(web, checker, tokens["access_token"])["active"] is True
     db.session.query(Client).filter_by(client_id=rp.client_id).update({"disabled": True})

@@ -41,6 +41,15 @@ class Client(db.Model):
     # Marketplaces the app serves (e.g. ["shopee-sg"]); empty = every marketplace (a chat console).
     marketplaces: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The app's home page (OIDC Dynamic Client Registration's ``client_uri``): the start page
+    # links signed-in people to their apps.
+    client_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Clients (by client_id) that may exchange this client's access tokens for their own
+    # (RFC 8693); a client may always exchange tokens issued to itself.
+    exchangeable_by: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Clients (by client_id) whose tokens this client, a resource server, may introspect
+    # (RFC 7662 section 4); a client may always introspect its own tokens.
+    resource_server_for: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Raised by every change (idp.oauth.shared_state): a copy of the client cached in a process

@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.models import Client, Marketplace
@@ -55,6 +57,9 @@ def create_client(
     id_token_alg: str = "ES256",
     client_id: str | None = None,
     marketplaces=(),
+    client_uri: str | None = None,
+    exchangeable_by=(),
+    resource_server_for=(),
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (None for a public client), shown once."""
     if not name or not name.strip() or len(name) > 120:
@@ -112,6 +117,9 @@ def create_client(
         scope=" ".join(dict.fromkeys(scope.split())),
         id_token_signed_response_alg=id_token_alg,
         marketplaces=marketplaces,
+        client_uri=_check_uri(client_uri, "client_uri") if client_uri else None,
+        exchangeable_by=_known_clients(exchangeable_by, "exchangeable_by"),
+        resource_server_for=_known_clients(resource_server_for, "resource_server_for"),
     )
     db.session.add(client)
     db.session.flush()
@@ -126,6 +134,71 @@ def create_client(
         app_type=app_type,
     )
     return client, secret
+
+
+def _known_clients(client_ids, field: str) -> list[str]:
+    client_ids = list(dict.fromkeys(c.strip() for c in client_ids or [] if c and c.strip()))
+    if len(client_ids) > MAX_URIS:
+        raise InvalidInput(f"At most {MAX_URIS} clients", field=field)
+    known = set(
+        db.session.scalars(select(Client.client_id).where(Client.client_id.in_(client_ids)))
+    )
+    if unknown := [c for c in client_ids if c not in known]:
+        raise InvalidInput(f"Unknown clients: {', '.join(unknown)}", field=field)
+    return client_ids
+
+
+@transaction
+def set_relations(
+    client: Client,
+    *,
+    client_uri: str | None = None,
+    exchangeable_by=None,
+    resource_server_for=None,
+) -> Client:
+    """Change what the start page links to (``client_uri``, "" to remove it), which clients may
+    exchange this client's tokens, and whose tokens this client may introspect. ``None`` leaves
+    a setting as it is. Audited."""
+    if client_uri is not None:
+        client.client_uri = _check_uri(client_uri, "client_uri") if client_uri else None
+    if exchangeable_by is not None:
+        client.exchangeable_by = _known_clients(exchangeable_by, "exchangeable_by")
+    if resource_server_for is not None:
+        client.resource_server_for = _known_clients(resource_server_for, "resource_server_for")
+    audit.record(
+        None,
+        "client.changed",
+        company_id=None,
+        client_id=client.client_id,
+        client_uri=client.client_uri,
+        exchangeable_by=client.exchangeable_by,
+        resource_server_for=client.resource_server_for,
+    )
+    return client
+
+
+def may_introspect(resource_server: Client, token_client_id: str | None, audience) -> bool:
+    """RFC 7662 section 4: a token is described only to the client it was issued to, to a
+    client in its audience, or to a resource server registered for the token's client. Any
+    other caller is told ``active: false``, as for a token that does not exist."""
+    if resource_server.is_public or not token_client_id:
+        return False
+    audiences = audience if isinstance(audience, list) else [audience]
+    return (
+        resource_server.client_id == token_client_id
+        or resource_server.client_id in audiences
+        or token_client_id in (resource_server.resource_server_for or [])
+    )
+
+
+def may_exchange(client: Client, subject_client: Client | None) -> bool:
+    """RFC 8693: a client exchanges the tokens issued to itself, and another client's only when
+    that client allows it (``exchangeable_by``)."""
+    if subject_client is None:
+        return False
+    return subject_client.client_id == client.client_id or client.client_id in (
+        subject_client.exchangeable_by or []
+    )
 
 
 def get_client(client_id: str) -> Client:

@@ -28,9 +28,10 @@ from idp.extensions import db
 from idp.kv import kv
 from idp.models import AuthorizationCode, Client, Store
 from idp.models.base import utcnow
-from idp.oauth import shared_state, store_context, token_store, tokens
+from idp.oauth import consents, shared_state, store_context, token_store, tokens
 from idp.oauth import userinfo as userinfo_answer
 from idp.oauth.claims import profile_claims, profile_key
+from idp.oauth.clients import may_exchange
 from idp.oauth.config import ACCESS_TOKEN_TTL, CODE_TTL, ID_TOKEN_TTL, OFFLINE_REFRESH_TTL
 from idp.oauth.crypto import random_token, token_hash
 from idp.oauth.keys import keyring
@@ -383,6 +384,13 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             )
         if not subject.get("account_type"):
             raise InvalidGrantError("The subject token does not belong to an account")
+        if subject.get("client_id") != client.client_id and not may_exchange(
+            client, shared_state.cached_client(str(subject.get("client_id")))
+        ):
+            raise InvalidGrantError(
+                "The subject token was issued to another app, which does not let this app "
+                "exchange its tokens"
+            )
         wanted = (form.get("store") or "")[:64]
         if not wanted:
             raise InvalidRequestError("Name the store to switch to ('store')")
@@ -398,6 +406,12 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         scope = form.get("scope") or subject.get("scope") or ""
         if not set(scope.split()) <= set(str(subject.get("scope") or "").split()):
             raise InvalidScopeError("The scope cannot be wider than the subject token's")
+        if not client.first_party and not consents.covers(
+            subject["sub"], client, client.get_allowed_scope(scope)
+        ):
+            raise AccessDeniedError(
+                "The account has not approved this app; send the person through sign-in first"
+            )
         self.request.client = client
         self.request.user = Principal(
             sub=subject["sub"],

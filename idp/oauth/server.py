@@ -22,6 +22,7 @@ from idp.models import Client, IssuedToken
 from idp.models.base import utcnow
 from idp.oauth import shared_state, tokens
 from idp.oauth.claims import profile_key
+from idp.oauth.clients import may_introspect
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
@@ -134,7 +135,13 @@ class IntrospectionEndpoint(_Introspection):
         return row
 
     def check_permission(self, token, client, request) -> bool:
-        return not client.is_public
+        """RFC 7662 section 4: another company's app, a partner or the wallet service learns
+        nothing of a token that is not theirs to check (``clients.may_introspect``). A refresh
+        token is described only to the client it was issued to: no resource server holds one."""
+        if isinstance(token, LiveAccessToken):
+            claims = token.claims
+            return may_introspect(client, claims.get("client_id"), claims.get("aud"))
+        return not client.is_public and token.client.client_id == client.client_id
 
     def introspect_token(self, token: IssuedToken | LiveAccessToken) -> dict:
         if isinstance(token, LiveAccessToken):  # its verified claims, as RFC 7662 suggests

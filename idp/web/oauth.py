@@ -11,11 +11,10 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from idp.errors import InvalidInput
-from idp.extensions import db
-from idp.models import Consent
+from idp.extensions import csrf
 from idp.models.base import utcnow
 from idp.oauth import clients as client_registry
-from idp.oauth import store_context
+from idp.oauth import consents, store_context
 from idp.oauth.claims import account_facts
 from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.server import authorization_server
@@ -58,17 +57,6 @@ def _principal(session) -> Principal | None:
     if session is None:
         return None
     return Principal.signed_in(account_facts(session.account_id), session)
-
-
-def _needs_consent(client, account, scope: str) -> bool:
-    if client.first_party:
-        return False
-    consent = (
-        db.session.query(Consent)
-        .filter_by(account_id=account.id, client_id=client.id)
-        .one_or_none()
-    )
-    return consent is None or not set(scope.split()) <= set(consent.scope.split())
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
@@ -134,11 +122,14 @@ def authorize():
         ), 403
     principal.at_store(store)
     scope = client.get_allowed_scope(grant.request.payload.scope)  # what the app may get
-    if request.method == "POST":  # the consent form
+    if request.method == "POST" and "decision" in request.form:  # the consent form
+        # The blueprint is exempt from CSRF (an app may POST an authorization request, OIDC
+        # Core 3.1.2.1); a person's decision is not: a forged "allow" must not record consent.
+        csrf.protect()
         if request.form.get("decision") != "allow":
             return server.create_authorization_response(grant_user=None, grant=grant)
-        _save_consent(client, account, scope)
-    elif _needs_consent(client, account, scope) or "consent" in prompts:
+        consents.save(client, account.id, scope)
+    elif consents.is_needed(client, account.id, scope) or "consent" in prompts:
         if "none" in prompts:
             return server.handle_error_response(
                 None, _redirecting(grant, "consent_required", "The user must approve this app")
@@ -168,20 +159,6 @@ def _error_location(grant, error: OAuth2Error) -> str:
     parts = urlsplit(grant.redirect_uri)
     query = "&".join(filter(None, [parts.query, urlencode(params)]))
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
-def _save_consent(client, account, scope: str) -> None:
-    consent = (
-        db.session.query(Consent)
-        .filter_by(account_id=account.id, client_id=client.id)
-        .one_or_none()
-    )
-    if consent is None:
-        db.session.add(Consent(account_id=account.id, client_id=client.id, scope=scope))
-    else:
-        consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scope.split())))
-        consent.granted_at = utcnow()
-    db.session.commit()
 
 
 @bp.get("/.well-known/openid-configuration")
