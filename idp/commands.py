@@ -506,7 +506,13 @@ def demo(if_empty):
     from idp.demo import load_demo
 
     if if_empty and db.session.query(Account.id).first() is not None:
+        from idp.demo import follow_issuer
+
         click.echo("database not empty; demo not loaded")
+        if current_app.extensions["idp.settings"].env == "development" and (
+            moved := follow_issuer()
+        ):
+            click.echo(moved)
         return
     for line in load_demo():
         click.echo(line)
@@ -520,6 +526,12 @@ def serve(host, port):
     settings = current_app.extensions["idp.settings"]
     host, port = host or settings.host, port or settings.port
     click.echo(f"serving {settings.issuer} on http://{host}:{port} ({settings.env})")
+    if port != settings.port:
+        click.echo(
+            f"note: the issuer follows IDP_PORT ({settings.port}), not --port; "
+            f"run with IDP_PORT={port} so that discovery and tokens name this address",
+            err=True,
+        )
     if settings.env == "development":
         from idp.demo import OWNER_PASSWORD, STAFF
 

@@ -92,3 +92,24 @@ def demo_client() -> Iterator[str]:
     path.write_text(secret)
     path.chmod(0o600)
     yield f"client {CLIENT_ID}: try a sign-in at {settings.issuer}/demo"
+
+
+def follow_issuer() -> str | None:
+    """The demo app's registered addresses follow the issuer (a development server moved to
+    another ``IDP_PORT``): the current issuer's are added when missing. Says what it did."""
+    from flask import current_app
+
+    from idp.models import Client
+    from idp.web.demo_app import CLIENT_ID
+
+    issuer = current_app.extensions["idp.settings"].issuer
+    client = db.session.query(Client).filter_by(client_id=CLIENT_ID).one_or_none()
+    if client is None:
+        return None
+    callback, home = f"{issuer}/demo/callback", f"{issuer}/"
+    if callback in client.redirect_uris and home in client.post_logout_redirect_uris:
+        return None
+    client.redirect_uris = [*client.redirect_uris, callback][-5:]
+    client.post_logout_redirect_uris = [*client.post_logout_redirect_uris, home][-5:]
+    db.session.commit()
+    return f"client {CLIENT_ID}: now also accepts {issuer}"

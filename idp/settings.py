@@ -105,16 +105,20 @@ class Settings:
             if len(env["IDP_SECRET_KEY"]) < 32:
                 raise SettingsError("IDP_SECRET_KEY must be at least 32 characters in production")
         instance = Path(env.get("IDP_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+        port = _int("IDP_PORT", env.get("IDP_PORT"), 5000, 1, 65535)
+        # Development serves where IDP_PORT says, and the issuer (discovery, tokens, the demo
+        # app's redirect URI) follows it unless IDP_ISSUER names another address.
+        issuer = env.get("IDP_ISSUER") or f"http://127.0.0.1:{port}"
         settings = cls(
             env=mode,
             instance_path=instance,
             database_url=env.get("IDP_DATABASE_URL", ""),
             secret_key=env.get("IDP_SECRET_KEY", ""),
             key_encryption_key=env.get("IDP_KEY_ENCRYPTION_KEY", ""),
-            issuer=env.get("IDP_ISSUER", "http://127.0.0.1:5000").rstrip("/"),
+            issuer=issuer.rstrip("/"),
             redis_url=env.get("IDP_REDIS_URL", ""),
             host=env.get("IDP_HOST", "127.0.0.1"),
-            port=_int("IDP_PORT", env.get("IDP_PORT"), 5000, 1, 65535),
+            port=port,
             default_sub_account_limit=_int(
                 "IDP_DEFAULT_SUB_ACCOUNT_LIMIT",
                 env.get("IDP_DEFAULT_SUB_ACCOUNT_LIMIT"),

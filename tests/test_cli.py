@@ -285,3 +285,24 @@ def test_a_domain_error_is_one_line_and_exit_1(acme, args, message):
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
     assert isinstance(result.exception, SystemExit)
+
+
+def test_demo_app_follows_the_issuer_to_another_port(ctx, run, monkeypatch):
+    """Issue 12: the development server moved to IDP_PORT=8000; ``make run`` (``idp demo
+    --if-empty``) lets the demo app come back to the new address."""
+    from dataclasses import replace
+
+    from idp.demo import load_demo
+    from idp.oauth import clients
+    from idp.web.demo_app import CLIENT_ID
+
+    list(load_demo())
+    moved = replace(
+        ctx.extensions["idp.settings"], env="development", issuer="http://127.0.0.1:8000"
+    )
+    monkeypatch.setitem(ctx.extensions, "idp.settings", moved)
+    out = run("demo", "--if-empty").output
+    assert "now also accepts http://127.0.0.1:8000" in out
+    client = clients.get_client(CLIENT_ID)
+    assert "http://127.0.0.1:8000/demo/callback" in client.redirect_uris
+    assert "now also accepts" not in run("demo", "--if-empty").output  # once

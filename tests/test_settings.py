@@ -149,3 +149,17 @@ def test_the_console_script_refuses_production_without_settings(tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stderr.strip().count("\n") == 0  # one line
     assert not (tmp_path / "instance").exists()
+
+
+def test_development_issuer_follows_idp_port_unless_idp_issuer_is_set(tmp_path):
+    """Issue 12: on IDP_PORT=8000 the banner, discovery and the demo app said :5000."""
+    moved = Settings.from_env({"IDP_INSTANCE_PATH": str(tmp_path), "IDP_PORT": "8000"})
+    assert moved.issuer == "http://127.0.0.1:8000" and moved.port == 8000
+    named = Settings.from_env(
+        {
+            "IDP_INSTANCE_PATH": str(tmp_path),
+            "IDP_PORT": "8000",
+            "IDP_ISSUER": "http://localhost:9000/",
+        }
+    )
+    assert named.issuer == "http://localhost:9000"
