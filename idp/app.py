@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "idp",
         instance_path=str(settings.instance_path),
         template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
     )
     app.extensions["idp.settings"] = settings
     app.session_interface = CookieSessions()
@@ -51,7 +52,20 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
     from idp.oauth import keys, server, sessions, token_store
-    from idp.web import api, console, direct, errors, home, oauth, ops, register, signin, verify
+    from idp.web import (
+        api,
+        console,
+        direct,
+        errors,
+        headers,
+        home,
+        oauth,
+        ops,
+        register,
+        signin,
+        sso,
+        verify,
+    )
 
     kv.init_app(app)
     token_store.init_app(app)
@@ -62,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(oauth.bp)  # protocol endpoints: client-authenticated, not cookie-driven
     csrf.exempt(api.bp)  # bearer-token API: no cookies, so no cross-site forgery
     ops.init_app(app)
+    headers.init_app(app)
+    sso.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(oauth.bp)

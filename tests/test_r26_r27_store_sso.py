@@ -322,7 +322,7 @@ def test_r27_store_switcher_lists_the_accounts_stores_by_marketplace(web, shop, 
         assert f"<h2>{heading}</h2>" in html
     for store in (shop.sg, shop.my, shop.lz):
         assert store.name in html
-    assert f"<strong>{shop.sg.name}</strong> (active)" in html
+    assert f'<strong>{shop.sg.name}</strong> <span class="badge active">active</span>' in html
     assert shop.tw.name not in html and shop.foreign.name not in html
     assert "Shopee Taiwan" not in html
 
@@ -339,7 +339,10 @@ def test_r27_store_switcher_changes_the_store_with_no_sign_in(web, shop, rp):
     first = sign_in(web, rp)
     response = switch(web, shop.my.public_id)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
-    assert f"<strong>{shop.my.name}</strong> (active)" in response.get_data(as_text=True)
+    assert (
+        f'<strong>{shop.my.name}</strong> <span class="badge active">active</span>'
+        in response.get_data(as_text=True)
+    )
 
     before = flow.issued()["sso_sessions"]
     again = flow.token_set(web, rp, prompt="none")

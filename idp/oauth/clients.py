@@ -201,6 +201,26 @@ def may_exchange(client: Client, subject_client: Client | None) -> bool:
     )
 
 
+def apps_for(account) -> list[Client]:
+    """The apps a signed-in account can open from the start page: enabled, with a home page,
+    open to its kind of account (R6: no buyer apps for staff), and serving a marketplace it holds
+    a store in (an app that names no marketplace serves every one)."""
+    from idp.services.authz import may_use_app
+
+    held = {store.marketplace_code for store in account.stores}
+    apps = db.session.scalars(
+        select(Client)
+        .where(Client.client_uri.is_not(None), Client.disabled.is_(False))
+        .order_by(Client.name)
+    ).all()
+    return [
+        app
+        for app in apps
+        if may_use_app(account.kind, app)
+        and (not app.marketplaces or held.intersection(app.marketplaces))
+    ]
+
+
 def get_client(client_id: str) -> Client:
     client = db.session.query(Client).filter_by(client_id=client_id).one_or_none()
     if client is None:

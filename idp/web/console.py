@@ -19,7 +19,7 @@ from flask import (
 
 from idp.errors import DomainError
 from idp.oauth import sessions
-from idp.services import accounts, totp, wallet
+from idp.services import accounts, stores, totp, wallet
 from idp.web.sso import current_session
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -102,6 +102,41 @@ def end_sessions(name: str):
         return _staff_page(error=exc.message, status=exc.status)
     flash(f"{ended} session{'' if ended == 1 else 's'} of {account.login_name} ended.")
     return redirect(url_for("console.staff"))
+
+
+# --- R8: stores ----------------------------------------------------------------------------
+
+
+def _stores_page(*, error: str | None = None, field: str | None = None, status: int = 200):
+    return render_template(
+        "console/stores.html",
+        owner=g.owner,
+        stores=stores.list_stores(g.owner),
+        marketplaces=stores.marketplaces(),
+        form=request.form,
+        error=error,
+        field=field,
+    ), status
+
+
+@bp.route("/stores", methods=["GET", "POST"])
+def stores_page():
+    """R8: the company's authorized stores, and authorizing another (marketplace, the store's
+    own id, its name). The owner holds every authorized store; staff get them from the owner."""
+    if request.method == "GET":
+        return _stores_page()
+    form = request.form
+    try:
+        store = stores.authorize_store(
+            g.owner,
+            (form.get("marketplace") or "")[:40],
+            (form.get("external_id") or "")[:200],
+            (form.get("name") or "")[:200],
+        )
+    except DomainError as exc:
+        return _stores_page(error=exc.message, field=exc.field, status=exc.status)
+    flash(f"{store.name} is authorized. You can now give it to your staff.")
+    return redirect(url_for("console.stores_page"))
 
 
 # --- R15: the wallet password ---------------------------------------------------------------

@@ -39,6 +39,7 @@ MAX_FIELDS = 50
 FORM = "application/x-www-form-urlencoded"
 JSON_HEADERS = [("Content-Type", "application/json")]
 NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 
 
 class Refused(Exception):
@@ -307,6 +308,7 @@ class DirectEndpoints:
         out = [*JSON_HEADERS, *headers] if "content-type" not in names else list(headers)
         if name not in NOT_CACHED and "cache-control" not in names:
             out.extend(NO_STORE)
+        out.append(NOSNIFF)
         out.append(("Content-Length", str(len(body))))
         out.append(("X-Request-ID", request_id))
         start_response(f"{status} {HTTPStatus(status).phrase}", out)

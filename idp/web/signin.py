@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -74,11 +84,8 @@ def login():
     next_url = safe_next(request.values.get("next"))
     lang = _lang()
     if request.method == "GET":
-        return render_template(
-            "signin/login.html",
-            next=next_url,
-            lang=lang,
-            login=(request.args.get("login_hint") or "")[:80],
+        return _login_page(
+            next=next_url, lang=lang, login=(request.args.get("login_hint") or "")[:80]
         )
     login_name = (request.form.get("login") or "")[:100]
     password = request.form.get("password") or ""
@@ -92,13 +99,8 @@ def login():
         return _login_error(exc.message, next_url, login_name, 429, lang)
     except accounts.AccountNotActivated as exc:
         # R13: say why, and offer a new activation link (the password was right).
-        return render_template(
-            "signin/login.html",
-            error=exc.message,
-            next=next_url,
-            login=login_name,
-            lang=lang,
-            resend=True,
+        return _login_page(
+            error=exc.message, next=next_url, login=login_name, lang=lang, resend=True
         ), 403
     except accounts.AccountDisabled as exc:
         return _login_error(exc.message, next_url, login_name, 403, lang)
@@ -137,9 +139,18 @@ def _find_quietly(login_name: str) -> Account | None:
 
 
 def _login_error(message: str, next_url: str, login_name: str, status: int, lang: str):
-    return render_template(
-        "signin/login.html", error=message, next=next_url, login=login_name, lang=lang
-    ), status
+    return _login_page(error=message, next=next_url, login=login_name, lang=lang), status
+
+
+def _login_page(**context) -> str:
+    """The sign-in page; on a development server it names the demo accounts (never in
+    production or tests: issue 12)."""
+    demo = None
+    if current_app.extensions["idp.settings"].env == "development":
+        from idp.demo import OWNER_PASSWORD, STAFF
+
+        demo = {"owner_password": OWNER_PASSWORD, "staff": STAFF[0][:2]}
+    return render_template("signin/login.html", demo=demo, **context)
 
 
 def _pending_account() -> tuple[Account | None, dict]:
@@ -258,6 +269,7 @@ def change_password():
         return render_template(
             "signin/password.html", account=account, next=next_url, error=exc.message
         ), 400
+    flash("Your password was changed. Use the new one from your next sign-in.", "success")
     return redirect(next_url)
 
 

@@ -22,6 +22,19 @@ def current_account() -> Account | None:
     return session.account if session else None
 
 
+def viewer_account() -> Account | None:
+    """The signed-in account for the pages' top bar; None when signed out, and when it cannot
+    be read (an error page during an outage must still render)."""
+    try:
+        return current_account()
+    except Exception:
+        return None
+
+
+def init_app(app) -> None:
+    app.jinja_env.globals["viewer_account"] = viewer_account
+
+
 def set_cookie(response, value: str):
     settings = current_app.extensions["idp.settings"]
     response.set_cookie(

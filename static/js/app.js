@@ -1,0 +1,30 @@
+// Small enhancements on top of pages that work without JavaScript. No inline scripts: the
+// Content-Security-Policy allows scripts from /static/ only.
+(function () {
+  "use strict";
+
+  // Registration: tell whether the company name is free while it is typed.
+  var input = document.querySelector("input[data-check]");
+  if (input) {
+    var out = document.getElementById(input.getAttribute("aria-describedby")), timer;
+    var check = function () {
+      var name = input.value;
+      if (!name) { out.textContent = ""; return; }
+      fetch(input.dataset.check + "?name=" + encodeURIComponent(name), {headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.json(); })
+        .then(function (answer) {
+          if (input.value !== name) return;
+          out.textContent = answer.message;
+          out.className = answer.available ? "hint" : "hint inline-error";
+        })
+        .catch(function () { out.textContent = ""; });
+    };
+    input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(check, 300); });
+  }
+
+  // Buttons that ask before they act: <button data-confirm="Are you sure?">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
+  });
+})();
