@@ -98,6 +98,11 @@ def ctx(app):
 
     app.extensions[kv.EXTENSION] = kv.MemoryStore()
     app.extensions.pop("idp.verified", None)
+    # Signing keys outlive a test (a seed table), and an earlier test may have rotated them
+    # through another app over this database (a live server, a second instance): this app's
+    # ring, loaded under the old keys less than REFRESH_SECONDS ago, would still sign with the
+    # superseded key and switch at its next refresh, in the middle of this test.
+    app.extensions["idp.keyring"].invalidate()
     with app.app_context():
         try:
             yield app

@@ -28,6 +28,7 @@ def _kid(token: str) -> str:
 
 def test_a_refresh_imports_no_key_it_already_holds(ctx):
     ring = keys.keyring()
+    ring.invalidate()  # loaded now, from the keys the database has (the test's premise)
     before = _kid(ring.sign({"sub": "x"}, typ="JWT"))
     held = dict(ring._get().verifying)
     _due(ring)
