@@ -23,8 +23,13 @@ def _create_app():
 @click.group(
     cls=FlaskGroup, create_app=_create_app, add_default_commands=True, add_version_option=False
 )
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Identity provider for seller companies and their staff sub-accounts."""
+    from idp.services import audit
+
+    # What a command changes is audited as the operator running it, acting for the company.
+    ctx.with_resource(audit.operator(f"cli:{audit.os_user()}"))
 
 
 def main() -> None:

@@ -264,3 +264,22 @@ def test_a_refused_change_writes_no_audit_event(w, refusal):
     }.get(refusal, "group.member_added")
     assert newest(w).action == last_ok
     assert w.owner.company.sub_account_count == 3
+
+
+def test_changes_made_with_the_idp_command_name_the_operator_not_the_owner(w, run):
+    """Issue 12: an operator's command was recorded as the owner's own action."""
+    from idp.services.audit import os_user
+
+    run("staff", "disable", "acme", "bob")
+    run("store", "authorize", "acme", "lazada-sg", "3001", "Acme Lazada")
+    events = events_for(w.owner.company_id, limit=2)
+    assert [e.action for e in events] == ["store.authorized", "subaccount.disabled"]
+    for event in events:
+        assert event.actor == f"cli:{os_user()}" and event.actor_id is None
+        assert event.details["acting_for"] == "acme"
+    # the owner's own actions still name the owner
+    accounts.enable_sub_account(w.owner, w.bob)
+    assert (
+        events_for(w.owner.company_id, limit=1)[0].actor,
+        events_for(w.owner.company_id, limit=1)[0].actor_id,
+    ) == ("acme", w.owner.id)
