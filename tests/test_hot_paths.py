@@ -186,6 +186,53 @@ def test_a_store_that_lost_its_data_never_makes_a_revoked_token_active_again(web
     assert flow.userinfo(web, issued["access_token"]).status_code == 401
 
 
+def test_a_cold_store_lets_concurrent_requests_wait_for_one_rebuild(web, rp, issued):
+    """Issue 12: right after a start on an empty Redis, six introspections at once answered
+    503 503 503 200 200 200. One rebuilds the markers; the others wait for it."""
+    import os
+    import secrets
+    from concurrent.futures import ThreadPoolExecutor
+
+    from idp import kv
+
+    url = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    prefix = f"test-cold-{secrets.token_hex(4)}:"
+    web.application.extensions[kv.EXTENSION] = cold = kv.store_for(url, prefix=prefix)
+    try:
+
+        def introspect(_):
+            answer = flow.browser(web.application).post(
+                "/oauth/introspect", headers=rp.basic, data={"token": issued["access_token"]}
+            )
+            return answer.status_code, (answer.get_json() or {}).get("active")
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(introspect, range(6)))
+        assert answers == [(200, True)] * 6
+    finally:
+        for key in cold.client.scan_iter(f"{prefix}*"):
+            cold.client.delete(key)
+
+
+def test_a_rebuild_that_takes_long_elsewhere_is_answered_from_the_database(
+    web, rp, issued, signed_in, monkeypatch
+):
+    """Another instance holds the rebuild longer than a request waits: the request asks the
+    database, and a revoked token stays revoked."""
+    from idp import kv
+
+    revoked = flow.token_set(signed_in, rp)["access_token"]
+    web.post("/oauth/revoke", headers=rp.basic, data={"token": revoked})
+    cold = web.application.extensions[kv.EXTENSION] = kv.MemoryStore()
+    cold.set(shared_state.MARKERS_LOCK, "1", 30)  # a rebuild under way on another instance
+    monkeypatch.setattr(shared_state, "REBUILD_WAIT", 0.1)
+    assert flow.introspect(web, rp, issued["access_token"])["active"] is True
+    assert flow.introspect(web, rp, revoked) == {"active": False}
+    assert flow.userinfo(web, issued["access_token"]).status_code == 200
+    assert flow.userinfo(web, revoked).status_code == 401
+    assert cold.get(shared_state.MARKERS_READY) is None  # nothing built here: not its turn
+
+
 def test_redis_unreachable_is_a_503_never_a_500(web, rp, issued):
     from idp import kv
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import event, inspect, select, update
 
 from idp import rowcache
-from idp.errors import Unavailable
 from idp.extensions import db
 from idp.kv import kv
 from idp.models import Account, Client, Company, IssuedToken, Role, Store, StoreAssignment
@@ -41,6 +41,9 @@ OFF_TTL = ACCESS_TOKEN_TTL + 60  # a disabled client's or account's tokens are a
 GENERATION = "claims-gen"
 MARKERS_READY, MARKERS_LOCK = "markers-ready", "markers-rebuild"
 READY_TTL = 7 * 86400  # when it lapses, the markers are rebuilt once (harmless)
+REBUILD_LOCK_TTL = 30  # seconds: a rebuilder that died frees the lock by then
+REBUILD_WAIT = 3.0  # seconds a request waits for another's rebuild before asking the database
+REBUILD_POLL = 0.02
 
 
 # Account attributes that userinfo and token claims are made of (idp.oauth.claims).
@@ -325,9 +328,25 @@ def token_state(claims: dict, *extra: str) -> tuple[bool, list]:
     keys = state_keys(claims)
     values = _read([*keys, *extra])
     if values[0] is None:  # the store is new or lost its data: no marker can be trusted missing
-        rebuild_markers()
+        if not rebuild_markers():  # another request's rebuild is taking long: ask the database
+            return _revoked_in_database(claims), kv().get_many(list(extra)) if extra else []
         values = kv().get_many([*keys, *extra])
     return any(values[1 : len(keys)]), values[len(keys) :]
+
+
+def _revoked_in_database(claims: dict) -> bool:
+    """What the markers would say of the access token ``claims``, read from the record: revoked
+    itself, its client disabled, or its account not active (R5). Unknown is revoked."""
+    row = db.session.execute(
+        select(IssuedToken.revoked_at, Client.disabled, Account.status)
+        .join(Client, Client.id == IssuedToken.client_id)
+        .outerjoin(Account, Account.id == IssuedToken.account_id)
+        .where(IssuedToken.jti == claims["jti"])
+    ).first()
+    if row is None:
+        return True
+    revoked_at, client_disabled, status = row
+    return revoked_at is not None or client_disabled or (status is not None and status != ACTIVE)
 
 
 def reset() -> None:
@@ -344,13 +363,27 @@ def reset() -> None:
     new_generation()
 
 
-def rebuild_markers() -> None:
+def rebuild_markers() -> bool:
     """Write again, from the database, every marker a live access token could need: a fresh or
     restarted Redis (or a new process's own store) must not make a revoked token active again.
-    Only tokens that have not expired matter, so this reads the last ``ACCESS_TOKEN_TTL``."""
-    store, now = kv(), utcnow()
-    if not store.set(MARKERS_LOCK, "1", 30, only_if_absent=True):
-        raise Unavailable("The service is briefly unavailable; retry in a moment")
+    Only tokens that have not expired matter, so this reads the last ``ACCESS_TOKEN_TTL``.
+
+    One request (on any instance) rebuilds; the others that meet the store cold meanwhile wait
+    for it (issue 12: they answered 503 with nothing wrong). True once the markers are ready;
+    False when another's rebuild did not finish within ``REBUILD_WAIT`` seconds, and the caller
+    answers from the database instead."""
+    store = kv()
+    deadline = time.monotonic() + REBUILD_WAIT
+    while not store.set(MARKERS_LOCK, "1", REBUILD_LOCK_TTL, only_if_absent=True):
+        if store.get(MARKERS_READY) is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(REBUILD_POLL)
+    now = utcnow()
+    if store.get(MARKERS_READY) is not None:  # built by the request this one waited for
+        store.delete(MARKERS_LOCK)
+        return True
     try:
         live = IssuedToken.access_expires_at > now
         revoked = db.session.execute(
@@ -375,6 +408,7 @@ def rebuild_markers() -> None:
         store.set_many(markers)
     finally:
         store.delete(MARKERS_LOCK)
+    return True
 
 
 _clients: dict[str, Client] = {}
