@@ -119,7 +119,7 @@ def test_readyz_fails_during_a_database_outage_and_recovers_without_restart(app_
             headers={"Authorization": "Basic eDp5"},
         ),
         web.get("/oauth/jwks"),
-        web.get("/", headers={"Accept": "text/html"}),
+        web.get("/register/check", query_string={"name": "acme"}),
     ):
         assert response.status_code == 503, response.get_data(as_text=True)[:200]
         assert "Traceback" not in response.get_data(as_text=True)
@@ -130,3 +130,35 @@ def test_readyz_fails_during_a_database_outage_and_recovers_without_restart(app_
     proxy.restore()
     assert web.get("/readyz").status_code == 200  # same process, no restart
     assert web.get("/oauth/jwks").status_code == 200
+
+
+def test_the_token_endpoint_answers_503_during_an_outage_for_every_grant(app_behind_proxy, make):
+    """Issue 12: client credentials and refresh answered 500 while PostgreSQL was down: the
+    statement that records their token is sent on a raw connection, whose failure to connect
+    was not seen as an outage. A client copied in the process reaches that statement with no
+    other query first."""
+    from tests import oidc_flow as flow
+
+    app, proxy = app_behind_proxy
+    owner = make.company("acme")
+    make.staff(owner, "alice")
+    rp = flow.register(grant_types=["authorization_code", "refresh_token", "client_credentials"])
+    web = flow.browser(app)
+    tokens = flow.token_set(web, rp, login="acme:alice", password=make.PASSWORD)
+    service = {"grant_type": "client_credentials"}
+    assert web.post("/oauth/token", headers=rp.basic, data=service).status_code == 200
+
+    proxy.cut()
+    for data in (
+        service,
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+    ):
+        for _ in range(3):  # the first meets a dropped pooled connection, the next a refused one
+            down = web.post("/oauth/token", headers=rp.basic, data=data)
+            assert down.status_code == 503, (data["grant_type"], down.get_data(as_text=True)[:300])
+            assert down.get_json()["error"] == "temporarily_unavailable"
+
+    proxy.restore()
+    assert web.post("/oauth/token", headers=rp.basic, data=service).status_code == 200
+    refreshed = flow.refresh(web, rp, tokens["refresh_token"])
+    assert refreshed.status_code == 200, refreshed.get_json()  # no rotation was lost

@@ -536,15 +536,19 @@ class _Autocommit:
         """Send one statement: (rows written, rows returned when ``rows``)."""
         sql, values = self._sql(statement, params)
         dialect = self.engine.dialect
-        connection = self.engine.raw_connection()
-        cursor = None
+        connection = cursor = None
         try:
+            # Inside the try: a database that refuses connections (an outage) raises the
+            # driver's own error here, which must become SQLAlchemy's, hence a 503 (issue 12).
+            connection = self.engine.raw_connection()
             cursor = connection.cursor()  # rows as tuples: no per-row column objects
             cursor.execute(sql, values)
             return cursor.rowcount, (cursor.fetchall() if rows else [])
         except dialect.loaded_dbapi.Error as error:
-            broken = dialect.is_disconnect(error, connection.dbapi_connection, cursor)
-            if broken:
+            broken = connection is None or dialect.is_disconnect(
+                error, connection.dbapi_connection, cursor
+            )
+            if broken and connection is not None:
                 connection.invalidate(error)
             raise DBAPIError.instance(
                 sql,
@@ -555,7 +559,8 @@ class _Autocommit:
                 dialect=dialect,
             ) from error
         finally:
-            connection.close()  # back to the pool (or, invalidated, gone)
+            if connection is not None:
+                connection.close()  # back to the pool (or, invalidated, gone)
 
 
 def _engine() -> _Autocommit | None:
