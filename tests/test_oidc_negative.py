@@ -4,6 +4,8 @@ clear OAuth error, nothing is issued, and nothing malformed ever reaches a 500."
 from __future__ import annotations
 
 import base64
+import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -471,3 +473,103 @@ def test_tokens_of_a_disabled_client_are_inactive(ctx, web, make):
     db.session.commit()
     assert flow.introspect(web, checker, tokens["access_token"]) == {"active": False}
     assert flow.userinfo(web, tokens["access_token"]).status_code == 401
+
+
+# --- issue 12: what the attacker's probe found ------------------------------------------------
+
+RFC6749_DESCRIPTION = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+
+
+def described_safely(description: str) -> None:
+    """RFC 6749 4.1.2.1 / 5.2: %x20-21 / %x23-5B / %x5D-7E only."""
+    assert RFC6749_DESCRIPTION.fullmatch(description), description
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"response_type": "\t"},
+        {"response_type": 'co"de'},
+        {"store": "é"},
+        {"store": 'a"b\\c\td'},
+        {"scope": "openid 商品"},
+    ],
+    ids=["tab-response-type", "quote-response-type", "accented-store", "quote-store", "cjk-scope"],
+)
+def test_echoed_parameters_never_break_the_error_description(signed_in, rp, extra):
+    """595 of the 654 5xx the fuzzing found: Authlib refuses to build an error whose description
+    holds a character RFC 6749 does not allow, and these descriptions echo a parameter."""
+    response = signed_in.get(
+        "/oauth/authorize", query_string=flow.authorize_params(rp, flow.pkce()[1], **extra)
+    )
+    assert response.status_code in (302, 400), response.get_data(as_text=True)[:300]
+    if response.status_code == 302 and "error" in flow.query(flow.location(response)):
+        described_safely(flow.query(flow.location(response)).get("error_description", ""))
+    assert flow.issued()["authorization_codes"] == 0 or "scope" in extra
+
+
+def test_a_redirect_uri_with_a_quote_is_an_error_page(signed_in, rp):
+    response = signed_in.get(
+        "/oauth/authorize",
+        query_string=flow.authorize_params(rp, flow.pkce()[1], redirect_uri='https://a"b/cb'),
+    )
+    assert response.status_code == 400 and "Location" not in response.headers
+
+
+def test_exchange_into_an_odd_store_name_is_a_clean_oauth_error(signed_in, web, ctx, make):
+    from tests.store_sso_helpers import TOKEN_EXCHANGE, exchange
+
+    rp = flow.register("Seller center", grant_types=["authorization_code", TOKEN_EXCHANGE])
+    tokens = flow.token_set(signed_in, rp)
+    for store in ("é", 'x"y', "\t", "商店" * 40):
+        answer = exchange(web, rp, tokens["access_token"], store)
+        assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+        body = answer.get_json()
+        assert body["error"] in ("access_denied", "invalid_request", "invalid_grant")
+        described_safely(body["error_description"])
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/introspect", "/oauth/revoke"])
+@pytest.mark.parametrize("credentials", ["//46/w==", "wqk6w6k=", "/w==", "é:é"])
+def test_basic_credentials_that_are_not_utf8_are_invalid_client(web, path, credentials):
+    """``Basic //46/w==`` decodes to bytes that are no UTF-8 text: a client that does not
+    authenticate, never a 500."""
+    response = web.post(
+        path,
+        data={"grant_type": "client_credentials", "token": "t"},
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+    assert response.status_code == 401, response.get_data(as_text=True)[:300]
+    assert response.get_json()["error"] == "invalid_client"
+
+
+def test_an_overlong_nonce_is_an_invalid_request_not_a_500(signed_in, rp):
+    response = signed_in.get(
+        "/oauth/authorize", query_string=flow.authorize_params(rp, flow.pkce()[1], nonce="n" * 300)
+    )
+    params = redirected_error(response, rp, "invalid_request")
+    assert "nonce" in params["error_description"] and "255" in params["error_description"]
+    assert flow.issued()["authorization_codes"] == 0
+
+
+@pytest.mark.parametrize("size", [1025, 70_000])
+def test_an_overlong_state_is_never_echoed(signed_in, rp, size):
+    response = signed_in.get(
+        "/oauth/authorize",
+        query_string=flow.authorize_params(rp, flow.pkce()[1], state="s" * size),
+    )
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "'state' is longer than 1024 characters" in html.unescape(
+        response.get_data(as_text=True)
+    )
+    assert "s" * 1025 not in response.get_data(as_text=True)
+
+
+def test_the_longest_allowed_parameters_still_sign_in(signed_in, rp):
+    from idp.oauth.config import AUTHORIZE_PARAM_LIMITS as LIMITS
+
+    response = flow.authorize(
+        signed_in, rp, flow.pkce()[1], state="s" * LIMITS["state"], nonce="n" * LIMITS["nonce"]
+    )
+    assert flow.code_from(response, rp)
+    assert len(flow.location(response)) < 8192

@@ -25,3 +25,28 @@ SCOPES = {
     "wallet:verify": "Check wallet passwords for a company's stores",
 }
 SESSION_COOKIE = "idp_sso"
+
+# The longest value the authorization endpoint takes for each parameter it stores or echoes
+# (into the redirect's Location, the sign-in page's link back). Longer is refused with
+# invalid_request (issue 12: a nonce over 255 characters was a 500; a 70 KB state went into the
+# Location header). Documented in the README.
+AUTHORIZE_PARAM_LIMITS = {
+    "state": 1024,
+    "nonce": 255,
+    "client_id": 64,
+    "redirect_uri": 500,
+    "scope": 1000,
+    "response_type": 40,
+    "response_mode": 40,
+    "code_challenge": 128,
+    "code_challenge_method": 8,
+    "prompt": 60,
+    "max_age": 12,
+    "login_hint": 254,
+    "ui_locales": 100,
+    "store": 64,
+    "claims": 2048,
+    "acr_values": 200,
+    "display": 20,
+    "id_token_hint": 8192,
+}

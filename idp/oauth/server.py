@@ -13,6 +13,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import AuthorizationServer as ProtocolServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
 from flask import Flask, current_app, g
@@ -20,7 +21,7 @@ from flask import Flask, current_app, g
 from idp.extensions import db
 from idp.models import Client, IssuedToken
 from idp.models.base import utcnow
-from idp.oauth import shared_state, tokens
+from idp.oauth import error_text, shared_state, tokens
 from idp.oauth.claims import profile_key
 from idp.oauth.clients import may_introspect
 from idp.oauth.grants import (
@@ -213,7 +214,18 @@ class DirectServer(ProtocolServer):
         """No signals: nothing here listens to Authlib's."""
 
 
+def client_secret_basic(query_client, request) -> Client | None:
+    """RFC 6749 2.3.1, as Authlib's method, except that credentials which are not base64 of
+    UTF-8 text (``Basic //46/w==``) are no client: ``invalid_client``, not a 500 (Authlib lets
+    the ``UnicodeDecodeError`` out; issue 12)."""
+    try:
+        return authenticate_client_secret_basic(query_client, request)
+    except ValueError:  # UnicodeDecodeError, or a header that is not ASCII
+        return None
+
+
 def _register(server) -> None:
+    server.register_client_auth_method("client_secret_basic", client_secret_basic)
     server.register_token_generator("default", TokenGenerator())
     server.register_grant(AuthorizationCodeGrant, [S256Only(required=True), OpenIDConnect()])
     server.register_grant(RefreshTokenGrant)
@@ -225,6 +237,7 @@ def _register(server) -> None:
 
 def init_app(app: Flask) -> None:
     """Servers per app (each app may have its own database)."""
+    error_text.install()
     pages = PagesServer()
     pages.init_app(app, query_client=query_client, save_token=tokens.save_token)
     _register(pages)

@@ -25,6 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.errors import DomainError
 from idp.oauth import userinfo as userinfo_answer
+from idp.oauth.error_text import safe_description
 from idp.oauth.grants import StaleClient
 from idp.oauth.keys import keyring
 from idp.oauth.server import direct_server, init_oauth2_request, prefetch
@@ -266,7 +267,7 @@ NOT_CACHED = {"oauth.jwks"}
 
 
 def _error_body(status: int, error: str, description: str) -> tuple[int, dict, list]:
-    return status, {"error": error, "error_description": description}, []
+    return status, {"error": error, "error_description": safe_description(description)}, []
 
 
 class DirectEndpoints:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp.errors import DomainError
+from idp.oauth.error_text import safe_description
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ def _wants_json() -> bool:
 
 def _render(status: int, code: str, message: str):
     if _wants_json():
+        if request.path.startswith(("/oauth/", "/.well-known/")):
+            message = safe_description(message)  # RFC 6749's character set
         return jsonify(error=code, error_description=message), status
     return render_template("error.html", status=status, code=code, message=message), status
 

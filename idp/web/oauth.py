@@ -8,6 +8,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from idp.errors import InvalidInput
@@ -16,7 +17,7 @@ from idp.models.base import utcnow
 from idp.oauth import clients as client_registry
 from idp.oauth import consents, store_context
 from idp.oauth.claims import account_facts
-from idp.oauth.config import SCOPES, SIGNING_ALGS
+from idp.oauth.config import AUTHORIZE_PARAM_LIMITS, SCOPES, SIGNING_ALGS
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import Principal, issuer
 from idp.services import authz
@@ -59,9 +60,24 @@ def _principal(session) -> Principal | None:
     return Principal.signed_in(account_facts(session.account_id), session)
 
 
+def _overlong(names) -> str | None:
+    """The first parameter among ``names`` longer than its limit, as a sentence."""
+    for name in names:
+        limit = AUTHORIZE_PARAM_LIMITS[name]
+        if len(request.values.get(name) or "") > limit:
+            return f"'{name}' is longer than {limit} characters"
+    return None
+
+
+# Checked before anything else: not echoed anywhere, not even in an error.
+UNECHOED = ("state", "client_id", "redirect_uri", "response_type", "response_mode")
+
+
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
 def authorize():
     server = authorization_server()
+    if too_long := _overlong(UNECHOED):
+        return _error_page(InvalidRequestError(too_long))
     session = current_session()
     principal = _principal(session)
     try:
@@ -70,6 +86,8 @@ def authorize():
         if getattr(error, "redirect_uri", None):
             return server.handle_error_response(None, error)
         return _error_page(error)
+    if too_long := _overlong(n for n in AUTHORIZE_PARAM_LIMITS if n not in UNECHOED):
+        return server.handle_error_response(None, _redirecting(grant, "invalid_request", too_long))
     prompts = (request.values.get("prompt") or "").split()
     max_age = request.values.get("max_age")
     too_old = False
