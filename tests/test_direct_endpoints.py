@@ -154,7 +154,12 @@ def test_the_client_address_comes_from_a_trusted_proxy_only(ctx, alice, make):
         flow.sign_in(web, "acme:alice", "wrong password")
         peer = web.environ_base["REMOTE_ADDR"]
         store = app.extensions["idp.kv"]
-        return {ip for ip in ("203.0.113.7", peer) if store.get(throttle._ip_keys(ip)[0])}, peer
+        counted = {
+            ip
+            for ip in ("203.0.113.7", peer)
+            if store.get(throttle._pair_keys("acme:alice", ip)[0])
+        }
+        return counted, peer
 
     behind = create_app(replace(settings_of(ctx), proxy_hops=1))
     try:

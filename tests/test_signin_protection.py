@@ -276,3 +276,34 @@ def test_r19_second_factor_guessing_is_throttled(web, company, make):
     final = web.post("/login/2fa", data={**fields, "code": authenticator.now()})
     assert final.status_code == 429 and "Too many" in error_of(final)
     assert flow.sso_cookie(web) is None and sso_sessions() == 0
+
+
+def test_r16_an_owners_reset_lifts_the_lock_someone_else_caused(ctx, web, company, make):
+    """Issue 12: anyone could keep a staff member out with 10 wrong guesses every 15 minutes,
+    and the owner's reset did not help: the new password was refused until the lock ran out."""
+    alice = make.staff(company, "alice")
+    login = f"{company.company.name}:alice"
+    attacker = flow.browser(ctx)
+    for _ in range(throttle.LOCK_AFTER):
+        throttle.record_failure(kv(), login, attacker.environ_base["REMOTE_ADDR"])
+    assert flow.sign_in(web, login, make.PASSWORD).status_code == 429
+    from idp.services import accounts
+
+    password = accounts.reset_sub_account_password(company, fresh(alice), "set by the owner")
+    signed_in = flow.sign_in(web, login, password)
+    assert signed_in.status_code == 302, error_of(signed_in)
+    assert flow.location(signed_in).startswith("/account/password")  # R16: choose a new one
+
+
+def test_r16_an_owners_second_factor_reset_lifts_the_code_lock(ctx, company, make):
+    alice = make.staff(company, "alice")
+    enrol(alice)
+    key = throttle.second_factor_key(alice)
+    for _ in range(throttle.LOCK_AFTER):
+        throttle.record_failure(kv(), key, "203.0.113.9")
+    with pytest.raises(throttle.Throttled):
+        throttle.check(kv(), key, "198.51.100.20")  # locked, from any address
+    totp.reset_totp(company, fresh(alice))
+    throttle.check(kv(), key, "198.51.100.20")  # lifted
+    with pytest.raises(throttle.Throttled):
+        throttle.check(kv(), key, "203.0.113.9")  # the guessing address still waits

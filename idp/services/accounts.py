@@ -19,10 +19,11 @@ from idp.errors import (
     NotFound,
 )
 from idp.extensions import db
+from idp.kv import kv
 from idp.models import Account, Company, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
 from idp.models.base import utcnow
-from idp.services import audit, outbox, passwords
+from idp.services import audit, outbox, passwords, throttle
 from idp.services.authz import require_owner, require_sub_account
 from idp.services.names import (
     normalize,
@@ -398,6 +399,9 @@ def reset_sub_account_password(
     )
     if account.email:  # R22: a security notice, whatever the account's subscriptions
         outbox.send_email("password_reset_by_owner", account.email, account=account)
+    # The owner vouches for the person: a sign-in lock on the name (anyone can cause one with
+    # ten wrong guesses) ends now, or the new password could not be used for 15 minutes.
+    throttle.lift(kv(), account.login_name)
     return password
 
 

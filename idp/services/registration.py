@@ -455,5 +455,5 @@ def reset_password(token: str, new_password: str, confirmation: str) -> Account:
     except BaseException:
         db.session.rollback()
         raise
-    throttle.record_success(kv(), normalize(account.company.name), "")
+    throttle.lift(kv(), normalize(account.company.name))
     return account

@@ -1,11 +1,19 @@
-"""Brute-force protection for sign-in, per login name and per client IP.
+"""Brute-force protection for sign-in, per login name and per pair of login name and client IP.
 
 Failures are counted per login name as typed (normalized, R1), whether or not an account has that
 name: an unknown name and a wrong password are slowed down and locked out alike, and the refusal
-reads the same, so no one learns which login names exist. After ``DELAY_AFTER`` failures within
-``WINDOW_SECONDS`` each further attempt waits ``2 ** (n - DELAY_AFTER)`` seconds (at most
-``MAX_DELAY_SECONDS``); at ``LOCK_AFTER`` failures the name is locked for ``LOCK_SECONDS``. One
-client IP is locked after ``IP_LOCK_AFTER`` failures over any names within the window.
+reads the same, so no one learns which login names exist.
+
+- **A name** is locked for ``LOCK_SECONDS`` at ``LOCK_AFTER`` failures within ``WINDOW_SECONDS``,
+  whatever the addresses they came from: at most 10 guesses per name per 15 minutes. An owner's
+  reset of a staff member's password (R16), or a password reset by email (R17), lifts the lock
+  (``lift``): otherwise anyone could keep a staff member out with 10 wrong guesses every 15
+  minutes.
+- **A pair of name and IP** waits ``2 ** (n - DELAY_AFTER)`` seconds (at most
+  ``MAX_DELAY_SECONDS``) before each attempt after its ``DELAY_AFTER``-th failure. The person
+  who mistyped is slowed down; the same name from another address, and every other person behind
+  the same office NAT, are not. (An IP-wide lock shut everyone behind one NAT out after 100
+  failures: issue 12.)
 
 Deadlines are kept as epoch seconds in the stored values (the store's expiry only cleans up), so
 callers and tests can pass ``now``.
@@ -30,8 +38,6 @@ DELAY_AFTER = 3
 MAX_DELAY_SECONDS = 60
 LOCK_AFTER = 10
 LOCK_SECONDS = 15 * 60
-IP_LOCK_AFTER = 100
-IP_LOCK_SECONDS = 15 * 60
 
 
 class Throttled(DomainError):
@@ -56,16 +62,22 @@ def describe_wait(seconds: int, *, minutes_from: int = 60) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def _name_keys(login_key: str) -> tuple[str, str, str]:
-    """Counter, last-failure and lock keys of a login name. The name is hashed: the store holds
-    no login names, and hostile input cannot make long or odd keys."""
-    digest = hashlib.sha256(normalize(login_key.strip()).encode()).hexdigest()
-    return f"signin:fail:{digest}", f"signin:last:{digest}", f"signin:lock:{digest}"
+def _digest(login_key: str) -> str:
+    """The name hashed: the store holds no login names, and hostile input cannot make long or
+    odd keys."""
+    return hashlib.sha256(normalize(login_key.strip()).encode()).hexdigest()
 
 
-def _ip_keys(ip: str) -> tuple[str, str]:
-    ip = ip.strip()[:64]
-    return f"signin:ipfail:{ip}", f"signin:iplock:{ip}"
+def _name_keys(login_key: str) -> tuple[str, str]:
+    """Failure counter and lock of a login name."""
+    digest = _digest(login_key)
+    return f"signin:fail:{digest}", f"signin:lock:{digest}"
+
+
+def _pair_keys(login_key: str, ip: str) -> tuple[str, str]:
+    """Failure counter and last failure of a name tried from one IP."""
+    digest = hashlib.sha256(f"{_digest(login_key)}|{ip.strip()[:64]}".encode()).hexdigest()
+    return f"signin:pairfail:{digest}", f"signin:pairlast:{digest}"
 
 
 def _float(value: str | None) -> float | None:
@@ -73,54 +85,58 @@ def _float(value: str | None) -> float | None:
 
 
 def check(store: Store, login_key: str, ip: str, *, now: float | None = None) -> None:
-    """Raise ``Throttled`` when this login name must wait or is locked, or the IP is locked.
-    Call before checking the password."""
+    """Raise ``Throttled`` when this login name is locked, or must wait from this IP. Call before
+    checking the password."""
     now = time.time() if now is None else now
-    fail_key, last_key, lock_key = _name_keys(login_key)
-    keys = [lock_key, fail_key, last_key] + ([_ip_keys(ip)[1]] if ip else [])
-    values = store.get_many(keys)  # one round trip
+    _, lock_key = _name_keys(login_key)
+    pair_fail_key, pair_last_key = _pair_keys(login_key, ip)
+    locked, failures, last = store.get_many([lock_key, pair_fail_key, pair_last_key])
     waits = []
-    locked_until = _float(values[0])
+    locked_until = _float(locked)
     if locked_until is not None and locked_until > now:
         waits.append(locked_until - now)
-    failures = int(values[1] or 0)
-    last_failure = _float(values[2])
+    failures = int(failures or 0)
+    last_failure = _float(last)
     if failures >= DELAY_AFTER and last_failure is not None:
         delay = min(2 ** (failures - DELAY_AFTER), MAX_DELAY_SECONDS)
         if last_failure + delay > now:
             waits.append(last_failure + delay - now)
-    if ip:
-        ip_locked_until = _float(values[3])
-        if ip_locked_until is not None and ip_locked_until > now:
-            waits.append(ip_locked_until - now)
     if waits:
         raise Throttled(math.ceil(max(waits)))
 
 
 def record_failure(store: Store, login_key: str, ip: str, *, now: float | None = None) -> bool:
-    """Count a failed sign-in for the name and the IP. True when this failure locked the name:
-    the caller then calls ``note_lockout`` on the account, if there is one."""
+    """Count a failed sign-in for the name and for the name from this IP. True when this failure
+    locked the name: the caller then calls ``note_lockout`` on the account, if there is one."""
     now = time.time() if now is None else now
-    if ip:
-        ip_fail_key, ip_lock_key = _ip_keys(ip)
-        if store.incr(ip_fail_key, WINDOW_SECONDS) >= IP_LOCK_AFTER:
-            store.set(ip_lock_key, str(now + IP_LOCK_SECONDS), IP_LOCK_SECONDS)
-            store.delete(ip_fail_key)
-    fail_key, last_key, lock_key = _name_keys(login_key)
+    pair_fail_key, pair_last_key = _pair_keys(login_key, ip)
+    store.incr(pair_fail_key, WINDOW_SECONDS)
+    store.set(pair_last_key, str(now), WINDOW_SECONDS)
+    fail_key, lock_key = _name_keys(login_key)
     failures = store.incr(fail_key, WINDOW_SECONDS)
     if failures >= LOCK_AFTER:
         # Counting restarts once the lock is set, so exactly one failure reports the lock.
         store.set(lock_key, str(now + LOCK_SECONDS), LOCK_SECONDS)
-        store.delete(fail_key, last_key)
+        store.delete(fail_key)
         return failures == LOCK_AFTER
-    store.set(last_key, str(now), WINDOW_SECONDS)
     return False
 
 
 def record_success(store: Store, login_key: str, ip: str) -> None:
-    """A correct password clears the name's failures. The IP's count stays: one success must not
-    reset an attacker's budget for other names."""
+    """A correct password clears the name's failures and lock, and its pair with this IP."""
+    store.delete(*_name_keys(login_key), *_pair_keys(login_key, ip))
+
+
+def lift(store: Store, login_key: str) -> None:
+    """Unlock a name (its holder proved who they are another way, or their owner reset them).
+    Pairs of the name with other IPs keep their delay: at most a minute."""
     store.delete(*_name_keys(login_key))
+
+
+def second_factor_key(account: Account) -> str:
+    """The name under which an account's second-factor codes are counted (6 digits must not be
+    guessable by brute force): the same limits as for passwords."""
+    return f"2fa:{account.public_id}"
 
 
 def note_lockout(account: Account) -> None:

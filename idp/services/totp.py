@@ -24,9 +24,10 @@ from sqlalchemy import delete, or_, select, update
 
 from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput
 from idp.extensions import db
+from idp.kv import kv
 from idp.models import Account, Company, RecoveryCode
 from idp.models.base import utcnow
-from idp.services import audit, outbox, passwords, secrets_box, single_use
+from idp.services import audit, outbox, passwords, secrets_box, single_use, throttle
 from idp.services.authz import require_owner, require_same_company
 from idp.services.names import typed_code
 from idp.services.tx import transaction
@@ -135,6 +136,7 @@ def reset_totp(actor: Account, account: Account) -> Account:
     for hook in TOTP_RESET_HOOKS:
         hook(account)
     audit.record(actor, "subaccount.totp_reset", company_id=actor.company_id, target=account)
+    throttle.lift(kv(), throttle.second_factor_key(account))  # codes guessed by someone else
     return account
 
 

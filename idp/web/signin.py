@@ -173,7 +173,7 @@ def second_factor():
         return redirect(url_for("signin.enrol"))
     if request.method == "GET":
         return render_template("signin/second_factor.html", account=account)
-    store, ip, key = kv(), client_ip(), f"2fa:{account.public_id}"
+    store, ip, key = kv(), client_ip(), throttle.second_factor_key(account)
     try:
         throttle.check(store, key, ip)  # 6-digit codes must not be guessable by brute force
         method = totp.verify(account, (request.form.get("code") or "")[:40])
