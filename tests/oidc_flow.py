@@ -32,9 +32,12 @@ _addresses = itertools.count(1)
 
 
 class Browser(FlaskClient):
-    """A test client whose requests each get a fresh application context, from its own IP."""
+    """A test client whose requests each get a fresh application context, from its own IP.
+    Answers are read whole and closed, as a server does once it has sent them (work a view
+    leaves for after its answer, ``call_on_close``, runs then)."""
 
     def open(self, *args, **kwargs):
+        kwargs.setdefault("buffered", True)
         return contextvars.Context().run(super().open, *args, **kwargs)
 
 

@@ -5,7 +5,20 @@ scanner that fetches links in advance cannot spend a single-use link."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, redirect, render_template, request, session, url_for
+import functools
+import logging
+
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from idp.errors import DomainError, InvalidInput
 from idp.kv import kv
@@ -14,6 +27,7 @@ from idp.services import registration
 from idp.services.registration import ACTIVATION, PASSWORD_RESET, LinkRefused
 
 bp = Blueprint("register", __name__)
+log = logging.getLogger(__name__)
 
 REGISTERED = "idp_registered"  # in the signed Flask session: where the activation link went
 MAX_FIELD = 300  # longer than any valid value: the services say what is wrong with it
@@ -139,12 +153,27 @@ def forgot():
     if _ip_over_limit("forgot"):
         return render_template("register/forgot.html", lang=lang, login=login, error=TOO_MANY), 429
     try:
-        answer = registration.request_password_reset(login)
+        answer = registration.forgot_answer(login)
     except DomainError as exc:
         return render_template(
             "register/forgot.html", lang=lang, login=login, error=exc.message
         ), 400
-    return render_template("register/forgot.html", lang=lang, login=login, sent=answer)
+    page = make_response(
+        render_template("register/forgot.html", lang=lang, login=login, sent=answer)
+    )
+    # After the answer has gone, so that its timing never tells whether the account exists.
+    page.call_on_close(
+        functools.partial(_send_reset_link, current_app._get_current_object(), login)
+    )
+    return page
+
+
+def _send_reset_link(app, login: str) -> None:
+    with app.app_context():
+        try:
+            registration.send_reset_link(login)
+        except Exception:  # the person was answered already; nothing to tell them
+            log.exception("could not send a password-reset link")
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
