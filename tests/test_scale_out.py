@@ -239,8 +239,10 @@ def test_brute_force_counters_are_shared_through_redis(two_instances):
     with app_one.app_context():
         from idp.kv import kv
 
-        fail_key, _, _ = throttle._name_keys("acme:carol")
+        fail_key, _ = throttle._name_keys("acme:carol")
         assert kv().get(fail_key) == "3"
+        pair_key, _ = throttle._pair_keys("acme:carol", "127.0.0.1")
+        assert kv().get(pair_key) == "3"  # the same address, through both instances
 
 
 def test_readyz_and_healthz(two_instances):

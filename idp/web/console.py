@@ -20,7 +20,7 @@ from flask import (
 from idp.errors import DomainError
 from idp.oauth import sessions
 from idp.services import accounts, stores, totp, wallet
-from idp.web.sso import current_session
+from idp.web.sso import current_session, to_sign_in
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -32,7 +32,7 @@ def require_owner_session():
     """Signed in (else to the login page and back), and as the main account (R6)."""
     sso = current_session()
     if sso is None:
-        return redirect(url_for("signin.login", next=request.full_path.rstrip("?")))
+        return to_sign_in()
     if not sso.account.is_main:
         return render_template("console/forbidden.html", account=sso.account), 403
     g.owner = sso.account

@@ -38,6 +38,7 @@ def _has_nul(values) -> bool:
 UNAVAILABLE = (503, "temporarily_unavailable", "The service is briefly unavailable")
 SERVER_ERROR = (500, "server_error", "Something went wrong on our side")
 NUL_REFUSED = "The request contains a NUL character"
+NOT_UTF8 = "The request's address is not valid UTF-8"
 
 
 def outage(exc: Exception) -> tuple[int, str, str] | None:
@@ -57,12 +58,15 @@ def init_app(app: Flask) -> None:
     def refuse_nul_bytes():
         """No text we store or look up may hold NUL (PostgreSQL refuses it): answer 400 here,
         once, instead of a database error deep inside."""
-        if (
-            _has_nul(request.args.values())
-            or _has_nul(request.form.values())
-            or "\x00" in request.headers.get("Authorization", "")
-        ):
-            return _render(400, "invalid_request", NUL_REFUSED)
+        try:
+            if (
+                _has_nul(request.args.values())
+                or _has_nul(request.form.values())
+                or "\x00" in request.headers.get("Authorization", "")
+            ):
+                return _render(400, "invalid_request", NUL_REFUSED)
+        except UnicodeDecodeError:  # raw bytes in the query string that are no UTF-8
+            return _render(400, "invalid_request", NOT_UTF8)
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):

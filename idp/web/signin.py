@@ -29,7 +29,7 @@ from idp.oauth.keys import keyring
 from idp.oauth.tokens import jose_header
 from idp.services import accounts, throttle, totp
 from idp.services.names import normalize
-from idp.web.sso import clear_cookie, client_ip, current_session, safe_next, set_cookie
+from idp.web.sso import clear_cookie, client_ip, current_session, safe_next, set_cookie, to_sign_in
 
 bp = Blueprint("signin", __name__, template_folder="../../templates")
 
@@ -255,7 +255,7 @@ def change_password():
     sso = current_session()
     next_url = safe_next(request.values.get("next"))
     if sso is None:
-        return redirect(url_for("signin.login", next=request.full_path))
+        return to_sign_in()
     account = sso.account
     if request.method == "GET":
         return render_template("signin/password.html", account=account, next=next_url)
@@ -352,7 +352,7 @@ def store_switcher():
     store with no sign-in."""
     sso = current_session()
     if sso is None:
-        return redirect(url_for("signin.login", next=request.full_path))
+        return to_sign_in()
     from idp.oauth.store_context import choose
 
     error = None
@@ -384,7 +384,7 @@ def second_factor_settings():
     """R19: a signed-in account enrols a TOTP authenticator (QR code, then recovery codes)."""
     sso = current_session()
     if sso is None:
-        return redirect(url_for("signin.login", next=request.full_path))
+        return to_sign_in()
     account = sso.account
     if totp.is_enrolled(account):
         return render_template("signin/second_factor_status.html", account=account)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, g, make_response, request
+from flask import current_app, g, make_response, redirect, request, url_for
 
 from idp.models import Account, SsoSession
 from idp.oauth import sessions
@@ -59,9 +59,20 @@ def clear_cookie(response):
     return response
 
 
+MAX_NEXT = 4096  # a longer "next" is dropped (``safe_next``): never echoed into a Location
+
+
+def to_sign_in(back: str | None = None):
+    """The redirect to the sign-in page, coming back to ``back`` (default: this request) when it
+    is a local path short enough to carry."""
+    back = (request.full_path.rstrip("?") if back is None else back) or "/"
+    target = url_for("signin.login", next=back) if len(back) <= MAX_NEXT else None
+    return redirect(target or url_for("signin.login"))
+
+
 def safe_next(url: str | None, default: str = "/") -> str:
     """Only local paths: never an open redirect."""
-    if not url or len(url) > 4096:
+    if not url or len(url) > MAX_NEXT:
         return default
     parts = urlsplit(url)
     if (

@@ -12,7 +12,7 @@ from flask import Blueprint, g, redirect, render_template, request, session, url
 from idp.errors import DomainError
 from idp.models import Account
 from idp.services import verification
-from idp.web.sso import current_session, safe_next
+from idp.web.sso import current_session, safe_next, to_sign_in
 
 bp = Blueprint("verify", __name__, template_folder="../../templates")
 
@@ -37,7 +37,7 @@ def require_session():
     g.sso = current_session()
     if g.sso is None:
         back = url_for("verify.start", next=safe_next(request.values.get("next")))
-        return redirect(url_for("signin.login", next=back))
+        return to_sign_in(back)
     return None
 
 
