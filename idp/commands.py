@@ -551,6 +551,29 @@ def serve(host, port):
 # --- OAuth clients and keys -----------------------------------------------------------------
 
 
+def relation_options(command):
+    """The options of an app's home page and of who may use its tokens (create and set)."""
+    for option in reversed(
+        (
+            click.option("--home-url", help="The app's home page, linked from the start page."),
+            click.option(
+                "--allow-exchange-by",
+                "exchangeable_by",
+                multiple=True,
+                help="A client id that may exchange this app's tokens (RFC 8693), repeatable.",
+            ),
+            click.option(
+                "--resource-server-for",
+                "resource_server_for",
+                multiple=True,
+                help="A client id whose tokens this client may introspect (RFC 7662), repeatable.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @cli.group("clients")
 def clients_group() -> None:
     """Register relying parties (apps) that delegate sign-in to this provider."""
@@ -580,19 +603,7 @@ def clients_group() -> None:
     multiple=True,
     help="A marketplace the app serves (e.g. shopee-sg); default: all.",
 )
-@click.option("--home-url", help="The app's home page, linked from the start page.")
-@click.option(
-    "--allow-exchange-by",
-    "exchangeable_by",
-    multiple=True,
-    help="A client id that may exchange this app's tokens (RFC 8693); default: none.",
-)
-@click.option(
-    "--resource-server-for",
-    "resource_server_for",
-    multiple=True,
-    help="A client id whose tokens this client may introspect (RFC 7662); default: none.",
-)
+@relation_options
 @friendly
 def clients_create(
     name,
@@ -658,20 +669,8 @@ def clients_list():
 
 @clients_group.command("set")
 @click.argument("client_id")
-@click.option("--home-url", help="The app's home page ('' removes it).")
-@click.option(
-    "--allow-exchange-by",
-    "exchangeable_by",
-    multiple=True,
-    help="Client ids that may exchange this app's tokens (replaces the list).",
-)
+@relation_options
 @click.option("--no-exchange", is_flag=True, help="No other client may exchange its tokens.")
-@click.option(
-    "--resource-server-for",
-    "resource_server_for",
-    multiple=True,
-    help="Client ids whose tokens this client may introspect (replaces the list).",
-)
 @click.option("--no-resource-server", is_flag=True, help="Introspect its own tokens only.")
 @friendly
 def clients_set(
