@@ -20,7 +20,8 @@ from idp.models import OutboxMessage
 from idp.oauth import clients
 from tests import oidc_flow as flow
 from tests.live import _live_provider, live_app, live_server  # noqa: F401  (fixtures)
-from tests.test_browser_pages import browser, page  # noqa: F401  (fixtures)
+
+pytest_plugins = ["tests.browser"]  # browser, page: Chromium through Playwright
 
 PASSWORD = "a fine long password"
 

@@ -3,7 +3,6 @@ served over HTTP: what a person sees and clicks, from an app's sign-in link to t
 
 from __future__ import annotations
 
-import shutil
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -12,37 +11,7 @@ from idp.demo import load_demo
 from idp.oauth import clients
 from tests.live import _live_provider, live_app, live_server  # noqa: F401  (fixtures)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert shutil.which("chromium"), (
-        "Chromium is needed for the browser tests: apt-get install chromium (make test does it)"
-    )
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
+pytest_plugins = ["tests.browser"]  # browser, page: Chromium through Playwright
 
 
 @pytest.fixture
@@ -90,7 +59,8 @@ def test_wrong_password_shows_a_message_and_keeps_the_login_name(page, live_serv
     page.fill("input[name=login]", "acme:alice")
     page.fill("input[name=password]", "not the password")
     page.click("button[type=submit]")
-    assert page.locator("[role=alert]").inner_text() == "The login name or password is incorrect"
+    # the reason in the page's language (issue 13: it was English on the Chinese page)
+    assert page.locator("[role=alert]").inner_text() == "登录名或密码错误"
     assert page.input_value("input[name=login]") == "acme:alice"
     assert "/rp/callback" not in page.url
 

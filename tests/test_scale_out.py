@@ -3,7 +3,9 @@ configured, Redis) behave as one. App processes hold no state of their own."""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import threading
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
@@ -19,20 +21,23 @@ from idp.oauth import clients
 from tests.apps import close
 from tests.oidc_flow import pkce
 
-REDIS_URL = "redis://127.0.0.1:6379/13"  # this file's own Redis database, emptied around tests
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture
 def two_instances(ctx):
     """Two apps, two ports, one issuer (as behind a load balancer), shared PostgreSQL/SQLite
-    and shared Redis."""
-    import redis
+    and shared Redis: under a key prefix of this test's own (test runs may overlap on one Redis;
+    emptying a whole database under another run made its tests fail)."""
+    from idp.kv import store_for
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    prefix = f"test-scale-{secrets.token_hex(4)}:"
     servers, urls = [], []
     base = replace(settings_of(ctx), issuer="http://idp.example", redis_url=REDIS_URL)
     for _ in range(2):
-        server = make_server("127.0.0.1", 0, create_app(base), threaded=True)
+        app = create_app(base)
+        app.extensions["idp.kv"] = store_for(REDIS_URL, prefix=prefix)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         urls.append(f"http://127.0.0.1:{server.server_port}")
@@ -41,7 +46,9 @@ def two_instances(ctx):
         server.shutdown()
         server.server_close()
         close(server.app)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    client = servers[0].app.extensions["idp.kv"].client
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
 
 
 def _client():
