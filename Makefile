@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_ngettext:1,2
 
-.PHONY: run test install migrate demo lint bench clean browser
+.PHONY: run test install migrate demo lint bench clean browser translations messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +13,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) translations
+
+# The .po catalogs are in the repository; their compiled .mo files are built here (the app also
+# compiles a stale one at start).
+translations: $(STAMP)
+	$(BIN)/pybabel --quiet compile -d idp/translations
+
+# After changing messages: extract them and merge them into every catalog, then translate what
+# is new (a test fails while a message is missing or fuzzy in zh_Hans).
+messages: install
+	$(BIN)/pybabel --quiet extract -F babel.cfg $(BABEL_KEYWORDS) --add-location=file \
+	  --sort-by-file --project=seller-idp -o idp/translations/messages.pot .
+	$(BIN)/pybabel --quiet update -i idp/translations/messages.pot -d idp/translations \
+	  --no-fuzzy-matching --ignore-obsolete
 
 migrate: install
 	$(BIN)/idp db upgrade

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
+from idp import i18n
 from idp.extensions import csrf, db, migrate
 from idp.settings import Settings
 
@@ -48,11 +49,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     logging.basicConfig(level=settings.log_level)
     db.init_app(app)
+    i18n.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
     from idp.oauth import keys, server, sessions, token_store
     from idp.web import (
+        account,
         api,
         console,
         direct,
@@ -82,7 +85,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(home.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
-    for blueprint in (register.bp, verify.bp, console.bp, api.bp):
+    for blueprint in (register.bp, verify.bp, console.bp, api.bp, account.bp):
         app.register_blueprint(blueprint)
     if settings.env == "development":
         from idp.web import demo_app

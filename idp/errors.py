@@ -1,6 +1,8 @@
 """Domain errors. Services raise them; one place (``idp.web.errors``) renders them.
 
 Each carries a stable machine code (used in API JSON and tests) and a message a person can act on.
+The message is a lazy gettext string (``idp.i18n._l``): a page shows it in the page's language,
+while JSON answers (protocol endpoints, the API) show it in English (``idp.i18n.english``).
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ class DomainError(Exception):
     code = "invalid_request"
     status = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message, *, field: str | None = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message = message  # str, or a lazy gettext string
         self.field = field
 
+    def __str__(self) -> str:
+        return str(self.message)
+
     def to_dict(self) -> dict[str, str]:
-        body = {"error": self.code, "error_description": self.message}
+        from idp.i18n import english
+
+        body = {"error": self.code, "error_description": english(self.message)}
         if self.field:
             body["field"] = self.field
         return body

@@ -110,7 +110,7 @@ def sign_in(web: FlaskClient, login: str, password: str, login_page: str = "/log
 def link(html: str) -> str:
     """The first link of a page's content (after the top bar)."""
     content = html[html.index("<main") :] if "<main" in html else html
-    return unescape(re.search(r'<a href="([^"]+)"', content).group(1))
+    return unescape(re.search(r'<a [^>]*href="([^"]+)"', content).group(1))
 
 
 def location(response) -> str:

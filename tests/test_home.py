@@ -181,7 +181,7 @@ def test_unknown_url_is_a_404_page_without_a_stack_trace(client):
     response = client.get("/no/such/page", headers={"Accept": "text/html"})
     assert response.status_code == 404 and response.mimetype == "text/html"
     page = page_of(response)
-    assert "Error 404 (not_found)" in page and "requested URL was not found" in page
+    assert "Error 404 (not_found)" in page and "There is no page at this address" in page
     assert "Traceback" not in page and "werkzeug" not in page.lower()
 
 

@@ -118,7 +118,7 @@ def test_outbox_email_is_text_and_html_utf8_with_one_message_id_per_row(ctx, smt
     assert email.get_content_type() == "multipart/alternative"
     text, html = email.get_body(("plain",)), email.get_body(("html",))
     assert text.get_content_charset() == "utf-8"
-    assert '您的公司"淘宝"已注册' in text.get_content()
+    assert "您的公司“淘宝”已注册" in text.get_content()
     assert "<strong>淘宝</strong>" in html.get_content()
     (row,) = rows()
     assert f"outbox-{row.id}" in email["Message-ID"]

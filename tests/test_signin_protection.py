@@ -7,6 +7,7 @@ test here signs in under a company name of its own."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import uuid
@@ -14,6 +15,7 @@ import uuid
 import pyotp
 import pytest
 
+from idp import i18n
 from idp.extensions import db
 from idp.kv import kv
 from idp.models import Account
@@ -89,7 +91,7 @@ def test_repeated_failures_are_throttled_alike_for_existing_and_unknown_names(ct
     assert sso_sessions() == 0
 
 
-def test_lockout_is_told_to_the_owner_at_the_next_successful_sign_in(web, company, make):
+def test_lockout_is_told_to_the_owner_at_the_next_successful_sign_in(ctx, web, company, make):
     name = company.company.name
     ip = web.environ_base["REMOTE_ADDR"]
     two_minutes_ago = time.time() - 120  # earlier failures, whose delays have run out
@@ -110,7 +112,9 @@ def test_lockout_is_told_to_the_owner_at_the_next_successful_sign_in(web, compan
     assert flow.sso_cookie(web) is not None
     assert fresh(company).lockout_notice_at is None
     notice = web.get("/login/notice")
-    assert locked_at.strftime("%Y-%m-%d %H:%M UTC") in notice.get_data(as_text=True)
+    with ctx.test_request_context():  # shown in the page's language and the account's zone
+        shown = i18n.when(locked_at, i18n.zone_of(company))
+    assert html.escape(shown, quote=False) in notice.get_data(as_text=True)
     assert "change your password" in notice.get_data(as_text=True)
     assert web.get("/login/notice").status_code == 302  # told once
 

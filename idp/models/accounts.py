@@ -81,7 +81,11 @@ class Account(db.Model):
     phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # R22: notification kinds the account turned off (security notices cannot be).
     email_opt_out: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
-    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    # A locale id of idp.i18n ("en", "zh_Hans") the account chose: its pages (when it has not
+    # chosen on the page itself) and its emails; None: the browser's for pages, the company's
+    # for emails. And the IANA time zone its dates are shown in (None: the company's).
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])

@@ -28,6 +28,10 @@ class Company(db.Model):
         Boolean, default=False, server_default=false()
     )  # R19: for all staff
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The company's language (its owner's at registration) and time zone: the defaults of its
+    # accounts' dates (idp.i18n.zone_of: UTC+8 for a Chinese-speaking company, else UTC).
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # R15: one wallet password for all of the company's stores, set by the main account only.
     wallet_password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     wallet_password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

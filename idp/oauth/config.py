@@ -1,5 +1,7 @@
 """Lifetimes and protocol constants. One place, so discovery and behaviour cannot disagree."""
 
+from idp.i18n import _l
+
 ACCESS_TOKEN_TTL = 900  # seconds; RFC 9068 JWT access tokens
 ID_TOKEN_TTL = 3600
 CODE_TTL = 60  # authorization codes: short-lived and single-use
@@ -12,17 +14,17 @@ SIGNING_ALGS = ("ES256", "RS256")
 DEFAULT_ALG = "ES256"
 
 SCOPES = {
-    "openid": "Sign you in",
-    "profile": "Your name, login name, company, roles and stores",
-    "email": "Your email address",
-    "phone": "Your phone number",
-    "offline_access": "Stay signed in to the app (long-lived refresh token)",
-    "chat:read": "Read your conversations with customers",
+    "openid": _l("Sign you in"),
+    "profile": _l("Your name, login name, company, roles and stores"),
+    "email": _l("Your email address"),
+    "phone": _l("Your phone number"),
+    "offline_access": _l("Stay signed in to the app (long-lived refresh token)"),
+    "chat:read": _l("Read your conversations with customers"),
     # R14: messaging scopes, never granted to a muted (unverified) sub-account.
-    "chat:send": "Send chat messages to customers on your behalf",
-    "messages:send": "Send messages to customers on your behalf",
+    "chat:send": _l("Send chat messages to customers on your behalf"),
+    "messages:send": _l("Send messages to customers on your behalf"),
     # R15: for the wallet service (client credentials): check a company's wallet password.
-    "wallet:verify": "Check wallet passwords for a company's stores",
+    "wallet:verify": _l("Check wallet passwords for a company's stores"),
 }
 SESSION_COOKIE = "idp_sso"
 

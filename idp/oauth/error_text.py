@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from authlib.oauth2.base import OAuth2Error
 
+from idp.i18n import english
+
 MAX_DESCRIPTION = 300  # characters; descriptions echo parameters of any length
 
 
@@ -24,7 +26,7 @@ def safe_description(text: str | None) -> str | None:
     """``text`` in RFC 6749's error character set, at most ``MAX_DESCRIPTION`` long."""
     if not text:
         return text
-    text = str(text)
+    text = english(text)  # a lazy message of a service, in English whatever the page's language
     if len(text) > MAX_DESCRIPTION:
         text = text[: MAX_DESCRIPTION - 3] + "..."
     if all(_allowed(char) for char in text):

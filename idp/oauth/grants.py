@@ -442,7 +442,7 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         ):
             if not g.get("idp_client_read_anew"):
                 raise StaleClient  # the client may have changed: answered again, read anew
-            raise AccessDeniedError(store_context.NOT_HELD.format(user.store))
+            raise AccessDeniedError(store_context.not_held(user.store))  # English (error_text)
         metrics.TOKENS.labels(self.GRANT_TYPE).inc()
 
 

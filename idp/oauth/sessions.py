@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from idp import rowcache
 from idp.extensions import db
+from idp.i18n import _l
 from idp.models import Account, IssuedToken, SessionClient, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import session_cache, shared_state
@@ -155,6 +156,6 @@ def switch_store(session: SsoSession, store_public_id: str) -> Store:
 
     store = choose(session.account, None, requested=(store_public_id or "")[:64])
     if store is None:
-        raise StoreRefused("Choose a store")
+        raise StoreRefused(_l("Choose a store"))
     session.active_store_id = store.id
     return store

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
+from idp.i18n import _l
 from idp.models import Account, Client, Store, StoreAssignment
 
 
@@ -24,7 +25,11 @@ class StoreRefused(DomainError):
 
 
 MAX_CLAIMS_REQUEST = 2048
-NOT_HELD = "This account does not hold the store '{}'"
+
+
+def not_held(store_id: str):
+    """The refusal of a store the account does not hold (a page, or ``access_denied``)."""
+    return _l("This account does not hold the store '%(store)s'", store=store_id)
 
 
 def requested_store_id(values) -> str | None:
@@ -57,7 +62,13 @@ def _serves(client: Client | None, marketplace: str | None) -> bool:
 
 
 def _not_served(client: Client, marketplace: str | None) -> StoreRefused:
-    return StoreRefused(f"The app '{client.name}' does not serve {marketplace}")
+    return StoreRefused(
+        _l(
+            "The app '%(app)s' does not serve %(marketplace)s",
+            app=client.name,
+            marketplace=marketplace,
+        )
+    )
 
 
 def choose(
@@ -72,7 +83,7 @@ def choose(
     if requested is not None:
         store = next((s for s in held if s.public_id == requested), None)
         if store is None:
-            raise StoreRefused(NOT_HELD.format(requested))
+            raise StoreRefused(not_held(requested))
         if not _serves(client, store.marketplace_code):
             raise _not_served(client, store.marketplace_code)
         return store
@@ -86,8 +97,12 @@ def choose(
             return store
     if client is not None and client.marketplaces:
         raise StoreRefused(
-            f"'{account.login_name}' holds no store on {', '.join(client.marketplaces)}, "
-            f"which '{client.name}' serves"
+            _l(
+                "'%(login)s' holds no store on %(marketplaces)s, which '%(app)s' serves",
+                login=account.login_name,
+                marketplaces=", ".join(client.marketplaces),
+                app=client.name,
+            )
         )
     return None
 
@@ -96,7 +111,7 @@ def check_held(claims: dict, client: Client | None, requested: str) -> None:
     """A store named by token exchange, judged on the account's current claims for it
     (``profile_claims(sub, requested)``): held, and served by the app; else StoreRefused."""
     if requested not in claims["stores"]:
-        raise StoreRefused(NOT_HELD.format(requested))
+        raise StoreRefused(not_held(requested))
     if not _serves(client, claims["marketplace"]):
         raise _not_served(client, claims["marketplace"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
+from flask_babel import lazy_ngettext
 from sqlalchemy import or_, update
 
 from idp import clock
@@ -19,6 +20,7 @@ from idp.errors import (
     NotFound,
 )
 from idp.extensions import db
+from idp.i18n import _l
 from idp.kv import kv
 from idp.models import Account, Company, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
@@ -34,7 +36,7 @@ from idp.services.names import (
 )
 from idp.services.tx import transaction
 
-WRONG_CREDENTIALS = "The login name or password is incorrect"
+WRONG_CREDENTIALS = _l("The login name or password is incorrect")
 MAX_NICKNAME = 60
 MAX_NOTES = 1000
 
@@ -75,10 +77,10 @@ def authenticate(login: str, password: str) -> Account:
     if not passwords.verify_password(account.password_hash if account else None, password):
         raise AuthenticationFailed(WRONG_CREDENTIALS)
     if account.status == DEPARTED:
-        raise AccountDisabled("This account has been disabled by the company's owner")
+        raise AccountDisabled(_l("This account has been disabled by the company's owner"))
     if account.status == PENDING:
         raise AccountNotActivated(
-            "This account has not been activated yet; follow the link in the activation email"
+            _l("This account has not been activated yet; follow the link in the activation email")
         )
     if passwords.needs_rehash(account.password_hash):
         account.password_hash = passwords.hash_password(password)
@@ -94,7 +96,7 @@ def get_sub_account(actor: Account, ident: str) -> Account:
     name (too long, a NUL) is simply not found."""
     require_owner(actor)
     if not isinstance(ident, str) or len(ident) > 120 or "\x00" in ident:
-        raise NotFound("No such sub-account in your company")
+        raise NotFound(_l("No such sub-account in your company"))
     query = db.session.query(Account).filter(
         Account.company_id == actor.company_id, Account.kind == SUB
     )
@@ -129,9 +131,9 @@ def ensure_contact_free(
     email_key: str | None, phone_key: str | None, *, except_id: int | None = None
 ) -> None:
     """R3: an email or phone belongs to one account, of any company."""
-    for column, key, label, field in (
-        (Account.email_key, email_key, "email address", "email"),
-        (Account.phone_key, phone_key, "phone number", "phone"),
+    for column, key, taken, field in (
+        (Account.email_key, email_key, _EMAIL_TAKEN, "email"),
+        (Account.phone_key, phone_key, _PHONE_TAKEN, "phone"),
     ):
         if key is None:
             continue
@@ -139,14 +141,36 @@ def ensure_contact_free(
         if except_id is not None:
             query = query.filter(Account.id != except_id)
         if query.first() is not None:
-            raise Conflict(f"This {label} is already used by another account", field=field)
+            raise Conflict(taken, field=field)
+
+
+_EMAIL_TAKEN = _l("This email address is already used by another account")
+_PHONE_TAKEN = _l("This phone number is already used by another account")
+
+
+def _too_long(field: str, limit: int):
+    """``Nickname has at most 60 characters``: one whole sentence per field."""
+    if field == "nickname":
+        return lazy_ngettext(
+            "Nickname has at most %(num)d character",
+            "Nickname has at most %(num)d characters",
+            limit,
+        )
+    if field == "notes":
+        return lazy_ngettext(
+            "Notes has at most %(num)d character", "Notes has at most %(num)d characters", limit
+        )
+    return lazy_ngettext(
+        "Gender has at most %(num)d character", "Gender has at most %(num)d characters", limit
+    )
 
 
 def _check_text(value: str | None, limit: int, field: str) -> str | None:
+    """``field`` is ``nickname``, ``notes`` or ``gender``."""
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > limit:
-        raise InvalidInput(f"{field.capitalize()} has at most {limit} characters", field=field)
+        raise InvalidInput(_too_long(field, limit), field=field)
     return value.strip() or None
 
 
@@ -168,7 +192,7 @@ def _roles(actor: Account, role_ids: Iterable[int | str]) -> list[Role]:
     found = {r.id for r in roles} | {r.name_key for r in roles}
     missing = [r for r in wanted if (r if isinstance(r, int) else normalize(str(r))) not in found]
     if missing:
-        raise NotFound("One of the chosen roles does not exist in your company", field="roles")
+        raise NotFound(_l("One of the chosen roles does not exist in your company"), field="roles")
     return roles
 
 
@@ -188,8 +212,13 @@ def _claim_sub_account_slot(company_id: int) -> None:
     if result.rowcount != 1:
         limit = db.session.get(Company, company_id).sub_account_limit
         raise LimitReached(
-            f"Your plan allows {limit} sub-accounts and all are used (departed staff count); "
-            "re-enable or hand over a departed account instead"
+            lazy_ngettext(
+                "Your plan allows %(num)d sub-account and it is used (departed staff count); "
+                "re-enable or hand over a departed account instead",
+                "Your plan allows %(num)d sub-accounts and all are used (departed staff count); "
+                "re-enable or hand over a departed account instead",
+                limit,
+            )
         )
 
 
@@ -226,7 +255,10 @@ def create_sub_account(
         .first()
     ):
         raise Conflict(
-            f"The name '{name}' is taken in your company (look among departed staff too)",
+            _l(
+                "The name '%(name)s' is taken in your company (look among departed staff too)",
+                name=name,
+            ),
             field="name",
         )
     ensure_contact_free(email_key, phone_key)
@@ -286,7 +318,7 @@ def update_sub_account(actor: Account, account: Account, **changes) -> Account:
     require_sub_account(actor, account)
     unknown = set(changes) - set(EDITABLE) - {"roles", "password"}
     if unknown:
-        raise InvalidInput(f"Cannot change: {', '.join(sorted(unknown))}")
+        raise InvalidInput(_l("Cannot change: %(fields)s", fields=", ".join(sorted(unknown))))
     before = _snapshot(account)
     if "name" in changes and changes["name"] != account.name:
         name = validate_sub_name(changes["name"])
@@ -297,7 +329,9 @@ def update_sub_account(actor: Account, account: Account, **changes) -> Account:
             .first()
         )
         if taken:
-            raise Conflict(f"The name '{name}' is taken in your company", field="name")
+            raise Conflict(
+                _l("The name '%(name)s' is taken in your company", name=name), field="name"
+            )
         account.name, account.name_key = name, normalize(name)
     if "email" in changes or "phone" in changes:
         email_display, email_key = normalize_email(changes.get("email", account.email))
@@ -339,7 +373,7 @@ def disable_sub_account(actor: Account, account: Account, *, reason: str = "owne
     require_owner(actor)
     require_sub_account(actor, account)
     if account.status == DEPARTED:
-        raise Conflict(f"'{account.login_name}' is already disabled")
+        raise Conflict(_l("'%(login)s' is already disabled", login=account.login_name))
     mark_departed(account)
     audit.record(
         actor, "subaccount.disabled", company_id=actor.company_id, target=account, reason=reason
@@ -365,7 +399,7 @@ def enable_sub_account(actor: Account, account: Account) -> Account:
     require_owner(actor)
     require_sub_account(actor, account)
     if account.status != DEPARTED:
-        raise Conflict(f"'{account.login_name}' is not disabled")
+        raise Conflict(_l("'%(login)s' is not disabled", login=account.login_name))
     account.status = ACTIVE
     account.departed_at = None
     audit.record(actor, "subaccount.enabled", company_id=actor.company_id, target=account)
@@ -417,10 +451,12 @@ def generate_password() -> str:
 def change_own_password(account: Account, current: str, new: str) -> Account:
     """R7: any account changes its own password, knowing the current one."""
     if not passwords.verify_password(account.password_hash, current):
-        raise Forbidden("The current password is incorrect", field="current_password")
+        raise Forbidden(_l("The current password is incorrect"), field="current_password")
     passwords.check_policy(new, field="new_password")
     if new == current:
-        raise InvalidInput("Choose a password different from the current one", field="new_password")
+        raise InvalidInput(
+            _l("Choose a password different from the current one"), field="new_password"
+        )
     account.password_hash = passwords.hash_password(new)
     account.password_changed_at = utcnow()
     account.must_change_password = False
@@ -430,7 +466,7 @@ def change_own_password(account: Account, current: str, new: str) -> Account:
             "password_changed",
             account.email,
             account=account,
-            when=f"{account.password_changed_at:%Y-%m-%d %H:%M} UTC",
+            when=account.password_changed_at,
         )
     return account
 
@@ -439,7 +475,7 @@ def mark_verified(account: Account, channel: str) -> Account:
     """R14: the one place a mute is lifted: the account proved it holds its email or phone.
     New tokens no longer carry ``muted`` and may carry messaging scopes. Caller commits."""
     if channel not in ("email", "phone"):
-        raise InvalidInput("Verify an email or a phone", field="channel")
+        raise InvalidInput(_l("Verify an email or a phone"), field="channel")
     now = clock.now()
     if channel == "email":
         account.email_verified_at = now

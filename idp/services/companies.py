@@ -6,6 +6,7 @@ from flask import current_app
 
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
+from idp.i18n import _l
 from idp.models import Account, Company, Role
 from idp.models.accounts import ACTIVE, MAIN, MAIN_NAME_KEY
 from idp.services import audit, passwords
@@ -20,7 +21,7 @@ PLAN_LIMITS = {"standard": 99, "basic": 5}
 def company_by_name(name: str) -> Company:
     company = db.session.query(Company).filter_by(name_key=normalize(name.strip())).one_or_none()
     if company is None:
-        raise NotFound(f"No company named '{name}'")
+        raise NotFound(_l("No company named '%(name)s'", name=name))
     return company
 
 
@@ -48,11 +49,11 @@ def build_company(
     passwords.check_policy(password)
     email_display, email_key = normalize_email(email)
     if email_key is None:
-        raise InvalidInput("The main account needs an email address", field="email")
+        raise InvalidInput(_l("The main account needs an email address"), field="email")
     phone_display, phone_key = normalize_phone(phone)
     _check_limit(sub_account_limit)
     if not is_company_name_available(name):
-        raise Conflict(f"The company name '{name}' is taken", field="company_name")
+        raise Conflict(_l("The company name '%(name)s' is taken", name=name), field="company_name")
     ensure_contact_free(email_key, phone_key)
     company = Company(name=name, name_key=normalize(name), sub_account_limit=sub_account_limit)
     main = Account(
@@ -87,7 +88,7 @@ def build_company(
 
 def _check_limit(limit: int) -> int:
     if not isinstance(limit, int) or not 0 <= limit <= 10_000:
-        raise InvalidInput("The sub-account limit is a whole number from 0 to 10000")
+        raise InvalidInput(_l("The sub-account limit is a whole number from 0 to 10000"))
     return limit
 
 

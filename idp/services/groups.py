@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from idp.errors import Conflict, InvalidInput
 from idp.extensions import db
+from idp.i18n import _l
 from idp.models import Account, StaffGroup, Store
 from idp.models.groups import group_members
 from idp.services import audit
@@ -34,16 +35,25 @@ def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
     require_owner(actor)
     store = get_store(actor, store)
     if not store.is_authorized:
-        raise InvalidInput(f"The store '{store.name}' is not authorized", field="store")
+        raise InvalidInput(
+            _l("The store '%(store)s' is not authorized", store=store.name), field="store"
+        )
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 60:
-        raise InvalidInput("A group name has 1 to 60 characters", field="name")
+        raise InvalidInput(_l("A group name has 1 to 60 characters"), field="name")
     name = name.strip()
     if (
         db.session.query(StaffGroup.id)
         .filter_by(store_id=store.id, name_key=normalize(name))
         .first()
     ):
-        raise Conflict(f"The store '{store.name}' already has a group '{name}'", field="name")
+        raise Conflict(
+            _l(
+                "The store '%(store)s' already has a group '%(group)s'",
+                store=store.name,
+                group=name,
+            ),
+            field="name",
+        )
     group = StaffGroup(
         company_id=actor.company_id, store_id=store.id, name=name, name_key=normalize(name)
     )
@@ -62,11 +72,17 @@ def add_member(actor: Account, group: StaffGroup, account: Account) -> StaffGrou
     require_same_company(actor, account, "account")
     if not account.is_main and group.store_id not in {a.store_id for a in account.assignments}:
         raise InvalidInput(
-            f"'{account.login_name}' does not hold the store '{group.store.name}'; assign it first",
+            _l(
+                "'%(login)s' does not hold the store '%(store)s'; assign it first",
+                login=account.login_name,
+                store=group.store.name,
+            ),
             field="account",
         )
     if account in group.members:
-        raise Conflict(f"'{account.login_name}' is already in '{group.name}'")
+        raise Conflict(
+            _l("'%(login)s' is already in '%(group)s'", login=account.login_name, group=group.name)
+        )
     group.members.append(account)
     audit.record(
         actor,
@@ -85,7 +101,9 @@ def remove_member(actor: Account, group: StaffGroup, account: Account) -> StaffG
     require_same_company(actor, group, "staff group")
     require_same_company(actor, account, "account")
     if account not in group.members:
-        raise Conflict(f"'{account.login_name}' is not in '{group.name}'")
+        raise Conflict(
+            _l("'%(login)s' is not in '%(group)s'", login=account.login_name, group=group.name)
+        )
     group.members.remove(account)
     audit.record(
         actor,

@@ -8,7 +8,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from flask_babel import lazy_ngettext
+
 from idp.errors import InvalidInput
+from idp.i18n import _l
 
 MAX_NAME_LENGTH = 30
 RESERVED_SUB_NAMES = frozenset({"main"})
@@ -20,33 +23,74 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
 
 
-def _check_name(value: str, what: str, field: str) -> str:
+def _company_name_problem(problem: str, length: int = 0):
+    """What is wrong with a company name, as one whole sentence."""
+    if problem == "required":
+        return _l("Company name is required")
+    if problem == "white_space":
+        return _l("Company name must not start or end with white space")
+    if problem == "too_long":
+        return lazy_ngettext(
+            "Company name is %(num)d character long; the most is %(most)d",
+            "Company name is %(num)d characters long; the most is %(most)d",
+            length,
+            most=MAX_NAME_LENGTH,
+        )
+    if problem == "invisible":
+        return _l("Company name must not contain control or invisible characters")
+    if problem == "colon":
+        return _l("Company name must not contain a colon (':' or '：')")
+    return _l("Company name must not be all digits")
+
+
+def _sub_name_problem(problem: str, length: int = 0):
+    """What is wrong with a sub-account name, as one whole sentence."""
+    if problem == "required":
+        return _l("Sub-account name is required")
+    if problem == "white_space":
+        return _l("Sub-account name must not start or end with white space")
+    if problem == "too_long":
+        return lazy_ngettext(
+            "Sub-account name is %(num)d character long; the most is %(most)d",
+            "Sub-account name is %(num)d characters long; the most is %(most)d",
+            length,
+            most=MAX_NAME_LENGTH,
+        )
+    if problem == "invisible":
+        return _l("Sub-account name must not contain control or invisible characters")
+    if problem == "colon":
+        return _l("Sub-account name must not contain a colon (':' or '：')")
+    return _l("Sub-account name must not be all digits")
+
+
+def _check_name(value: str, problem_of, field: str) -> str:
+    """``problem_of(problem, length)`` says what is wrong, for the kind of name checked."""
     if not isinstance(value, str) or value == "":
-        raise InvalidInput(f"{what} is required", field=field)
+        raise InvalidInput(problem_of("required"), field=field)
     if value != value.strip():
-        raise InvalidInput(f"{what} must not start or end with white space", field=field)
+        raise InvalidInput(problem_of("white_space"), field=field)
     display = unicodedata.normalize("NFKC", value)
     if len(display) > MAX_NAME_LENGTH:
-        raise InvalidInput(
-            f"{what} is {len(display)} characters long; the most is {MAX_NAME_LENGTH}", field=field
-        )
+        raise InvalidInput(problem_of("too_long", len(display)), field=field)
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in display):
-        raise InvalidInput(f"{what} must not contain control or invisible characters", field=field)
+        raise InvalidInput(problem_of("invisible"), field=field)
     if ":" in display:
-        raise InvalidInput(f"{what} must not contain a colon (':' or '：')", field=field)
+        raise InvalidInput(problem_of("colon"), field=field)
     if display.isdigit():
-        raise InvalidInput(f"{what} must not be all digits", field=field)
+        raise InvalidInput(problem_of("all_digits"), field=field)
     return value
 
 
 def validate_company_name(value: str) -> str:
-    return _check_name(value, "Company name", "company_name")
+    return _check_name(value, _company_name_problem, "company_name")
 
 
 def validate_sub_name(value: str) -> str:
-    _check_name(value, "Sub-account name", "name")
+    _check_name(value, _sub_name_problem, "name")
     if normalize(value) in RESERVED_SUB_NAMES:
-        raise InvalidInput(f"'{value}' is reserved for the main account", field="name")
+        raise InvalidInput(
+            _l("'%(name)s' is reserved for the main account", name=value), field="name"
+        )
     return value
 
 
@@ -59,16 +103,16 @@ class LoginName:
 def parse_login_name(text: str) -> LoginName:
     """Split ``acme:alice`` / ``ACME：Alice`` into normalized keys. Raises InvalidInput."""
     if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("Enter your login name", field="login")
+        raise InvalidInput(_l("Enter your login name"), field="login")
     if len(text) > 2 * MAX_NAME_LENGTH + 10:
-        raise InvalidInput("That login name is too long", field="login")
+        raise InvalidInput(_l("That login name is too long"), field="login")
     if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs"} for ch in text):
-        raise InvalidInput("A login name has no control characters", field="login")
+        raise InvalidInput(_l("A login name has no control characters"), field="login")
     key = normalize(text.strip())
     company, sep, sub = key.partition(":")
     if not company or (sep and not sub) or ":" in sub:
         raise InvalidInput(
-            "A login name is the company name, or company:name for staff", field="login"
+            _l("A login name is the company name, or company:name for staff"), field="login"
         )
     return LoginName(company_key=company, sub_key=sub if sep else None)
 
@@ -79,7 +123,9 @@ def normalize_email(value: str | None) -> tuple[str | None, str | None]:
         return None, None
     value = value.strip()
     if len(value) > 254 or not _EMAIL.match(value):
-        raise InvalidInput(f"'{value[:60]}' is not an email address", field="email")
+        raise InvalidInput(
+            _l("'%(email)s' is not an email address", email=value[:60]), field="email"
+        )
     return value, normalize(value)
 
 
@@ -90,12 +136,15 @@ def normalize_phone(value: str | None) -> tuple[str | None, str | None]:
     value = unicodedata.normalize("NFKC", value.strip())
     if not re.fullmatch(r"\+?[0-9][0-9 ()\-.]{4,30}", value):
         raise InvalidInput(
-            f"'{value[:40]}' is not a phone number (digits, optionally +country code)",
+            _l(
+                "'%(phone)s' is not a phone number (digits, optionally +country code)",
+                phone=value[:40],
+            ),
             field="phone",
         )
     digits = re.sub(r"\D", "", value)
     if not 6 <= len(digits) <= 15:
-        raise InvalidInput("A phone number has 6 to 15 digits", field="phone")
+        raise InvalidInput(_l("A phone number has 6 to 15 digits"), field="phone")
     return value, ("+" if value.startswith("+") else "") + digits
 
 

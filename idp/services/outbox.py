@@ -3,10 +3,13 @@ transaction (so a message exists exactly when what caused it committed); a backg
 delivers due rows after the commit, retrying with backoff (nothing is lost while the SMTP server
 is down) and leasing each row (nothing is sent twice by two instances).
 
+Bodies come from ``templates/email/<kind>.txt`` (its first line is the subject) and ``.html``,
+rendered through the gettext catalogs in the recipient's language (its account's, or ``lang``)
+and with dates in its time zone (issue 13).
+
 Transports: SMTP (STARTTLS or TLS) when ``IDP_SMTP_HOST`` is set, else the console plus ``.eml``
 files in the instance folder; SMS through an HTTP webhook when ``IDP_SMS_WEBHOOK_URL`` is set, else
-the console. Bodies come from ``templates/email/<kind>.<lang>.txt`` and ``.html`` (English and
-Simplified Chinese)."""
+the console."""
 
 from __future__ import annotations
 
@@ -25,15 +28,16 @@ from flask import current_app, render_template
 from jinja2 import TemplateNotFound
 from markupsafe import escape
 
+from idp import i18n
 from idp.background import Worker, lease_due, record_attempt, worker
 from idp.extensions import db
 from idp.models import Account, OutboxMessage
 
 log = logging.getLogger(__name__)
 
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"  # <kind>.txt, .html
 MAX_ATTEMPTS = 10
 LEASE_SECONDS = 120
-LANGUAGES = ("en", "zh")
 # R22: sent whatever the account's subscriptions say.
 SECURITY_KINDS = frozenset(
     {
@@ -50,19 +54,15 @@ SECURITY_KINDS = frozenset(
 )
 
 
-def _language(account: Account | None, lang: str | None) -> str:
-    chosen = (lang or (account.language if account else None) or "en").lower()
-    return "zh" if chosen.startswith("zh") else "en"
-
-
-def _render(kind: str, lang: str, context: dict) -> tuple[str, str, str]:
+def _render(kind: str, context: dict) -> tuple[str, str, str]:
     """Subject (first line of the text template), text body, HTML body: the kind's own HTML
-    template, else the text as HTML (escaped, paragraphs kept, links clickable)."""
-    text = render_template(f"email/{kind}.{lang}.txt", **context)
+    template, else the text as HTML (escaped, paragraphs kept, links clickable). Rendered in the
+    language the caller set (``i18n.language_of``)."""
+    text = render_template(f"email/{kind}.txt", **context)
     subject, _, body = text.partition("\n")
     body = body.lstrip("\n")
     try:
-        html = render_template(f"email/{kind}.{lang}.html", **context)
+        html = render_template(f"email/{kind}.html", **context)
     except TemplateNotFound:
         html = _text_as_html(body)
     return subject.strip(), body, html
@@ -83,7 +83,10 @@ def send_email(
     """Queue an email. Non-security kinds respect the account's opt-outs (R22)."""
     if account is not None and kind not in SECURITY_KINDS and kind in (account.email_opt_out or []):
         return None
-    subject, text, html = _render(kind, _language(account, lang), {"account": account, **context})
+    with i18n.language_of(account, lang):
+        subject, text, html = _render(
+            kind, {"account": account, "zone": i18n.zone_of(account), **context}
+        )
     return _queue("email", kind, to, account, subject=subject, text_body=text, html_body=html)
 
 

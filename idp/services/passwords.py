@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from flask_babel import lazy_ngettext
 from nacl import pwhash
 from nacl.exceptions import CryptoError
 
 from idp.errors import InvalidInput
+from idp.i18n import _l
 
 MIN_LENGTH = 8
 MAX_LENGTH = 256  # bounds the hashing cost of hostile input
@@ -52,11 +54,25 @@ _DUMMY_HASH = hash_password("not-a-real-password-0f1e2d3c")
 
 def check_policy(password: str, *, field: str = "password") -> str:
     if not isinstance(password, str) or len(password) < MIN_LENGTH:
-        raise InvalidInput(f"A password needs at least {MIN_LENGTH} characters", field=field)
+        raise InvalidInput(
+            lazy_ngettext(
+                "A password needs at least %(num)d character",
+                "A password needs at least %(num)d characters",
+                MIN_LENGTH,
+            ),
+            field=field,
+        )
     if len(password) > MAX_LENGTH:
-        raise InvalidInput(f"A password has at most {MAX_LENGTH} characters", field=field)
+        raise InvalidInput(
+            lazy_ngettext(
+                "A password has at most %(num)d character",
+                "A password has at most %(num)d characters",
+                MAX_LENGTH,
+            ),
+            field=field,
+        )
     if password.isdigit():
-        raise InvalidInput("A password must not be all digits", field=field)
+        raise InvalidInput(_l("A password must not be all digits"), field=field)
     return password
 
 

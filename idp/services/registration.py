@@ -23,12 +23,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import LazyString, lazy_ngettext
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import update
 
-from idp import clock
+from idp import clock, i18n
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
+from idp.i18n import _l
 from idp.kv import kv
 from idp.models import Account
 from idp.models.accounts import ACTIVE, DEPARTED, MAIN, PENDING
@@ -39,16 +41,15 @@ from idp.services.accounts import find_by_login_name
 from idp.services.names import normalize, parse_login_name, validate_company_name
 from idp.services.tx import transaction
 
-LANGUAGES = ("en", "zh")
 RESEND_INTERVAL = timedelta(seconds=60)
 MAX_TOKEN_LENGTH = 512
 
-FORGOT_SENT = "If an account with that name exists, we sent a link to its email."
-ASK_THE_OWNER = (
+FORGOT_SENT = _l("If an account with that name exists, we sent a link to its email.")
+ASK_THE_OWNER = _l(
     "Staff accounts cannot reset their password by email. "
     "Ask your company's owner to set a new one for you."
 )
-ACTIVATION_RESENT = (
+ACTIVATION_RESENT = _l(
     "If that account is waiting for activation, we sent a new link to its email "
     "(at most one a minute). Older links no longer work."
 )
@@ -93,7 +94,7 @@ class LinkRefused(DomainError):
     status = 410
 
     def __init__(
-        self, message: str, *, purpose: Purpose, reason: str, account: Account | None = None
+        self, message, *, purpose: Purpose, reason: str, account: Account | None = None
     ) -> None:
         super().__init__(message)
         self.purpose = purpose.name
@@ -130,7 +131,11 @@ def _issue(purpose: Purpose, account: Account) -> str:
         {"a": account.public_id, "n": nonce, "t": _epoch(clock.now())}
     )
     issuer = current_app.extensions["idp.settings"].issuer.rstrip("/")
-    return f"{issuer}/{purpose.path}/{token}"
+    link = f"{issuer}/{purpose.path}/{token}"
+    if account.language and account.language != i18n.DEFAULT_LOCALE:
+        # The page behind the link speaks the email's language (as an app's ui_locales would).
+        link += f"?ui_locales={i18n.tag(account.language)}"
+    return link
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,10 @@ class _Claims:
 def _read(purpose: Purpose, token: str) -> _Claims:
     """The link's signed contents; refuses a damaged or foreign link and an expired one."""
     invalid = LinkRefused(
-        "This link is not valid. It may have been cut short when it was copied: "
-        "open it from the email again, or ask for a new one.",
+        _l(
+            "This link is not valid. It may have been cut short when it was copied: "
+            "open it from the email again, or ask for a new one."
+        ),
         purpose=purpose,
         reason="invalid",
     )
@@ -215,10 +222,10 @@ def _refusal(purpose: Purpose, claims: _Claims, *, used: bool = False) -> LinkRe
     it was used (``used``: its marker says so), or a newer link replaced it."""
     account = _account(claims.public_id)
     if account is None:
-        return LinkRefused("This link no longer works.", purpose=purpose, reason="invalid")
+        return LinkRefused(_l("This link no longer works."), purpose=purpose, reason="invalid")
     if purpose is ACTIVATION and (used or account.status != PENDING):
         return LinkRefused(
-            "This activation link was already used: the account is active. Sign in.",
+            _l("This activation link was already used: the account is active. Sign in."),
             purpose=purpose,
             reason="used",
             account=account,
@@ -226,22 +233,27 @@ def _refusal(purpose: Purpose, claims: _Claims, *, used: bool = False) -> LinkRe
     if _expired(purpose, claims):
         hours = int(purpose.ttl.total_seconds() // 3600)
         return LinkRefused(
-            f"This link has expired: it worked for {hours} hour{'s' if hours != 1 else ''}. "
-            "Ask for a new one.",
+            lazy_ngettext(
+                "This link has expired: it worked for %(num)d hour. Ask for a new one.",
+                "This link has expired: it worked for %(num)d hours. Ask for a new one.",
+                hours,
+            ),
             purpose=purpose,
             reason="expired",
             account=account,
         )
     if used or getattr(account, purpose.nonce_column) is None:
         return LinkRefused(
-            "This link was already used. Ask for a new one if you still need it.",
+            _l("This link was already used. Ask for a new one if you still need it."),
             purpose=purpose,
             reason="used",
             account=account,
         )
     return LinkRefused(
-        "A newer link was sent since this one, so this one no longer works. "
-        "Use the newest email, or ask for a new link.",
+        _l(
+            "A newer link was sent since this one, so this one no longer works. "
+            "Use the newest email, or ask for a new link."
+        ),
         purpose=purpose,
         reason="replaced",
         account=account,
@@ -285,21 +297,23 @@ def _claim_send(purpose: Purpose, account: Account) -> bool:
 # --- R13: registration and activation ---------------------------------------------------------
 
 
-def check_company_name(name: str) -> tuple[bool, str]:
+def check_company_name(name: str) -> tuple[bool, LazyString]:
     """Whether a company name can be registered, and a sentence saying so (or what is wrong)."""
     try:
         validate_company_name(name)
     except InvalidInput as exc:
         return False, exc.message
     if not companies.is_company_name_available(name):
-        return False, f"The company name '{name}' is taken"
-    return True, f"'{name}' is available"
+        return False, _l("The company name '%(name)s' is taken", name=name)
+    return True, _l("'%(name)s' is available", name=name)
 
 
 def _check_language(language: str) -> str:
-    if language not in LANGUAGES:
-        raise InvalidInput("Choose English or Chinese for your emails", field="language")
-    return language
+    """The locale id of a language the emails can be written in (``zh`` is Simplified)."""
+    locale = i18n.match(language)
+    if locale is None:
+        raise InvalidInput(_l("Choose English or Chinese for your emails"), field="language")
+    return locale
 
 
 @transaction
@@ -308,9 +322,9 @@ def register_company(name: str, *, email: str, password: str, language: str = "e
     its account, the activation nonce and the activation email commit together or not at all.
     (``create_company`` commits on its own; its undecorated body runs inside this transaction.)
     """
-    _check_language(language)
+    language = _check_language(language)
     account = companies.build_company(name, email=email, password=password, status=PENDING)
-    account.language = language
+    account.language = account.company.language = language
     _send_activation(account)
     _claim_send(ACTIVATION, account)
     audit.record(
@@ -341,9 +355,9 @@ def invite_again(account: Account, *, actor: Account | None = None) -> Account:
     a minute of the last one (``TooSoon``) and for an account that is already active. For the
     owner's tools and the CLI (``actor`` None is the operator)."""
     if not account.is_main or account.status != PENDING:
-        raise InvalidInput(f"'{account.login_name}' does not wait for activation")
+        raise InvalidInput(_l("'%(login)s' does not wait for activation", login=account.login_name))
     if not _claim_send(ACTIVATION, account):
-        raise TooSoon("A new activation link was sent less than a minute ago; wait a moment")
+        raise TooSoon(_l("A new activation link was sent less than a minute ago; wait a moment"))
     _send_activation(account)
     audit.record(
         actor or account,
@@ -386,7 +400,7 @@ def activate(token: str) -> Account:
 # --- R17: forgotten password ----------------------------------------------------------------
 
 
-def forgot_answer(login: str) -> str:
+def forgot_answer(login: str) -> LazyString:
     """R17: what the forgot-password page says for ``login``, from the name alone: a sub-account
     is told to ask its owner, naming no one; a main-account name is told a link was sent if the
     account exists. Raises ``InvalidInput`` for a malformed name. Reads nothing, so the answer
@@ -407,7 +421,7 @@ def send_reset_link(login: str) -> None:
     _send_reset_link(account)
 
 
-def request_password_reset(login: str) -> str:
+def request_password_reset(login: str) -> LazyString:
     """``forgot_answer`` and ``send_reset_link`` at once (for callers with no answer to send
     first)."""
     answer = forgot_answer(login)
@@ -436,7 +450,7 @@ def reset_password(token: str, new_password: str, confirmation: str) -> Account:
     link proved the holder)."""
     passwords.check_policy(new_password, field="new_password")
     if new_password != confirmation:
-        raise InvalidInput("The two passwords differ", field="confirm_password")
+        raise InvalidInput(_l("The two passwords differ"), field="confirm_password")
     claims = _read(PASSWORD_RESET, token)
     now = clock.now()
     password_hash = passwords.hash_password(new_password)  # before the write lock is taken
@@ -454,14 +468,14 @@ def reset_password(token: str, new_password: str, confirmation: str) -> Account:
         if wallet and passwords.verify_password(wallet, new_password):
             # R15: the wallet password must differ from the main account's login password.
             raise InvalidInput(
-                "Choose a password different from your wallet password", field="new_password"
+                _l("Choose a password different from your wallet password"), field="new_password"
             )
         sessions.end_all_for_account(account)
         outbox.send_email(
             "password_changed",
             account.email,
             account=account,
-            when=now.strftime("%Y-%m-%d %H:%M UTC"),
+            when=now,
         )
         audit.record(
             account, "account.password_reset", company_id=account.company_id, target=account

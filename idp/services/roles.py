@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask_babel import lazy_ngettext
+
 from idp.errors import Conflict, Forbidden, InvalidInput, LimitReached
 from idp.extensions import db
+from idp.i18n import _l
 from idp.models import Account, Role
 from idp.services import audit
 from idp.services.authz import require_owner, require_same_company
@@ -20,11 +23,17 @@ def check_permissions(permissions: Iterable[str]) -> list[str]:
     for perm in permissions:
         if perm in MAIN_ONLY:
             raise Forbidden(
-                f"'{perm}' belongs to the main account alone and cannot be given to a role",
+                _l(
+                    "'%(permission)s' belongs to the main account alone and cannot be given to "
+                    "a role",
+                    permission=perm,
+                ),
                 field="permissions",
             )
         if perm not in PERMISSIONS:
-            raise InvalidInput(f"Unknown permission '{perm}'", field="permissions")
+            raise InvalidInput(
+                _l("Unknown permission '%(permission)s'", permission=perm), field="permissions"
+            )
         if perm not in result:
             result.append(perm)
     return sorted(result)
@@ -32,7 +41,7 @@ def check_permissions(permissions: Iterable[str]) -> list[str]:
 
 def _check_role_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 60:
-        raise InvalidInput("A role name has 1 to 60 characters", field="name")
+        raise InvalidInput(_l("A role name has 1 to 60 characters"), field="name")
     return name.strip()
 
 
@@ -59,7 +68,7 @@ def _ensure_name_free(actor: Account, name: str, except_id: int | None = None) -
     if except_id is not None:
         query = query.filter(Role.id != except_id)
     if query.first():
-        raise Conflict(f"A role named '{name}' exists already", field="name")
+        raise Conflict(_l("A role named '%(role)s' exists already", role=name), field="name")
 
 
 @transaction
@@ -75,7 +84,13 @@ def create_role(
         .count()
     )
     if custom >= MAX_CUSTOM_ROLES:
-        raise LimitReached(f"A company has at most {MAX_CUSTOM_ROLES} custom roles")
+        raise LimitReached(
+            lazy_ngettext(
+                "A company has at most %(num)d custom role",
+                "A company has at most %(num)d custom roles",
+                MAX_CUSTOM_ROLES,
+            )
+        )
     _ensure_name_free(actor, name)
     role = Role(
         company_id=actor.company_id,
@@ -137,7 +152,12 @@ def delete_role(actor: Account, role: Role) -> None:
     holders = db.session.query(Account).filter(Account.roles.contains(role)).count()
     if holders:
         raise Conflict(
-            f"The role '{role.name}' is held by {holders} account(s); change theirs first"
+            lazy_ngettext(
+                "The role '%(role)s' is held by %(num)d account; change theirs first",
+                "The role '%(role)s' is held by %(num)d accounts; change theirs first",
+                holders,
+                role=role.name,
+            )
         )
     audit.record(actor, "role.deleted", company_id=actor.company_id, name=role.name)
     db.session.delete(role)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from flask_babel import lazy_ngettext
 from sqlalchemy import delete, select
 
 from idp.errors import Conflict, Forbidden, InvalidInput
 from idp.extensions import db
+from idp.i18n import _l
 from idp.models import Account, Marketplace, Store, StoreAssignment, StoreOperator
 from idp.models.accounts import ACTIVE, SUB
 from idp.models.base import utcnow
@@ -61,7 +63,8 @@ def check_assignable(actor: Account, stores: Iterable[Store | str]) -> list[Stor
         store = get_store(actor, ident)
         if not store.is_authorized:
             raise InvalidInput(
-                f"The store '{store.name}' is not authorized; authorize it first", field="stores"
+                _l("The store '%(store)s' is not authorized; authorize it first", store=store.name),
+                field="stores",
             )
         if store not in result:
             result.append(store)
@@ -73,12 +76,15 @@ def authorize_store(actor: Account, marketplace: str, external_id: str, name: st
     """R8: the owner authorizes a marketplace store (again, if it was de-authorized)."""
     require_owner(actor)
     if db.session.get(Marketplace, marketplace) is None:
-        raise InvalidInput(f"Unknown marketplace '{marketplace}'", field="marketplace")
+        raise InvalidInput(
+            _l("Unknown marketplace '%(marketplace)s'", marketplace=marketplace),
+            field="marketplace",
+        )
     external_id, name = (external_id or "").strip(), (name or "").strip()
     if not external_id or len(external_id) > 80:
-        raise InvalidInput("A store id has 1 to 80 characters", field="external_id")
+        raise InvalidInput(_l("A store id has 1 to 80 characters"), field="external_id")
     if not name or len(name) > 120:
-        raise InvalidInput("A store name has 1 to 120 characters", field="name")
+        raise InvalidInput(_l("A store name has 1 to 120 characters"), field="name")
     store = (
         db.session.query(Store)
         .filter_by(
@@ -87,7 +93,13 @@ def authorize_store(actor: Account, marketplace: str, external_id: str, name: st
         .one_or_none()
     )
     if store is not None and store.is_authorized:
-        raise Conflict(f"The store {marketplace}/{external_id} is already authorized")
+        raise Conflict(
+            _l(
+                "The store %(marketplace)s/%(store_id)s is already authorized",
+                marketplace=marketplace,
+                store_id=external_id,
+            )
+        )
     if store is None:
         store = Store(
             company_id=actor.company_id,
@@ -143,7 +155,7 @@ def deauthorize_store(actor: Account, store: Store) -> list[Account]:
     require_owner(actor)
     require_same_company(actor, store, "store")
     if not store.is_authorized:
-        raise Conflict(f"The store '{store.name}' is not authorized")
+        raise Conflict(_l("The store '%(store)s' is not authorized", store=store.name))
     affected = (
         db.session.query(Account)
         .join(StoreAssignment, StoreAssignment.account_id == Account.id)
@@ -188,7 +200,7 @@ def _sub_accounts(actor: Account, accounts: Iterable[Account | str]) -> list[Acc
             else get_sub_account(actor, item)
         )
         if account.kind != SUB:
-            raise InvalidInput("Stores are assigned to sub-accounts only", field="accounts")
+            raise InvalidInput(_l("Stores are assigned to sub-accounts only"), field="accounts")
         if account not in result:
             result.append(account)
     return result
@@ -206,17 +218,26 @@ def assign_stores(
     is written, and the whole batch is one transaction: all or nothing."""
     require_owner(actor)
     if mode not in BATCH_MODES:
-        raise InvalidInput(f"The batch mode is one of {', '.join(BATCH_MODES)}", field="mode")
+        raise InvalidInput(
+            _l("The batch mode is one of %(modes)s", modes=", ".join(BATCH_MODES)), field="mode"
+        )
     targets = _sub_accounts(actor, accounts)
     if not targets:
-        raise InvalidInput("Choose at least one sub-account", field="accounts")
+        raise InvalidInput(_l("Choose at least one sub-account"), field="accounts")
     if len(targets) > MAX_BATCH:
-        raise InvalidInput(f"At most {MAX_BATCH} sub-accounts per batch", field="accounts")
+        raise InvalidInput(
+            lazy_ngettext(
+                "At most %(num)d sub-account per batch",
+                "At most %(num)d sub-accounts per batch",
+                MAX_BATCH,
+            ),
+            field="accounts",
+        )
     chosen = (
         check_assignable(actor, stores) if mode != REMOVE else [get_store(actor, s) for s in stores]
     )
     if not chosen:
-        raise InvalidInput("Choose at least one store", field="stores")
+        raise InvalidInput(_l("Choose at least one store"), field="stores")
     chosen_ids = {s.id for s in chosen}
     changes = {}
     for account in targets:
@@ -256,13 +277,18 @@ def assign_stores(
 def set_default_store(actor: Account, account: Account, store: Store | str) -> Account:
     """R9: the owner (never the sub-account itself, R6) picks the default among held stores."""
     if not actor.is_main:
-        raise Forbidden("Only the main account chooses a sub-account's default store")
+        raise Forbidden(_l("Only the main account chooses a sub-account's default store"))
     require_owner(actor)
     require_sub_account(actor, account)
     store = get_store(actor, store)
     if store.id not in {a.store_id for a in account.assignments}:
         raise InvalidInput(
-            f"'{account.login_name}' does not hold the store '{store.name}'", field="store"
+            _l(
+                "'%(login)s' does not hold the store '%(store)s'",
+                login=account.login_name,
+                store=store.name,
+            ),
+            field="store",
         )
     before = account.default_store.public_id if account.default_store else None
     account.default_store_id = store.id
@@ -286,7 +312,7 @@ def set_store_operators(
     require_owner(actor)
     require_same_company(actor, store, "store")
     if mode not in (OPERATE_BY_STORE, OPERATE_BY_PRODUCT):
-        raise InvalidInput("The operation mode is by_store or by_product", field="mode")
+        raise InvalidInput(_l("The operation mode is by_store or by_product"), field="mode")
     people: list[Account] = []
     for item in operators:
         if isinstance(item, Account):
@@ -300,7 +326,7 @@ def set_store_operators(
         if person not in people:
             people.append(person)
     if mode == OPERATE_BY_STORE and len(people) > 1:
-        raise InvalidInput("A store operated by store has one operator", field="operators")
+        raise InvalidInput(_l("A store operated by store has one operator"), field="operators")
     before = {
         "mode": store.operation_mode,
         "operators": [a.login_name for a in store_operators(store)],

@@ -28,6 +28,7 @@ from datetime import datetime
 
 from idp.errors import DomainError
 from idp.extensions import db
+from idp.i18n import Duration, _l
 from idp.kv import Store
 from idp.models import Account
 from idp.models.base import utcnow
@@ -50,16 +51,25 @@ class Throttled(DomainError):
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, int(retry_after))
         super().__init__(
-            f"Too many failed sign-ins. Try again in {describe_wait(self.retry_after)}."
+            _l("Too many failed sign-ins. Try again in %(wait)s.", wait=wait_for(self.retry_after))
         )
 
 
-def describe_wait(seconds: int, *, minutes_from: int = 60) -> str:
-    """``45 seconds``, ``3 minutes``: how long until a retry, for the person reading it."""
-    if seconds < minutes_from:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    minutes = math.ceil(seconds / 60)
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+# ``Duration`` shows a wait in the largest unit of which it is at least 1.5 (Babel's
+# ``threshold``), rounded to the nearest whole one: 89 seconds, 2 minutes, 2 hours.
+_UNITS = (86400, 3600, 60)
+_THRESHOLD = 1.5
+
+
+def wait_for(seconds: float) -> Duration:
+    """How long until a retry (``45 seconds``, ``3 minutes``), in the language of wherever it is
+    shown: a placeholder value of a message. Rounded up in the unit it is shown in, so that it
+    never reads shorter than the real wait (54 minutes 10 seconds reads ``55 minutes``)."""
+    seconds = max(1, math.ceil(seconds))
+    for unit in _UNITS:
+        if seconds >= _THRESHOLD * unit:
+            return Duration(math.ceil(seconds / unit) * unit)
+    return Duration(seconds)
 
 
 def _digest(login_key: str) -> str:

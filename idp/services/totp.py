@@ -24,6 +24,7 @@ from sqlalchemy import delete, or_, select, update
 
 from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput
 from idp.extensions import db
+from idp.i18n import _l
 from idp.kv import kv
 from idp.models import Account, Company, RecoveryCode
 from idp.models.base import utcnow
@@ -44,8 +45,9 @@ STEP_MARKER_TTL = (2 * VALID_WINDOW + 2) * STEP_SECONDS
 # A used recovery code stays used in the database; its marker only has to outlive a racing use.
 RECOVERY_MARKER_TTL = 3600
 
-INVALID_CODE = "That code is not valid"
-REPLAYED_CODE = "That code is not valid; wait for the next one"
+INVALID_CODE = _l("That code is not valid")
+REPLAYED_CODE = _l("That code is not valid; wait for the next one")
+_ALREADY_ON = _l("Two-step verification is already on; remove it before enrolling again")
 _SECRET = re.compile(r"[A-Z2-7]{16,128}")
 _TOTP_CODE = re.compile(r"[0-9]{6}")
 
@@ -74,7 +76,7 @@ def begin_enrolment(account: Account, secret: str | None = None) -> Enrolment:
     ``secret`` shown again (a mistyped code must not replace what the person just scanned).
     Nothing is stored yet: the caller keeps the secret (e.g. in the session) until then."""
     if is_enrolled(account):
-        raise Conflict("Two-step verification is already on; remove it before enrolling again")
+        raise Conflict(_ALREADY_ON)
     if secret is None or not _SECRET.fullmatch(secret):
         secret = pyotp.random_base32()
     uri = pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(
@@ -91,7 +93,7 @@ def confirm_enrolment(
     """Turn the second factor on once a code from the authenticator app matches. Returns the
     recovery codes in plain text: they are shown once and only their hashes are kept."""
     if not isinstance(secret, str) or not _SECRET.fullmatch(secret):
-        raise InvalidInput("The enrolment secret is malformed; start again", field="secret")
+        raise InvalidInput(_l("The enrolment secret is malformed; start again"), field="secret")
     step = _matching_step(secret, _normalize(code), now)
     if step is None:
         raise InvalidInput(INVALID_CODE, field="code")
@@ -106,7 +108,7 @@ def confirm_enrolment(
         .execution_options(synchronize_session=False)
     )
     if enabled.rowcount != 1:
-        raise Conflict("Two-step verification is already on; remove it before enrolling again")
+        raise Conflict(_ALREADY_ON)
     db.session.expire(account)
     codes = _new_recovery_codes(account)
     audit.record(account, "account.totp_enabled", company_id=account.company_id, target=account)
@@ -129,9 +131,9 @@ def reset_totp(actor: Account, account: Account) -> Account:
     require_owner(actor)
     require_same_company(actor, account, "sub-account")
     if account.is_main:
-        raise Forbidden("The main account removes its own second factor, with a code")
+        raise Forbidden(_l("The main account removes its own second factor, with a code"))
     if not is_enrolled(account):
-        raise Conflict(f"'{account.login_name}' has no second factor to reset")
+        raise Conflict(_l("'%(login)s' has no second factor to reset", login=account.login_name))
     _clear(account)
     for hook in TOTP_RESET_HOOKS:
         hook(account)
@@ -165,11 +167,11 @@ def disable_own(account: Account, password: str, code: str, *, now: float | None
     """An account removes its own second factor, proving both factors once more. Staff of a
     company that requires it cannot (R19)."""
     if not is_enrolled(account):
-        raise Conflict("Two-step verification is not on")
+        raise Conflict(_l("Two-step verification is not on"))
     if not account.is_main and account.company.require_totp:
-        raise Forbidden("Your company requires two-step verification for all staff")
+        raise Forbidden(_l("Your company requires two-step verification for all staff"))
     if not passwords.verify_password(account.password_hash, password):
-        raise Forbidden("The current password is incorrect", field="password")
+        raise Forbidden(_l("The current password is incorrect"), field="password")
     _accept(account, code, now)
     _clear(account)
     audit.record(account, "account.totp_disabled", company_id=account.company_id, target=account)
@@ -201,7 +203,7 @@ def _matching_step(secret: str, code: str, now: float | None) -> int | None:
 
 def _accept(account: Account, code: str, now: float | None) -> str:
     if not is_enrolled(account):
-        raise Conflict("Two-step verification is not on for this account")
+        raise Conflict(_l("Two-step verification is not on for this account"))
     typed = _normalize(code)
     if _TOTP_CODE.fullmatch(typed):
         secret = secrets_box.decrypt(account.totp_secret_encrypted)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.errors import Conflict
 from idp.extensions import db
+from idp.i18n import _l
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -25,7 +26,9 @@ def transaction(func: Callable[P, R]) -> Callable[P, R]:
         except IntegrityError:
             db.session.rollback()
             # A unique key taken by a concurrent request between our check and our write.
-            raise Conflict("That was just taken by another change; reload and try again") from None
+            raise Conflict(
+                _l("That was just taken by another change; reload and try again")
+            ) from None
         except BaseException:
             db.session.rollback()
             raise

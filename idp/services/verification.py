@@ -23,15 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_ngettext
 from sqlalchemy import func, select, update
 
-from idp import clock
+from idp import clock, i18n
 from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
 from idp.extensions import db
+from idp.i18n import Moment, _l
 from idp.models import Account, VerificationCode
 from idp.services import accounts, audit, outbox, single_use
 from idp.services.names import normalize_email, typed_code
-from idp.services.throttle import describe_wait
+from idp.services.throttle import wait_for
 from idp.services.tx import transaction
 
 EMAIL, PHONE = "email", "phone"
@@ -43,13 +45,12 @@ RESEND_INTERVAL = timedelta(seconds=60)
 RESEND_WINDOW = timedelta(hours=1)
 RESEND_PER_WINDOW = 5
 MESSAGE_KIND = "verification_code"  # the outbox kind, of the email and of the SMS
-SMS_TEXT = {
-    "en": "{login}: your verification code is {code}. It is valid for 10 minutes. "
-    "Do not share it with anyone.",
-    "zh": "{login} 的验证码是 {code}，10 分钟内有效。请勿告诉他人。",
-}
+SMS_TEXT = _l(
+    "%(login)s: your verification code is %(code)s. It is valid for 10 minutes. "
+    "Do not share it with anyone."
+)
 _CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
-ALREADY_USED = "This code was already used; ask for a new one"
+ALREADY_USED = _l("This code was already used; ask for a new one")
 
 
 class CodeRefused(DomainError):
@@ -65,7 +66,7 @@ class ResendLimited(DomainError):
     code = "too_many_requests"
     status = 429
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message, retry_after: int) -> None:
         super().__init__(message, field="channel")
         self.retry_after = retry_after
 
@@ -88,10 +89,6 @@ def _code_hash(account: Account, code: str) -> str:
     key = current_app.config["SECRET_KEY"].encode()
     message = f"verification-code\x00{account.public_id}\x00{code}".encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def _wait(seconds: int) -> str:
-    return describe_wait(seconds, minutes_from=120)  # "90 seconds" reads better than "2 minutes"
 
 
 def mask_email(email: str) -> str:
@@ -118,13 +115,19 @@ def _destination(account: Account, channel: str) -> str:
     """Where a code for ``channel`` goes: the email as written, or the phone's normalized key
     (``+6581234567``, what SMS gateways expect)."""
     if channel not in CHANNELS:
-        raise InvalidInput("Choose to verify your email or your phone", field="channel")
+        raise InvalidInput(_l("Choose to verify your email or your phone"), field="channel")
     value = account.email if channel == EMAIL else account.phone_key
     if not value:
-        label = "email address" if channel == EMAIL else "phone number"
         raise InvalidInput(
-            f"Your account has no {label}; ask your company's owner to add one, "
-            "or verify the other way",
+            _l(
+                "Your account has no email address; ask your company's owner to add one, "
+                "or verify the other way"
+            )
+            if channel == EMAIL
+            else _l(
+                "Your account has no phone number; ask your company's owner to add one, "
+                "or verify the other way"
+            ),
             field="channel",
         )
     return value
@@ -171,15 +174,25 @@ def _check_resend_limit(account: Account, now: datetime) -> None:
     if latest is not None and latest.created_at + RESEND_INTERVAL > now:
         wait = math.ceil((latest.created_at + RESEND_INTERVAL - now).total_seconds())
         raise ResendLimited(
-            f"A code was sent less than a minute ago. You can ask for a new one in {_wait(wait)}.",
+            _l(
+                "A code was sent less than a minute ago. You can ask for a new one in %(wait)s.",
+                wait=wait_for(wait),
+            ),
             wait,
         )
     if count >= RESEND_PER_WINDOW:
         at = oldest + RESEND_WINDOW
         wait = max(1, math.ceil((at - now).total_seconds()))
         raise ResendLimited(
-            f"You asked for {RESEND_PER_WINDOW} codes within an hour. You can ask for a new "
-            f"one in {_wait(wait)} (at {at:%H:%M} UTC).",
+            lazy_ngettext(
+                "You asked for %(num)d code within an hour. You can ask for a new one in "
+                "%(wait)s (at %(at)s).",
+                "You asked for %(num)d codes within an hour. You can ask for a new one in "
+                "%(wait)s (at %(at)s).",
+                RESEND_PER_WINDOW,
+                wait=wait_for(wait),
+                at=Moment(at, "time"),
+            ),
             wait,
         )
 
@@ -192,9 +205,9 @@ def send_code(account: Account, channel: str) -> PendingCode:
     """R14: a new code by email or SMS, queued in the outbox in this same transaction (it is sent
     exactly when the code exists). Earlier codes of the account stop working."""
     if account.is_main:
-        raise Conflict("The main account is never muted; there is nothing to verify")
+        raise Conflict(_l("The main account is never muted; there is nothing to verify"))
     if not account.is_active:
-        raise Forbidden("This account cannot be verified: it is not active")
+        raise Forbidden(_l("This account cannot be verified: it is not active"))
     destination = _destination(account, channel)
     now = clock.now()
     _serialize_on(account)
@@ -223,8 +236,8 @@ def send_code(account: Account, channel: str) -> PendingCode:
     if channel == EMAIL:
         outbox.send_email(MESSAGE_KIND, destination, account=account, code=code)
     else:
-        lang = "zh" if (account.language or "").lower().startswith("zh") else "en"
-        text = SMS_TEXT[lang].format(login=account.login_name, code=code)
+        with i18n.language_of(account):  # the text in the account's language
+            text = str(SMS_TEXT % {"login": account.login_name, "code": code})
         outbox.send_sms(MESSAGE_KIND, destination, text, account=account)
     audit.record(
         account,
@@ -267,20 +280,26 @@ def verify_code(account: Account, code: str) -> Account:
         return account  # never muted: nothing to do
     code = typed_code((code or "")[:40])
     if not _CODE.fullmatch(code):
-        raise InvalidInput(f"Enter the {CODE_DIGITS}-digit code from the message", field="code")
+        raise InvalidInput(
+            _l("Enter the %(digits)d-digit code from the message", digits=CODE_DIGITS),
+            field="code",
+        )
     row = _latest(account)
     now = clock.now()
     if row is None or row.used_at is not None:
-        raise CodeRefused("No code is waiting for this account; ask for a new one", field="code")
+        raise CodeRefused(
+            _l("No code is waiting for this account; ask for a new one"), field="code"
+        )
     if row.expires_at <= now:
         raise CodeRefused(
-            "This code has expired (codes are valid for 10 minutes); ask for a new one",
+            _l("This code has expired (codes are valid for 10 minutes); ask for a new one"),
             field="code",
         )
     if not _still_yours(account, row):
         raise CodeRefused(
-            f"Your {'email address' if row.channel == EMAIL else 'phone number'} changed since "
-            "the code was sent; ask for a new one",
+            _l("Your email address changed since the code was sent; ask for a new one")
+            if row.channel == EMAIL
+            else _l("Your phone number changed since the code was sent; ask for a new one"),
             field="code",
         )
     attempt = db.session.execute(
@@ -297,8 +316,13 @@ def verify_code(account: Account, code: str) -> Account:
     db.session.commit()
     if attempt != 1:
         raise CodeRefused(
-            f"This code was tried {MAX_ATTEMPTS} times, or replaced by a newer one, and no "
-            "longer works; ask for a new one",
+            lazy_ngettext(
+                "This code was tried %(num)d time, or replaced by a newer one, and no "
+                "longer works; ask for a new one",
+                "This code was tried %(num)d times, or replaced by a newer one, and no "
+                "longer works; ask for a new one",
+                MAX_ATTEMPTS,
+            ),
             field="code",
         )
     db.session.refresh(row)
@@ -306,12 +330,19 @@ def verify_code(account: Account, code: str) -> Account:
         left = MAX_ATTEMPTS - row.attempts
         if left <= 0:
             raise CodeRefused(
-                f"That code is not correct, and it was the {MAX_ATTEMPTS}th try: this code no "
-                "longer works; ask for a new one",
+                _l(
+                    "That code is not correct, and it was the %(num)dth try: this code no "
+                    "longer works; ask for a new one",
+                    num=MAX_ATTEMPTS,
+                ),
                 field="code",
             )
         raise CodeRefused(
-            f"That code is not correct; {left} attempt{'s' if left != 1 else ''} left",
+            lazy_ngettext(
+                "That code is not correct; %(num)d attempt left",
+                "That code is not correct; %(num)d attempts left",
+                left,
+            ),
             field="code",
         )
     return _redeem(account, row)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_ngettext
 from sqlalchemy import or_, select, update
 
 from idp import clock
@@ -27,6 +28,7 @@ from idp.errors import (
     NotFound,
 )
 from idp.extensions import db
+from idp.i18n import Moment, _l
 from idp.kv import kv
 from idp.models import Account, Client, Company, Store
 from idp.models.accounts import MAIN
@@ -47,8 +49,12 @@ class WalletLocked(DomainError):
     def __init__(self, until: datetime) -> None:
         self.until = until
         super().__init__(
-            f"The wallet is locked after {MAX_FAILURES} wrong wallet passwords "
-            f"until {until:%Y-%m-%d %H:%M:%S} UTC"
+            lazy_ngettext(
+                "The wallet is locked after %(num)d wrong wallet password until %(until)s",
+                "The wallet is locked after %(num)d wrong wallet passwords until %(until)s",
+                MAX_FAILURES,
+                until=Moment(until),
+            )
         )
 
 
@@ -68,17 +74,15 @@ class StepUpThrottled(DomainError):
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, int(retry_after))
         super().__init__(
-            "Too many wrong passwords or codes. "
-            f"Try again in {throttle.describe_wait(self.retry_after)}."
+            _l(
+                "Too many wrong passwords or codes. Try again in %(wait)s.",
+                wait=throttle.wait_for(self.retry_after),
+            )
         )
 
 
 def is_locked(company: Company) -> bool:
     return company.wallet_locked_until is not None and company.wallet_locked_until > clock.now()
-
-
-def _when(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _main_account(company_id: int) -> Account | None:
@@ -104,14 +108,14 @@ def set_wallet_password(
     passwords.check_policy(new_password, field="new_password")
     if not passwords.verify_password(actor.password_hash, current_password):
         throttle.record_failure(kv(), step_up_key, "")
-        raise Forbidden("The current password is incorrect", field="current_password")
+        raise Forbidden(_l("The current password is incorrect"), field="current_password")
     if passwords.verify_password(actor.password_hash, new_password):
         raise InvalidInput(
-            "The wallet password must differ from your login password", field="new_password"
+            _l("The wallet password must differ from your login password"), field="new_password"
         )
     if totp.is_enrolled(actor):
         if not isinstance(totp_code, str) or not totp_code.strip():
-            raise Forbidden("Enter the code from your authenticator app", field="totp_code")
+            raise Forbidden(_l("Enter the code from your authenticator app"), field="totp_code")
         try:
             # Last of the checks: it uses the code up (and commits that on its own).
             totp.verify(actor, totp_code[:64])
@@ -141,7 +145,7 @@ def set_wallet_password(
             account=actor,
             company=company.name,
             first=first,
-            when=_when(now),
+            when=now,
         )
     return company
 
@@ -158,7 +162,7 @@ def store_for_check(public_id: str) -> Store:
         else None
     )
     if store is None or not store.is_authorized:
-        raise NotFound("No such authorized store", field="store")
+        raise NotFound(_l("No such authorized store"), field="store")
     return store
 
 
@@ -195,7 +199,7 @@ def _check(store: Store, password: str, client: Client | None) -> bool | datetim
     if locked_until is not None and locked_until > now:
         return _refused(company_id, locked_until, context)
     if stored_hash is None:
-        raise WalletNotSet("The company has not set a wallet password")
+        raise WalletNotSet(_l("The company has not set a wallet password"))
 
     if passwords.verify_password(stored_hash, password):
         values: dict = {"wallet_failures": 0}
@@ -269,6 +273,6 @@ def _lock(company_id: int, now: datetime, failures: int, store: Store, context: 
             account=owner,
             company=owner.company.name,
             failures=failures,
-            until=_when(until),
+            until=until,
             store=f"{store.name} ({store.marketplace_code}/{store.external_id})",
         )

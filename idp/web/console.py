@@ -16,15 +16,17 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import ngettext
 
 from idp.errors import DomainError
+from idp.i18n import _, _l
 from idp.oauth import sessions
 from idp.services import accounts, stores, totp, wallet
 from idp.web.sso import current_session, to_sign_in
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-OWNER_ONLY = "Only the company's main account can do this."
+OWNER_ONLY = _l("Only the company's main account can do this.")
 
 
 @bp.before_request
@@ -89,7 +91,7 @@ def reset_second_factor(name: str):
         account = totp.reset_totp(g.owner, accounts.get_sub_account(g.owner, name))
     except DomainError as exc:
         return _staff_page(error=exc.message, status=exc.status)
-    flash(f"The second factor of {account.login_name} was removed.")
+    flash(_("The second factor of %(name)s was removed.", name=account.login_name))
     return redirect(url_for("console.staff"))
 
 
@@ -100,7 +102,14 @@ def end_sessions(name: str):
         ended = sessions.end_sessions_by_owner(g.owner, account)
     except DomainError as exc:
         return _staff_page(error=exc.message, status=exc.status)
-    flash(f"{ended} session{'' if ended == 1 else 's'} of {account.login_name} ended.")
+    flash(
+        ngettext(
+            "%(num)d session of %(name)s ended.",
+            "%(num)d sessions of %(name)s ended.",
+            ended,
+            name=account.login_name,
+        )
+    )
     return redirect(url_for("console.staff"))
 
 
@@ -135,7 +144,7 @@ def stores_page():
         )
     except DomainError as exc:
         return _stores_page(error=exc.message, field=exc.field, status=exc.status)
-    flash(f"{store.name} is authorized. You can now give it to your staff.")
+    flash(_("%(store)s is authorized. You can now give it to your staff.", store=store.name))
     return redirect(url_for("console.stores_page"))
 
 
@@ -165,7 +174,7 @@ def wallet_password():
     new_password = form.get("new_password") or ""
     if new_password != (form.get("confirm_password") or ""):
         return _wallet_page(
-            error="The two new wallet passwords differ", field="confirm_password", status=400
+            error=_("The two new wallet passwords differ"), field="confirm_password", status=400
         )
     first = g.owner.company.wallet_password_hash is None
     try:
@@ -177,5 +186,5 @@ def wallet_password():
         )
     except DomainError as exc:
         return _wallet_page(error=exc.message, field=exc.field, status=exc.status)
-    flash("The wallet password was set." if first else "The wallet password was changed.")
+    flash(_("The wallet password was set.") if first else _("The wallet password was changed."))
     return redirect(url_for("console.wallet_password"))

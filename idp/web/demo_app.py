@@ -13,6 +13,8 @@ import urllib.request
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
+from idp.i18n import _
+
 bp = Blueprint("demo_app", __name__, url_prefix="/demo")
 
 CLIENT_ID = "demo-seller-center"
@@ -84,7 +86,7 @@ def callback():
     if not pending or not secrets.compare_digest(
         request.args.get("state", ""), pending.get("state", "")
     ):
-        return render_template("demo/result.html", error="State mismatch; start again"), 400
+        return render_template("demo/result.html", error=_("State mismatch; start again")), 400
     tokens = _post(
         "/oauth/token",
         {

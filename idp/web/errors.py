@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp.errors import DomainError
+from idp.i18n import _l, english
 from idp.oauth.error_text import safe_description
 
 log = logging.getLogger(__name__)
@@ -23,11 +25,15 @@ def _wants_json() -> bool:
     )
 
 
-def _render(status: int, code: str, message: str):
+def _render(status: int, code: str, message):
+    """JSON in English for programs (protocol answers in RFC 6749's character set), a page in
+    the visitor's language for people."""
     if _wants_json():
         if request.path.startswith(("/oauth/", "/.well-known/")):
-            message = safe_description(message)  # RFC 6749's character set
-        return jsonify(error=code, error_description=message), status
+            text = safe_description(message)
+        else:
+            text = english(message)
+        return jsonify(error=code, error_description=text), status
     return render_template("error.html", status=status, code=code, message=message), status
 
 
@@ -35,10 +41,24 @@ def _has_nul(values) -> bool:
     return any("\x00" in value for value in values)
 
 
-UNAVAILABLE = (503, "temporarily_unavailable", "The service is briefly unavailable")
-SERVER_ERROR = (500, "server_error", "Something went wrong on our side")
-NUL_REFUSED = "The request contains a NUL character"
-NOT_UTF8 = "The request's address is not valid UTF-8"
+UNAVAILABLE = (503, "temporarily_unavailable", _l("The service is briefly unavailable"))
+SERVER_ERROR = (500, "server_error", _l("Something went wrong on our side"))
+NUL_REFUSED = _l("The request contains a NUL character")
+NOT_UTF8 = _l("The request's address is not valid UTF-8")
+CSRF_FAILED = _l(
+    "This form has expired or was not sent from this site. Reload the page and try again."
+)
+# What people are told of an HTTP error (programs get Werkzeug's English description).
+HTTP_MESSAGES = {
+    400: _l(
+        "The request could not be understood. If you sent a form, reload the page and try again."
+    ),
+    403: _l("You may not open this page."),
+    404: _l("There is no page at this address. Check the link, or start from the start page."),
+    405: _l("This page cannot be used that way. Reload it and try again."),
+    413: _l("What you sent is too large."),
+    429: _l("Too many requests. Wait a moment and try again."),
+}
 
 
 def outage(exc: Exception) -> tuple[int, str, str] | None:
@@ -72,9 +92,17 @@ def init_app(app: Flask) -> None:
     def domain_error(exc: DomainError):
         return _render(exc.status, exc.code, exc.message)
 
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return _render(400, "csrf_failed", CSRF_FAILED)
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return _render(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or "")
+        status = exc.code or 500
+        code = exc.name.lower().replace(" ", "_")
+        if not _wants_json():  # a person reads it: in the page's language
+            return _render(status, code, HTTP_MESSAGES.get(status, exc.description or ""))
+        return _render(status, code, exc.description or "")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

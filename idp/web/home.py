@@ -5,12 +5,13 @@ anyone)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
+from idp.i18n import LANG_COOKIE, LANG_COOKIE_AGE, NATIVE_NAMES, _, match, zone_of
 from idp.oauth import clients
 from idp.oauth.store_context import choose
 from idp.services import totp
-from idp.web.sso import current_session
+from idp.web.sso import current_session, safe_next
 
 bp = Blueprint("home", __name__)
 
@@ -31,4 +32,31 @@ def index():
         active=choose(account, None, current_id=sso.active_store_id),
         by_marketplace=by_marketplace,
         second_factor=totp.is_enrolled(account),
+        language_name=(
+            NATIVE_NAMES.get(account.language, account.language)
+            if account.language
+            else _("your browser's")
+        ),
+        zone=zone_of(account),
     )
+
+
+@bp.get("/language")
+def choose_language():
+    """The language switcher of every page: the choice is kept in a cookie (a year) and wins
+    over everything else (``idp.i18n.select_locale``); back to the page it was made on."""
+    back = redirect(safe_next(request.args.get("next")))
+    locale = match(request.args.get("to"))
+    if locale is None:
+        back.delete_cookie(LANG_COOKIE, path="/")
+        return back
+    back.set_cookie(
+        LANG_COOKIE,
+        locale,
+        max_age=LANG_COOKIE_AGE,
+        path="/",
+        secure=current_app.extensions["idp.settings"].secure_cookies,
+        httponly=True,
+        samesite="Lax",
+    )
+    return back

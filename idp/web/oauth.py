@@ -11,6 +11,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
+from idp import i18n
 from idp.errors import InvalidInput
 from idp.extensions import csrf
 from idp.models.base import utcnow
@@ -246,7 +247,7 @@ def discovery():
                 "muted",
             ],
             "prompt_values_supported": ["none", "login", "consent"],
-            "ui_locales_supported": ["en", "zh-CN"],
+            "ui_locales_supported": i18n.ui_locales_supported(),
             "claims_parameter_supported": True,
             "request_parameter_supported": False,
             "frontchannel_logout_supported": False,

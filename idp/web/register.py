@@ -19,8 +19,10 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 
 from idp.errors import DomainError, InvalidInput
+from idp.i18n import _l
 from idp.kv import kv
 from idp.models import Account
 from idp.services import registration
@@ -33,11 +35,6 @@ REGISTERED = "idp_registered"  # in the signed Flask session: where the activati
 MAX_FIELD = 300  # longer than any valid value: the services say what is wrong with it
 
 
-def _lang() -> str:
-    chosen = (request.values.get("lang") or request.values.get("ui_locales") or "").lower()
-    return "zh" if chosen.startswith("zh") else "en"
-
-
 def _field(name: str) -> str:
     return (request.form.get(name) or "")[:MAX_FIELD]
 
@@ -48,7 +45,7 @@ def _password(name: str) -> str:
 
 # Per client IP and hour: pages that create accounts or send email are not a free mail cannon.
 IP_LIMITS = {"register": 20, "forgot": 20}
-TOO_MANY = "Too many requests from your network; try again in an hour"
+TOO_MANY = _l("Too many requests from your network; try again in an hour")
 
 
 def _ip_over_limit(page: str) -> bool:
@@ -58,30 +55,29 @@ def _ip_over_limit(page: str) -> bool:
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
-    lang = _lang()
     if request.method == "GET":
-        return render_template("register/register.html", lang=lang, form={"language": lang})
+        return render_template("register/register.html", form={"language": str(get_locale())})
     if _ip_over_limit("register"):
         return render_template(
-            "register/register.html", lang=lang, form={"language": lang}, error=TOO_MANY
+            "register/register.html", form={"language": str(get_locale())}, error=TOO_MANY
         ), 429
     form = {
         "company_name": _field("company_name"),
         "email": _field("email"),
-        "language": _field("language") or lang,
+        "language": _field("language") or str(get_locale()),
     }
     password = _password("password")
     try:
         if password != _password("confirm_password"):
-            raise InvalidInput("The two passwords differ", field="confirm_password")
+            raise InvalidInput(_l("The two passwords differ"), field="confirm_password")
         account = registration.register_company(
             form["company_name"], email=form["email"], password=password, language=form["language"]
         )
     except DomainError as exc:
         return render_template(
-            "register/register.html", lang=lang, form=form, error=exc.message, field=exc.field
+            "register/register.html", form=form, error=exc.message, field=exc.field
         ), 400
-    session[REGISTERED] = {"email": account.email, "lang": account.language}
+    session[REGISTERED] = {"email": account.email}
     return redirect(url_for("register.registered"))
 
 
@@ -90,7 +86,7 @@ def registered():
     sent = session.get(REGISTERED)
     if not sent:
         return redirect(url_for("register.register"))
-    return render_template("register/registered.html", lang=sent["lang"], email=sent["email"])
+    return render_template("register/registered.html", email=sent["email"])
 
 
 @bp.get("/register/check")
@@ -103,26 +99,20 @@ def check():
 @bp.route("/register/resend", methods=["GET", "POST"])
 def resend():
     """R13 "invite again", offered by the sign-in refusal and the expired-link page."""
-    lang = _lang()
     if request.method == "GET":
-        return render_template("register/resend.html", lang=lang, login="")
+        return render_template("register/resend.html", login="")
     login = _field("login")
     try:
         registration.resend_activation(login)
     except DomainError as exc:
-        return render_template(
-            "register/resend.html", lang=lang, login=login, error=exc.message
-        ), 400
-    return render_template(
-        "register/resend.html", lang=lang, login=login, sent=registration.ACTIVATION_RESENT
-    )
+        return render_template("register/resend.html", login=login, error=exc.message), 400
+    return render_template("register/resend.html", login=login, sent=registration.ACTIVATION_RESENT)
 
 
-def _refused(exc: LinkRefused, lang: str):
+def _refused(exc: LinkRefused):
     account: Account | None = exc.account
     return render_template(
         "register/link_refused.html",
-        lang=lang,
         message=exc.message,
         reason=exc.reason,
         purpose=exc.purpose,
@@ -132,35 +122,29 @@ def _refused(exc: LinkRefused, lang: str):
 
 @bp.route("/activate/<token>", methods=["GET", "POST"])
 def activate(token: str):
-    lang = _lang()
     try:
         if request.method == "GET":
             account = registration.inspect_link(ACTIVATION, token)
-            return render_template("register/activate.html", lang=account.language, account=account)
+            return render_template("register/activate.html", account=account)
         account = registration.activate(token)
     except LinkRefused as exc:
-        return _refused(exc, lang)
-    return render_template("register/activated.html", lang=account.language, account=account)
+        return _refused(exc)
+    return render_template("register/activated.html", account=account)
 
 
 @bp.route("/forgot", methods=["GET", "POST"])
 def forgot():
-    lang = _lang()
     if request.method == "GET":
         login = (request.args.get("login") or "")[:100]
-        return render_template("register/forgot.html", lang=lang, login=login)
+        return render_template("register/forgot.html", login=login)
     login = _field("login")
     if _ip_over_limit("forgot"):
-        return render_template("register/forgot.html", lang=lang, login=login, error=TOO_MANY), 429
+        return render_template("register/forgot.html", login=login, error=TOO_MANY), 429
     try:
         answer = registration.forgot_answer(login)
     except DomainError as exc:
-        return render_template(
-            "register/forgot.html", lang=lang, login=login, error=exc.message
-        ), 400
-    page = make_response(
-        render_template("register/forgot.html", lang=lang, login=login, sent=answer)
-    )
+        return render_template("register/forgot.html", login=login, error=exc.message), 400
+    page = make_response(render_template("register/forgot.html", login=login, sent=answer))
     # After the answer has gone, so that its timing never tells whether the account exists.
     page.call_on_close(
         functools.partial(_send_reset_link, current_app._get_current_object(), login)
@@ -178,11 +162,10 @@ def _send_reset_link(app, login: str) -> None:
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
-    lang = _lang()
     try:
         if request.method == "GET":
             account = registration.inspect_link(PASSWORD_RESET, token)
-            return render_template("register/reset.html", lang=lang, account=account)
+            return render_template("register/reset.html", account=account)
         try:
             account = registration.reset_password(
                 token, _password("new_password"), _password("confirm_password")
@@ -191,9 +174,7 @@ def reset(token: str):
             raise
         except DomainError as exc:  # a password the policy refuses: the link still works
             account = registration.inspect_link(PASSWORD_RESET, token)
-            return render_template(
-                "register/reset.html", lang=lang, account=account, error=exc.message
-            ), 400
+            return render_template("register/reset.html", account=account, error=exc.message), 400
     except LinkRefused as exc:
-        return _refused(exc, lang)
-    return render_template("register/reset_done.html", lang=lang, account=account)
+        return _refused(exc)
+    return render_template("register/reset_done.html", account=account)

@@ -4,6 +4,7 @@ owner requires it, R19), the forced password change (R16), and RP-initiated logo
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -22,6 +23,7 @@ from joserfc.errors import JoseError
 from idp import metrics
 from idp.errors import AuthenticationFailed, DomainError, InvalidInput
 from idp.extensions import db
+from idp.i18n import _
 from idp.kv import kv
 from idp.models import Account, Client
 from idp.oauth import sessions
@@ -36,11 +38,6 @@ bp = Blueprint("signin", __name__, template_folder="../../templates")
 PENDING = "idp_pending_login"  # in the signed Flask session: password checked, second factor due
 PENDING_TTL = 300
 NOTICE = "idp_lockout_notice"
-
-
-def _lang() -> str:
-    locales = (request.values.get("ui_locales") or "").lower().split()
-    return "zh" if any(loc.startswith("zh") for loc in locales) else "en"
 
 
 def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str, str]:
@@ -69,7 +66,7 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
     # Told only once sign-in is complete, so a password-only intruder cannot consume it.
     locked_at = throttle.pop_lockout_notice(account) if noticed else None
     if locked_at is not None:
-        session[NOTICE] = {"at": locked_at.strftime("%Y-%m-%d %H:%M UTC"), "next": target}
+        session[NOTICE] = {"at": locked_at.isoformat(), "next": target}
         target = url_for("signin.lockout_notice")
     return cookie, target
 
@@ -82,11 +79,8 @@ def _finish(account: Account, amr: list[str], next_url: str):
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     next_url = safe_next(request.values.get("next"))
-    lang = _lang()
     if request.method == "GET":
-        return _login_page(
-            next=next_url, lang=lang, login=(request.args.get("login_hint") or "")[:80]
-        )
+        return _login_page(next=next_url, login=(request.args.get("login_hint") or "")[:80])
     login_name = (request.form.get("login") or "")[:100]
     password = request.form.get("password") or ""
     store, ip = kv(), client_ip()
@@ -96,14 +90,12 @@ def login():
         account = accounts.authenticate(login_name, password)
     except throttle.Throttled as exc:
         metrics.SIGNINS.labels("throttled").inc()
-        return _login_error(exc.message, next_url, login_name, 429, lang)
+        return _login_error(exc.message, next_url, login_name, 429)
     except accounts.AccountNotActivated as exc:
         # R13: say why, and offer a new activation link (the password was right).
-        return _login_page(
-            error=exc.message, next=next_url, login=login_name, lang=lang, resend=True
-        ), 403
+        return _login_page(error=exc.message, next=next_url, login=login_name, resend=True), 403
     except accounts.AccountDisabled as exc:
-        return _login_error(exc.message, next_url, login_name, 403, lang)
+        return _login_error(exc.message, next_url, login_name, 403)
     except AuthenticationFailed as exc:
         metrics.SIGNINS.labels("failed").inc()
         if throttle.record_failure(store, key, ip):
@@ -111,7 +103,7 @@ def login():
             if locked is not None:
                 throttle.note_lockout(locked)
                 db.session.commit()
-        return _login_error(exc.message, next_url, login_name, 401, lang)
+        return _login_error(exc.message, next_url, login_name, 401)
     throttle.record_success(store, key, ip)
     metrics.SIGNINS.labels("password_ok").inc()
     if totp.is_required(account):  # enrolled, or required of its staff
@@ -127,8 +119,17 @@ def lockout_notice():
     if not notice or current_session() is None:
         return redirect("/")
     return render_template(
-        "signin/lockout_notice.html", at=notice["at"], next=safe_next(notice["next"])
+        "signin/lockout_notice.html",
+        at=_parsed_time(notice.get("at")),
+        next=safe_next(notice.get("next")),
     )
+
+
+def _parsed_time(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _find_quietly(login_name: str) -> Account | None:
@@ -138,8 +139,8 @@ def _find_quietly(login_name: str) -> Account | None:
         return None
 
 
-def _login_error(message: str, next_url: str, login_name: str, status: int, lang: str):
-    return _login_page(error=message, next=next_url, login=login_name, lang=lang), status
+def _login_error(message, next_url: str, login_name: str, status: int):
+    return _login_page(error=message, next=next_url, login=login_name), status
 
 
 def _login_page(**context) -> str:
@@ -212,7 +213,7 @@ def _enrolment_step(account: Account, *, voluntary: bool):
         if request.form.get("action") == "restart":
             secret = None
         elif secret is None:
-            error, status = "This set-up expired. Scan the new code below.", 400
+            error, status = _("This set-up expired. Scan the new code below."), 400
         else:
             try:
                 codes = totp.confirm_enrolment(
@@ -269,7 +270,7 @@ def change_password():
         return render_template(
             "signin/password.html", account=account, next=next_url, error=exc.message
         ), 400
-    flash("Your password was changed. Use the new one from your next sign-in.", "success")
+    flash(_("Your password was changed. Use the new one from your next sign-in."), "success")
     return redirect(next_url)
 
 
@@ -300,7 +301,7 @@ def end_session():
     claims = _verified_hint(hint) if hint else None
     if hint and claims is None:
         return render_template(
-            "signin/logout.html", error="The logout request is not valid (unknown id_token_hint)"
+            "signin/logout.html", error=_("The logout request is not valid (unknown id_token_hint)")
         ), 400
     client_id = values.get("client_id") or (claims or {}).get("aud")
     if isinstance(client_id, list):
@@ -312,8 +313,10 @@ def end_session():
     if redirect_uri and (client is None or redirect_uri not in client.post_logout_redirect_uris):
         return render_template(
             "signin/logout.html",
-            error="The app asked to come back to an "
-            "address it has not registered; you were not signed out.",
+            error=_(
+                "The app asked to come back to an address it has not registered; "
+                "you were not signed out."
+            ),
         ), 400
     sso = current_session()
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes"

@@ -31,8 +31,18 @@ def viewer_account() -> Account | None:
         return None
 
 
+def here() -> str:
+    """This page's path and query, to come back to (the language switcher), when short enough."""
+    try:
+        path = request.full_path.rstrip("?")
+    except UnicodeDecodeError:  # a query string that is no UTF-8: the page is an error anyway
+        return request.path
+    return path if len(path) <= MAX_NEXT else request.path
+
+
 def init_app(app) -> None:
     app.jinja_env.globals["viewer_account"] = viewer_account
+    app.jinja_env.globals["here"] = here
 
 
 def set_cookie(response, value: str):

@@ -27,7 +27,6 @@ def _page(account: Account, next_url: str, *, error: str | None = None, status: 
         destinations=verification.destinations(account),
         pending=verification.pending_code(account),
         error=error,
-        zh=(account.language or "").lower().startswith("zh"),
     ), status
 
 

@@ -1,0 +1,232 @@
+"""Issue 13: every page of the product, rendered in Chinese in a real browser, holds no English
+sentence. Each page is opened twice, by a browser whose language is English and by one whose
+language is Chinese (``Accept-Language: zh-CN``, nothing else); no run of three or more English
+words shown on the English page may be shown on the Chinese one, besides what people named (the
+company, staff, stores, roles, apps: shown as typed) and protocol texts marked ``lang="en"``.
+Pages showing an error are included: a wrong password, a locked name, an unactivated account,
+an expired link, a refused store, a refused buyer app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import pytest
+
+from idp.demo import OWNER_PASSWORD, STAFF, STORES, load_demo
+from idp.extensions import db
+from idp.models import Marketplace, OutboxMessage
+from idp.oauth import clients
+from idp.services import accounts, permissions, registration, throttle
+from tests import oidc_flow as flow
+from tests.languages import english_runs, has_chinese
+from tests.live import _live_provider, live_app, live_server  # noqa: F401  (fixtures)
+
+pytest_plugins = ["tests.browser"]  # browser: Chromium through Playwright
+
+ALICE = ("acme:alice", STAFF[0][1])
+BOB = ("acme:bob", STAFF[1][1])  # muted (R14)
+OWNER = ("acme", OWNER_PASSWORD)
+
+
+@dataclass
+class World:
+    base: str
+    seller: object  # a seller center (redirect_uri on the live server)
+    partner: object  # a third-party app: consent
+    amazon: object  # serves a marketplace alice holds no store in
+    buyer: object  # a buyer app: refused to staff (R6)
+    activation: str
+    expired_activation: str
+    reset: str
+    names: set[str]
+
+
+def _link(kind: str) -> str:
+    db.session.expire_all()
+    row = (
+        db.session.query(OutboxMessage)
+        .filter_by(kind=kind)
+        .order_by(OutboxMessage.id.desc())
+        .first()
+    )
+    return re.search(r"https?://[^/]+(/(?:activate|reset)/[^\s?]+)", row.text_body).group(1)
+
+
+@pytest.fixture
+def world(ctx, clock, live_server):  # noqa: F811
+    list(load_demo())
+
+    def app(name, **options):
+        client, _ = clients.create_client(
+            name, redirect_uris=[f"{live_server}/rp/callback"], **options
+        )
+        return client
+
+    seller = app("Seller center", client_uri="https://seller.example/")
+    partner = app("Partner ERP", first_party=False)
+    amazon = app("Amazon center", marketplaces=["amazon-us"])
+    buyer = app("Buyer app", app_type="consumer")
+    registration.register_company("newshop", email="owner@newshop.example", password="a long pw 1")
+    activation = _link("activation")
+    registration.register_company("oldshop", email="owner@oldshop.example", password="a long pw 1")
+    expired = _link("activation")
+    clock.at(minutes=2)  # one link a minute
+    registration.invite_again(accounts.find_by_login_name("oldshop"))  # voids the first link
+    registration.request_password_reset("acme")
+    reset = _link("password_reset_link")
+    names = {"acme", "newshop", "oldshop", "Acme Owner", "Seller ID"}
+    names |= {s[2] for s in STORES} | {s[0] for s in STAFF}
+    names |= {m.name for m in db.session.query(Marketplace)}
+    names |= {"Seller center", "Partner ERP", "Amazon center", "Buyer app"}
+    names |= set(permissions.TEMPLATES) | {"Customer Service", "Pre-sale", "After-sale"}
+    return World(live_server, seller, partner, amazon, buyer, activation, expired, reset, names)
+
+
+def sign_in(page, base: str, login: tuple[str, str]) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=login]", login[0])
+    page.fill("input[name=password]", login[1])
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+
+
+def authorize(world: World, client, **extra) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": f"{world.base}/rp/callback",
+        "scope": "openid profile email",
+        "state": "st-1",
+        "code_challenge": flow.pkce()[1],
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    return f"{world.base}/oauth/authorize?{urlencode(params)}"
+
+
+def visible_text(page) -> str:
+    """The page's visible text, without what is marked as English on purpose (protocol
+    descriptions) and without the language switcher (each language's own name)."""
+    return page.evaluate(
+        """() => {
+            const copy = document.body.cloneNode(true);
+            copy.querySelectorAll('[lang="en"], .lang-switch, code, pre').forEach(e => e.remove());
+            return copy.innerText;
+        }"""
+    )
+
+
+# Each page: who opens it, and how to get there (a Playwright page, the world).
+Step = Callable[[object, World], None]
+
+
+def go(path: str) -> Step:
+    return lambda page, w: page.goto(w.base + path)
+
+
+def failed_sign_in(login: str, password: str) -> Step:
+    def step(page, w):
+        page.goto(f"{w.base}/login")
+        page.fill("input[name=login]", login)
+        page.fill("input[name=password]", password)
+        page.click("main button[type=submit]")
+
+    return step
+
+
+def locked_sign_in(page, w):
+    for _ in range(throttle.LOCK_AFTER):
+        throttle.record_failure(w.kv, "acme:carol", "203.0.113.1")
+    failed_sign_in("acme:carol", "wrong")(page, w)
+
+
+def submit_register_mismatch(page, w):
+    page.goto(f"{w.base}/register")
+    page.fill("input[name=company_name]", "mismatch")
+    page.fill("input[name=email]", "o@mismatch.example")
+    page.fill("input[name=password]", "a long password")
+    page.fill("input[name=confirm_password]", "another long one")
+    page.click("main button[type=submit]")
+
+
+def forgot_sent(page, w):
+    page.goto(f"{w.base}/forgot")
+    page.fill("input[name=login]", "acme:alice")
+    page.click("main button[type=submit]")
+
+
+def enrol_wrong_code(page, w):
+    page.goto(f"{w.base}/account/2fa")
+    page.fill("input[name=code]", "000000")
+    page.locator("main form button[type=submit]").first.click()  # turn on
+
+
+def owner_resets_bob(page, w):
+    page.goto(f"{w.base}/console/staff")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row = page.locator("tr", has_text="acme:bob")
+    row.locator("form[action$='/reset-password'] button").click()
+
+
+PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
+    "sign-in": (None, go("/login")),
+    "sign-in-wrong-password": (None, failed_sign_in("acme:alice", "not the password")),
+    "sign-in-locked": (None, locked_sign_in),
+    "sign-in-unactivated": (None, failed_sign_in("oldshop", "a long pw 1")),
+    "register": (None, go("/register")),
+    "register-error": (None, submit_register_mismatch),
+    "resend": (None, go("/register/resend")),
+    "forgot": (None, go("/forgot")),
+    "forgot-staff": (None, forgot_sent),
+    "activate": (None, lambda page, w: page.goto(w.base + w.activation)),
+    "activation-replaced": (None, lambda page, w: page.goto(w.base + w.expired_activation)),
+    "activation-damaged": (None, go("/activate/not-a-real-link")),
+    "reset": (None, lambda page, w: page.goto(w.base + w.reset)),
+    "signed-out": (None, go("/oauth/logout")),
+    "not-found": (None, go("/no/such/page")),
+    "bad-app-request": (None, go("/oauth/authorize?client_id=nope&response_type=code")),
+    "start-staff": (ALICE, go("/")),
+    "stores-staff": (ALICE, go("/stores")),
+    "password": (ALICE, go("/account/password")),
+    "enrol": (ALICE, go("/account/2fa")),
+    "enrol-wrong-code": (ALICE, enrol_wrong_code),
+    "preferences": (ALICE, go("/account/preferences")),
+    "console-refused": (ALICE, go("/console/staff")),
+    "sign-out-confirm": (ALICE, go("/oauth/logout")),
+    "consent": (ALICE, lambda page, w: page.goto(authorize(w, w.partner))),
+    "store-refused": (ALICE, lambda page, w: page.goto(authorize(w, w.amazon))),
+    "buyer-app-refused": (ALICE, lambda page, w: page.goto(authorize(w, w.buyer))),
+    "verify-muted": (BOB, go("/verify")),
+    "start-owner": (OWNER, go("/")),
+    "console-staff": (OWNER, go("/console/staff")),
+    "console-stores": (OWNER, go("/console/stores")),
+    "console-wallet": (OWNER, go("/console/wallet")),
+    "console-password-shown": (OWNER, owner_resets_bob),
+}
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_in_chinese_holds_no_english_sentence(browser, world, live_app, name):  # noqa: F811
+    login, step = PAGES[name]
+    world.kv = live_app.extensions["idp.kv"]  # the served app's own store (locking a name)
+    shown = {}
+    for language in ("en-US", "zh-CN"):
+        context = browser.new_context(locale=language)
+        page = context.new_page()
+        try:
+            if login:
+                sign_in(page, world.base, login)
+            step(page, world)
+            page.wait_for_load_state()
+            shown[language] = (visible_text(page), page.locator("html").get_attribute("lang"))
+        finally:
+            context.close()
+    (english, english_lang), (chinese, chinese_lang) = shown["en-US"], shown["zh-CN"]
+    assert (english_lang, chinese_lang) == ("en", "zh-Hans")
+    assert len(english_runs(english, world.names)) >= 1, english  # the page said something
+    left = english_runs(chinese, world.names) & english_runs(english, world.names)
+    assert left == set(), f"English left on the Chinese {name} page: {sorted(left)}"
+    assert has_chinese(chinese), chinese
