@@ -9,17 +9,20 @@ an expired link, a refused store, a refused buyer app."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import pyotp
 import pytest
 
 from idp.demo import OWNER_PASSWORD, STAFF, STORES, load_demo
 from idp.extensions import db
 from idp.models import Marketplace, OutboxMessage
 from idp.oauth import clients
-from idp.services import accounts, permissions, registration, throttle
+from idp.services import accounts, permissions, registration, throttle, totp
+from tests import factories
 from tests import oidc_flow as flow
 from tests.languages import english_runs, has_chinese
 from tests.live import _live_provider, live_app, live_server  # noqa: F401  (fixtures)
@@ -42,6 +45,7 @@ class World:
     expired_activation: str
     reset: str
     names: set[str]
+    counter: int = 0
 
 
 def _link(kind: str) -> str:
@@ -164,6 +168,83 @@ def enrol_wrong_code(page, w):
     page.locator("main form button[type=submit]").first.click()  # turn on
 
 
+def fresh_staff(w, **facts):
+    """A new staff member of acme for this run (a page that uses something up, per language)."""
+    w.counter += 1
+    name = f"temp{w.counter}"
+    account = factories.staff(accounts.find_by_login_name("acme"), name)
+    for key, value in facts.items():
+        setattr(account, key, value)
+    db.session.commit()
+    return account, (f"acme:{name}", factories.PASSWORD)
+
+
+def enrolled_staff(w):
+    account, login = fresh_staff(w)
+    secret = pyotp.random_base32()
+    totp.confirm_enrolment(account, secret, pyotp.TOTP(secret).now())
+    return account, login, pyotp.TOTP(secret)
+
+
+def second_factor_step(page, w):
+    _, login, _ = enrolled_staff(w)
+    sign_in(page, w.base, login)  # lands on the code page
+
+
+def second_factor_status(page, w):
+    _, login, authenticator = enrolled_staff(w)
+    sign_in(page, w.base, login)
+    page.fill("input[name=code]", authenticator.at(time.time() + 30))  # the next step's code
+    page.locator("main button[type=submit]").click()
+    page.wait_for_load_state()
+    page.goto(f"{w.base}/account/2fa")
+
+
+def recovery_codes(page, w):
+    _, login = fresh_staff(w)
+    sign_in(page, w.base, login)
+    page.goto(f"{w.base}/account/2fa")
+    secret = page.inner_text("main code")
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.locator("main form button[type=submit]").first.click()
+
+
+def lockout_notice(page, w):
+    account, login = fresh_staff(w)
+    throttle.note_lockout(account)
+    db.session.commit()
+    sign_in(page, w.base, login)
+
+
+def registered(page, w):
+    w.counter += 1
+    page.goto(f"{w.base}/register")
+    page.fill("input[name=company_name]", f"shop{w.counter}")
+    page.fill("input[name=email]", f"o@shop{w.counter}.example")
+    page.fill("input[name=password]", "a long password")
+    page.fill("input[name=confirm_password]", "a long password")
+    page.click("main button[type=submit]")
+
+
+def activated(page, w):
+    w.counter += 1
+    registration.register_company(
+        f"fresh{w.counter}", email=f"o@fresh{w.counter}.example", password="a long pw 1"
+    )
+    page.goto(w.base + _link("activation"))
+    page.click("main button[type=submit]")
+
+
+def reset_done(page, w):
+    w.counter += 1
+    factories.company(f"reset{w.counter}")
+    registration.request_password_reset(f"reset{w.counter}")
+    page.goto(w.base + _link("password_reset_link"))
+    page.fill("input[name=new_password]", "a brand new password")
+    page.fill("input[name=confirm_password]", "a brand new password")
+    page.click("main button[type=submit]")
+
+
 def owner_resets_bob(page, w):
     page.goto(f"{w.base}/console/staff")
     page.once("dialog", lambda dialog: dialog.accept())
@@ -205,6 +286,13 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "console-stores": (OWNER, go("/console/stores")),
     "console-wallet": (OWNER, go("/console/wallet")),
     "console-password-shown": (OWNER, owner_resets_bob),
+    "second-factor": (None, second_factor_step),
+    "second-factor-status": (None, second_factor_status),
+    "recovery-codes": (None, recovery_codes),
+    "lockout-notice": (None, lockout_notice),
+    "registered": (None, registered),
+    "activated": (None, activated),
+    "reset-done": (None, reset_done),
 }
 
 
