@@ -137,10 +137,10 @@ def store_authorize(company, marketplace, external_id, name):
 def store_deauthorize(company, store):
     """R10: de-authorize STORE (public id or marketplace/external_id)."""
     owner = owner_of(company)
-    affected = stores.deauthorize_store(owner, stores.get_store(owner, store))
-    click.echo(f"de-authorized {store}; taken from {len(affected)} sub-account(s)")
-    for account in affected:
-        click.echo(f"  {describe(account)}")
+    plan = stores.deauthorize_store(owner, stores.get_store(owner, store))
+    click.echo(f"de-authorized {store}; taken from {len(plan)} sub-account(s)")
+    for step in plan:
+        click.echo(f"  {describe(step.account)}")
 
 
 @store_group.command("list")

@@ -168,7 +168,11 @@ def test_store_authorization_and_deauthorization(w):
     stores.deauthorize_store(w.owner, w.my)
     event = newest(w, "store.deauthorized")
     assert event.target_id == w.my.public_id
-    assert event.details == {"removed_from": ["acme:alice", "acme:bob"], "disabled": ["acme:bob"]}
+    assert event.details == {
+        "removed_from": ["acme:alice", "acme:bob"],
+        "disabled": ["acme:bob"],
+        "defaults_moved": {"acme:bob": None},  # alice's default (sg) stays
+    }
 
 
 def test_batch_assignment_records_before_and_after_per_account(w):

@@ -21,7 +21,7 @@ from idp.demo import OWNER_PASSWORD, STAFF, STORES, load_demo
 from idp.extensions import db
 from idp.models import Marketplace, OutboxMessage
 from idp.oauth import clients
-from idp.services import accounts, permissions, registration, throttle, totp
+from idp.services import accounts, permissions, registration, stores, throttle, totp
 from tests import factories
 from tests import oidc_flow as flow
 from tests.languages import english_runs, has_chinese
@@ -246,10 +246,22 @@ def reset_done(page, w):
 
 
 def owner_resets_bob(page, w):
-    page.goto(f"{w.base}/console/staff")
+    bob = accounts.find_by_login_name("acme:bob")
+    page.goto(f"{w.base}/console/staff/{bob.public_id}")
     page.once("dialog", lambda dialog: dialog.accept())
-    row = page.locator("tr", has_text="acme:bob")
-    row.locator("form[action$='/reset-password'] button").click()
+    page.locator("form[action$='/reset-password'] button").click()
+
+
+def to_console(path: str) -> Step:
+    """A console page about alice or the SG store (ids looked up when the page is opened)."""
+
+    def step(page, w):
+        owner = accounts.find_by_login_name("acme")
+        alice = accounts.find_by_login_name("acme:alice").public_id
+        sg = stores.get_store(owner, "shopee-sg/1001").public_id
+        page.goto(w.base + path.format(alice=alice, sg=sg))
+
+    return step
 
 
 PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
@@ -286,6 +298,17 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "console-stores": (OWNER, go("/console/stores")),
     "console-wallet": (OWNER, go("/console/wallet")),
     "console-password-shown": (OWNER, owner_resets_bob),
+    "console-staff-filtered": (OWNER, go("/console/staff?status=all&q=a")),
+    "console-new-sub-account": (OWNER, go("/console/staff/new")),
+    "console-staff-member": (OWNER, to_console("/console/staff/{alice}")),
+    "console-hand-over": (OWNER, to_console("/console/staff/{alice}/hand-over")),
+    "console-deauthorize-preview": (OWNER, to_console("/console/stores/{sg}/deauthorize")),
+    "console-operators": (OWNER, to_console("/console/stores/{sg}/operators")),
+    "console-roles": (OWNER, go("/console/roles")),
+    "console-groups": (OWNER, go("/console/groups")),
+    "console-company": (OWNER, go("/console/company")),
+    "console-audit": (OWNER, go("/console/audit")),
+    "preferences-owner": (OWNER, go("/account/preferences")),
     "second-factor": (None, second_factor_step),
     "second-factor-status": (None, second_factor_status),
     "recovery-codes": (None, recovery_codes),

@@ -87,8 +87,8 @@ def test_r10_deauthorized_store_leaves_everyone_and_default_moves_to_earliest(ac
     alice = make.staff(owner, "alice", stores_=[tw, sg, my])  # given: tw, sg, my
     stores.set_default_store(owner, alice, my)
     bob = make.staff(owner, "bob", stores_=[my, tw])
-    affected = stores.deauthorize_store(owner, my)
-    assert sorted(a.name for a in affected) == ["alice", "bob"]
+    plan = stores.deauthorize_store(owner, my)
+    assert sorted(step.account.name for step in plan) == ["alice", "bob"]
     assert held(alice) == ["3", "1"] and default(alice) == "3"  # the one given earliest
     assert held(bob) == ["3"] and default(bob) == "3"
     assert not my.is_authorized

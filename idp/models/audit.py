@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
@@ -14,6 +14,11 @@ from idp.models.base import UTCDateTime, utcnow
 
 class AuditEvent(db.Model):
     __tablename__ = "audit_events"
+    # The console's log: a company's entries newest first, paged by id, filtered by kind.
+    __table_args__ = (
+        Index("ix_audit_events_company_id_id", "company_id", "id"),
+        Index("ix_audit_events_company_id_action", "company_id", "action"),  # the kinds filter
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     company_id: Mapped[int | None] = mapped_column(
@@ -26,3 +31,5 @@ class AuditEvent(db.Model):
     target_id: Mapped[str | None] = mapped_column(String(60), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The request that made the change (X-Request-ID): ties the entry to the access log.
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

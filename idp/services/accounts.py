@@ -4,11 +4,14 @@ account by its login name (R1)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import secrets
 from collections.abc import Iterable
 
 from flask_babel import lazy_ngettext
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from idp import clock
 from idp.errors import (
@@ -106,25 +109,57 @@ def get_sub_account(actor: Account, ident: str) -> Account:
     return require_sub_account(actor, account)
 
 
+ACTIVE_STAFF, DEPARTED_STAFF, ALL_STAFF = "active", "departed", "all"
+MAX_LISTED = 2000
+
+
 def list_staff(
-    actor: Account, *, departed: bool = False, search: str | None = None
+    actor: Account,
+    *,
+    departed: bool = False,
+    search: str | None = None,
+    status: str | None = None,
+    role_id: int | None = None,
+    store_id: int | None = None,
+    group_id: int | None = None,
+    muted: bool | None = None,
+    second_factor: bool | None = None,
 ) -> list[Account]:
-    """R4: enabled staff, or departed staff (searchable, e.g. to re-enable a taken name)."""
+    """R4: enabled staff, or departed staff (searchable, e.g. to re-enable a taken name), or all;
+    filtered by role, store, staff group (R23), muted (R14) and second factor (R19).
+    ``status`` (active, departed or all) wins over ``departed``."""
+    from idp.models.groups import group_members
+
     require_owner(actor)
+    status = status or (DEPARTED_STAFF if departed else ACTIVE_STAFF)
     query = db.session.query(Account).filter(
-        Account.company_id == actor.company_id,
-        Account.kind == SUB,
-        Account.status == (DEPARTED if departed else ACTIVE),
+        Account.company_id == actor.company_id, Account.kind == SUB
     )
+    if status != ALL_STAFF:
+        query = query.filter(Account.status == (DEPARTED if status == DEPARTED_STAFF else ACTIVE))
     if search:
         term = normalize(search.strip())[:100]
         query = query.filter(
             or_(
                 Account.name_key.contains(term, autoescape=True),
                 Account.email_key.contains(term, autoescape=True),
+                Account.nickname.contains(search.strip()[:100], autoescape=True),
             )
         )
-    return query.order_by(Account.name_key).all()
+    if role_id is not None:
+        query = query.filter(Account.roles.any(Role.id == role_id))
+    if store_id is not None:
+        query = query.filter(Account.assignments.any(StoreAssignment.store_id == store_id))
+    if group_id is not None:
+        members = select(group_members.c.account_id).where(group_members.c.group_id == group_id)
+        query = query.filter(Account.id.in_(members))
+    if muted is not None:
+        unverified = Account.email_verified_at.is_(None) & Account.phone_verified_at.is_(None)
+        query = query.filter(unverified if muted else ~unverified)
+    if second_factor is not None:
+        enrolled = Account.totp_enabled_at.is_not(None)
+        query = query.filter(enrolled if second_factor else ~enrolled)
+    return query.order_by(Account.name_key).limit(MAX_LISTED).all()
 
 
 def ensure_contact_free(
@@ -234,7 +269,10 @@ def create_sub_account(
     notes: str | None = None,
     roles: Iterable[int | str] = (),
     stores: Iterable[Store] = (),
+    must_change_password: bool = False,
 ) -> Account:
+    """R2, R3, R8, R9: a new sub-account, working at once (R14: muted until verified). With
+    ``must_change_password`` the person replaces the password the owner gave at first sign-in."""
     require_owner(actor)
     validate_sub_name(name)
     passwords.check_policy(password)
@@ -274,6 +312,7 @@ def create_sub_account(
         phone_key=phone_key,
         notes=notes,
         password_hash=password_hash,
+        must_change_password=must_change_password,
         roles=role_list,
     )
     db.session.add(account)
@@ -307,19 +346,79 @@ def _snapshot(account: Account) -> dict:
         "notes": account.notes,
         "gender": account.gender,
         "roles": sorted(r.name for r in account.roles),
+        "stores": [a.store.public_id for a in account.assignments],
     }
 
 
+def edit_version(account: Account) -> str:
+    """A short fingerprint of what an owner edits (the fields, roles and stores): a form carries
+    the one it was shown with, and a save made against an older one is refused rather than
+    silently overwriting another owner's change (two tabs at once). The admin API's ETag."""
+    facts = {**_snapshot(account), "default": account.default_store_id, "status": account.status}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class EditConflict(Conflict):
+    """The account changed since the form (or the API client) read it."""
+
+    code = "edit_conflict"
+
+
+def _check_version(account: Account, expected: str | None) -> None:
+    if expected is None:
+        return
+    # Concurrent saves queue here: the row alone is locked (the account's company is loaded with
+    # an outer join, which PostgreSQL cannot lock), then the account is read again.
+    db.session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
+    db.session.refresh(account)
+    if not hmac.compare_digest(expected, edit_version(account)):
+        raise EditConflict(
+            _l(
+                "%(login)s was changed by someone else since you opened this page. "
+                "The form now shows the current values; make your change again.",
+                login=account.login_name,
+            )
+        )
+
+
 @transaction
-def update_sub_account(actor: Account, account: Account, **changes) -> Account:
-    """R18 (and R4's hand-over): nickname, email, phone, notes, roles, name, password.
-    Stores change through ``stores.assign_stores``."""
+def update_sub_account(
+    actor: Account,
+    account: Account,
+    *,
+    expected_version: str | None = None,
+    stores: Iterable[Store | str] | None = None,
+    default_store: Store | str | None = None,
+    **changes,
+) -> Account:
+    """R18 (and R4's hand-over): nickname, email, phone, notes, gender, roles, name, password,
+    and the stores it holds (``stores``: exactly these, the first new one the default when the
+    default is gone, R9). With ``expected_version`` (``edit_version``), refused with
+    ``EditConflict`` when the account changed meanwhile."""
     require_owner(actor)
     require_sub_account(actor, account)
+    _check_version(account, expected_version)
+    before = _snapshot(account)
+    default_before = account.default_store_id
     unknown = set(changes) - set(EDITABLE) - {"roles", "password"}
     if unknown:
         raise InvalidInput(_l("Cannot change: %(fields)s", fields=", ".join(sorted(unknown))))
-    before = _snapshot(account)
+    if stores is not None:
+        from idp.services.stores import RESET, apply_assignment, check_assignable
+
+        chosen = check_assignable(actor, stores)
+        if not chosen:
+            raise InvalidInput(_l("Choose at least one store"), field="stores")
+        apply_assignment(account, chosen, RESET)
+    if default_store:
+        from idp.services.stores import get_store
+
+        store = get_store(actor, default_store)
+        if store.id not in {a.store_id for a in account.assignments}:
+            raise InvalidInput(
+                _l("The default store must be one of the stores it holds"), field="default_store"
+            )
+        account.default_store_id = store.id
     if "name" in changes and changes["name"] != account.name:
         name = validate_sub_name(changes["name"])
         taken = (
@@ -358,6 +457,15 @@ def update_sub_account(actor: Account, account: Account, **changes) -> Account:
         account.must_change_password = True
     after = _snapshot(account)
     changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
+    if account.default_store_id != default_before:
+        changed["default_store"] = {
+            "before": db.session.get(Store, default_before).public_id if default_before else None,
+            "after": (
+                db.session.get(Store, account.default_store_id).public_id
+                if account.default_store_id
+                else None
+            ),
+        }
     if changes.get("password"):
         changed["password"] = "changed"
     audit.record(
@@ -403,6 +511,48 @@ def enable_sub_account(actor: Account, account: Account) -> Account:
     account.status = ACTIVE
     account.departed_at = None
     audit.record(actor, "subaccount.enabled", company_id=actor.company_id, target=account)
+    return account
+
+
+@transaction
+def hand_over(
+    actor: Account,
+    account: Account,
+    *,
+    password: str,
+    name: str | None = None,
+    nickname: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    expected_version: str | None = None,
+) -> Account:
+    """R4: give a sub-account (usually a departed one) to another person: a new name if wanted,
+    their contact details, a password they replace at first sign-in. Everything of the previous
+    holder ends: sessions, refresh tokens, second factor and recovery codes. A departed account
+    is enabled again. Audited as a hand-over (never with the password)."""
+    from idp.services import totp
+
+    if not password:
+        raise InvalidInput(_l("Give the new holder a first password"), field="password")
+    changes = {"password": password, "email": email, "phone": phone, "nickname": nickname}
+    if name:
+        changes["name"] = name
+    update_sub_account.__wrapped__(actor, account, expected_version=expected_version, **changes)
+    for hook in PASSWORD_RESET_HOOKS:  # the previous holder's sessions and tokens end
+        hook(account)
+    totp.clear_second_factor(account)
+    was_departed = account.status == DEPARTED
+    account.status, account.departed_at = ACTIVE, None
+    audit.record(
+        actor,
+        "subaccount.handed_over",
+        company_id=actor.company_id,
+        target=account,
+        name=account.name,
+        email=account.email,
+        phone=account.phone,
+        re_enabled=was_departed,
+    )
     return account
 
 

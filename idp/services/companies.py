@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from dataclasses import dataclass
 
+from flask import current_app
+from sqlalchemy import func, or_, select
+
+from idp import i18n
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Company, Role
-from idp.models.accounts import ACTIVE, MAIN, MAIN_NAME_KEY
+from idp.models.accounts import ACTIVE, DEPARTED, MAIN, MAIN_NAME_KEY, SUB
 from idp.services import audit, passwords
 from idp.services.accounts import ensure_contact_free
+from idp.services.authz import require_owner
 from idp.services.names import normalize, normalize_email, normalize_phone, validate_company_name
 from idp.services.permissions import TEMPLATES
 from idp.services.tx import transaction
@@ -110,4 +115,80 @@ def set_sub_account_limit(company: Company, limit: int) -> Company:
         before=before,
         after=limit,
     )
+    return company
+
+
+# --- the owner console's company page (issue 15) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quota:
+    """R2 as the owner sees it: ``used`` counts every sub-account ever created, departed ones
+    (``departed``) included; ``plan`` is the PLAN_LIMITS name of the limit, None for a limit of
+    its own."""
+
+    used: int
+    limit: int
+    departed: int
+    plan: str | None
+
+    @property
+    def left(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+def quota(actor: Account) -> Quota:
+    require_owner(actor)
+    company = actor.company
+    departed = db.session.scalar(
+        select(func.count(Account.id)).where(
+            Account.company_id == company.id, Account.kind == SUB, Account.status == DEPARTED
+        )
+    )
+    plan = next((n for n, limit in PLAN_LIMITS.items() if limit == company.sub_account_limit), None)
+    return Quota(company.sub_account_count, company.sub_account_limit, departed or 0, plan)
+
+
+def staff_without_second_factor(actor: Account) -> int:
+    """Enabled staff with no second factor: those a company requiring one (R19) sends to enrol
+    at their next sign-in."""
+    require_owner(actor)
+    return db.session.scalar(
+        select(func.count(Account.id)).where(
+            Account.company_id == actor.company_id,
+            Account.kind == SUB,
+            Account.status == ACTIVE,
+            or_(Account.totp_enabled_at.is_(None), Account.totp_secret_encrypted.is_(None)),
+        )
+    )
+
+
+@transaction
+def set_company_preferences(actor: Account, *, language: str, timezone: str) -> Company:
+    """The company's language (the emails of staff who chose none, and the default zone: UTC+8
+    for Chinese) and time zone (an IANA zone, or empty for the language's default). Checked as
+    an account's own preferences are; audited with before and after when something changed."""
+    require_owner(actor)
+    locale = i18n.match(language) if language else None
+    if locale is None:
+        raise InvalidInput(_l("Choose one of the languages offered"), field="language")
+    zone = (timezone or "").strip()
+    if zone and zone not in i18n.zones():
+        raise InvalidInput(
+            _l("'%(zone)s' is not a time zone (for example Asia/Shanghai)", zone=zone[:60]),
+            field="timezone",
+        )
+    company = actor.company
+    before = {"language": company.language, "timezone": company.timezone}
+    company.language, company.timezone = locale, zone or None
+    after = {"language": company.language, "timezone": company.timezone}
+    if after != before:
+        audit.record(
+            actor,
+            "company.preferences_changed",
+            company_id=company.id,
+            target=company,
+            before=before,
+            after=after,
+        )
     return company

@@ -30,22 +30,15 @@ def get_group(actor: Account, group_id: int) -> StaffGroup:
     return require_same_company(actor, db.session.get(StaffGroup, group_id), "staff group")
 
 
-@transaction
-def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
-    require_owner(actor)
-    store = get_store(actor, store)
-    if not store.is_authorized:
-        raise InvalidInput(
-            _l("The store '%(store)s' is not authorized", store=store.name), field="store"
-        )
+def _check_group_name(store: Store, name: str, except_id: int | None = None) -> str:
+    """1 to 60 characters, and unique in its store (the same name in another store is fine)."""
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 60:
         raise InvalidInput(_l("A group name has 1 to 60 characters"), field="name")
     name = name.strip()
-    if (
-        db.session.query(StaffGroup.id)
-        .filter_by(store_id=store.id, name_key=normalize(name))
-        .first()
-    ):
+    query = db.session.query(StaffGroup.id).filter_by(store_id=store.id, name_key=normalize(name))
+    if except_id is not None:
+        query = query.filter(StaffGroup.id != except_id)
+    if query.first():
         raise Conflict(
             _l(
                 "The store '%(store)s' already has a group '%(group)s'",
@@ -54,6 +47,18 @@ def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
             ),
             field="name",
         )
+    return name
+
+
+@transaction
+def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
+    require_owner(actor)
+    store = get_store(actor, store)
+    if not store.is_authorized:
+        raise InvalidInput(
+            _l("The store '%(store)s' is not authorized", store=store.name), field="store"
+        )
+    name = _check_group_name(store, name)
     group = StaffGroup(
         company_id=actor.company_id, store_id=store.id, name=name, name_key=normalize(name)
     )
@@ -61,6 +66,25 @@ def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
     db.session.flush()
     audit.record(
         actor, "group.created", company_id=actor.company_id, store=store.public_id, name=name
+    )
+    return group
+
+
+@transaction
+def rename_group(actor: Account, group: StaffGroup, name: str) -> StaffGroup:
+    """Tokens carry the new name (``<store>/<group>``) from the next one issued."""
+    require_owner(actor)
+    require_same_company(actor, group, "staff group")
+    name = _check_group_name(group.store, name, except_id=group.id)
+    before = group.name
+    group.name, group.name_key = name, normalize(name)
+    audit.record(
+        actor,
+        "group.renamed",
+        company_id=actor.company_id,
+        store=group.store.public_id,
+        before=before,
+        after=name,
     )
     return group
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_babel import lazy_ngettext
+from sqlalchemy import func, select
 
 from idp.errors import Conflict, Forbidden, InvalidInput, LimitReached
 from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Role
+from idp.models.accounts import account_roles
 from idp.services import audit
 from idp.services.authz import require_owner, require_same_company
 from idp.services.names import normalize
@@ -48,6 +50,19 @@ def _check_role_name(name: str) -> str:
 def list_roles(actor: Account) -> list[Role]:
     require_owner(actor)
     return db.session.query(Role).filter_by(company_id=actor.company_id).order_by(Role.id).all()
+
+
+def holder_counts(actor: Account) -> dict[int, int]:
+    """How many accounts hold each role of the company (departed ones included: they too keep a
+    role from being deleted)."""
+    require_owner(actor)
+    rows = db.session.execute(
+        select(account_roles.c.role_id, func.count())
+        .join(Role, Role.id == account_roles.c.role_id)
+        .where(Role.company_id == actor.company_id)
+        .group_by(account_roles.c.role_id)
+    ).all()
+    return dict(rows)
 
 
 def get_role(actor: Account, ident: int | str) -> Role:

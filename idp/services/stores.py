@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from flask_babel import lazy_ngettext
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
-from idp.errors import Conflict, Forbidden, InvalidInput
+from idp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Marketplace, Store, StoreAssignment, StoreOperator
@@ -43,10 +44,24 @@ def list_stores(actor: Account, *, include_deauthorized: bool = False) -> list[S
     return query.order_by(Store.marketplace_code, Store.id).all()
 
 
+def holder_counts(actor: Account) -> dict[int, int]:
+    """How many sub-accounts hold each store of the company (departed ones included)."""
+    require_owner(actor)
+    rows = db.session.execute(
+        select(StoreAssignment.store_id, func.count())
+        .join(Store, Store.id == StoreAssignment.store_id)
+        .where(Store.company_id == actor.company_id)
+        .group_by(StoreAssignment.store_id)
+    ).all()
+    return dict(rows)
+
+
 def get_store(actor: Account, ident: str | Store) -> Store:
     """A store of the actor's company, by public id or ``marketplace/external_id``."""
     if isinstance(ident, Store):
         return require_same_company(actor, ident, "store")
+    if not isinstance(ident, str) or len(ident) > 200 or "\x00" in ident:
+        raise NotFound(_l("No such store in your company"))
     query = db.session.query(Store).filter(Store.company_id == actor.company_id)
     if "/" in ident:
         code, _, external = ident.partition("/")
@@ -147,30 +162,64 @@ def _drop_group_memberships(account_ids: list[int], store_id: int) -> None:
 STORE_REMOVED_HOOKS: list = []
 
 
+@dataclass(frozen=True)
+class Deauthorization:
+    """What de-authorizing a store does to one sub-account that holds it (R10)."""
+
+    account: Account
+    default_before: Store | None
+    default_after: Store | None
+    disabled: bool
+
+    @property
+    def default_moves(self) -> bool:
+        return self.default_before is not None and self.default_before != self.default_after
+
+
+def plan_deauthorization(actor: Account, store: Store) -> list[Deauthorization]:
+    """R10's preview and its plan, one function for both, so the preview is what happens: each
+    sub-account holding the store, its default store before and after (the store given
+    earliest among those left), and whether it is disabled for holding none."""
+    require_owner(actor)
+    require_same_company(actor, store, "store")
+    holders = (
+        db.session.query(Account)
+        .join(StoreAssignment, StoreAssignment.account_id == Account.id)
+        .filter(StoreAssignment.store_id == store.id)
+        .order_by(Account.name_key)
+        .all()
+    )
+    plan = []
+    for account in holders:
+        left = [
+            a.store
+            for a in sorted(account.assignments, key=lambda a: a.id or 0)
+            if a.store_id != store.id
+        ]
+        default = account.default_store
+        after = default if default is not None and default in left else (left[0] if left else None)
+        plan.append(Deauthorization(account, default, after, not left and account.status == ACTIVE))
+    return plan
+
+
 @transaction
-def deauthorize_store(actor: Account, store: Store) -> list[Account]:
-    """R10, in one transaction: the store leaves every sub-account that had it; a default moves to
-    the store given earliest; an account left with no store is disabled (R5). Returns the
-    affected sub-accounts."""
+def deauthorize_store(actor: Account, store: Store) -> list[Deauthorization]:
+    """R10, in one transaction, as ``plan_deauthorization`` says: the store leaves every
+    sub-account that had it; a default moves to the store given earliest; an account left with
+    no store is disabled (R5). Returns the plan carried out."""
     require_owner(actor)
     require_same_company(actor, store, "store")
     if not store.is_authorized:
         raise Conflict(_l("The store '%(store)s' is not authorized", store=store.name))
-    affected = (
-        db.session.query(Account)
-        .join(StoreAssignment, StoreAssignment.account_id == Account.id)
-        .filter(StoreAssignment.store_id == store.id)
-        .order_by(Account.id)
-        .all()
-    )
-    disabled = []
-    for account in affected:
+    plan = plan_deauthorization(actor, store)
+    affected = [step.account for step in plan]
+    for step in plan:
+        account = step.account
         for assignment in [a for a in account.assignments if a.store_id == store.id]:
             account.assignments.remove(assignment)
-        _settle_default(account)
-        if not account.assignments and account.status == ACTIVE:
+        account.default_store_id = step.default_after.id if step.default_after else None
+        if step.disabled:
             mark_departed(account)
-            disabled.append(account.login_name)
     _drop_group_memberships([a.id for a in affected], store.id)
     store.status, store.deauthorized_at = STORE_DEAUTHORIZED, utcnow()
     db.session.execute(delete(StoreOperator).where(StoreOperator.store_id == store.id))
@@ -184,9 +233,14 @@ def deauthorize_store(actor: Account, store: Store) -> list[Account]:
         company_id=actor.company_id,
         target=store,
         removed_from=[a.login_name for a in affected],
-        disabled=disabled,
+        disabled=[step.account.login_name for step in plan if step.disabled],
+        defaults_moved={
+            step.account.login_name: step.default_after.public_id if step.default_after else None
+            for step in plan
+            if step.default_moves
+        },
     )
-    return affected
+    return plan
 
 
 def _sub_accounts(actor: Account, accounts: Iterable[Account | str]) -> list[Account]:
@@ -204,6 +258,30 @@ def _sub_accounts(actor: Account, accounts: Iterable[Account | str]) -> list[Acc
         if account not in result:
             result.append(account)
     return result
+
+
+def apply_assignment(account: Account, chosen: list[Store], mode: str) -> None:
+    """R11 for one sub-account, in the caller's transaction: add ``chosen``, remove it, or reset
+    to exactly it. Losing a store means leaving its groups (R23) and its tokens for it (R10);
+    the default stays if still held, else the store given earliest (R9)."""
+    chosen_ids = {s.id for s in chosen}
+    held = {a.store_id for a in account.assignments}
+    removed = set()
+    if mode in (REMOVE, RESET):
+        drop = held & chosen_ids if mode == REMOVE else held - chosen_ids
+        for assignment in [a for a in account.assignments if a.store_id in drop]:
+            account.assignments.remove(assignment)
+        removed = drop
+    if mode in (ADD, RESET):
+        for store in chosen:
+            if store.id not in held:
+                account.assignments.append(StoreAssignment(store=store))
+    db.session.flush()
+    for store_id in removed:
+        _drop_group_memberships([account.id], store_id)
+        for hook in STORE_REMOVED_HOOKS:
+            hook(db.session.get(Store, store_id), [account])
+    _settle_default(account)
 
 
 @transaction
@@ -238,27 +316,10 @@ def assign_stores(
     )
     if not chosen:
         raise InvalidInput(_l("Choose at least one store"), field="stores")
-    chosen_ids = {s.id for s in chosen}
     changes = {}
     for account in targets:
         before = [a.store.public_id for a in account.assignments]
-        held = {a.store_id for a in account.assignments}
-        removed = set()
-        if mode in (REMOVE, RESET):
-            drop = held & chosen_ids if mode == REMOVE else held - chosen_ids
-            for assignment in [a for a in account.assignments if a.store_id in drop]:
-                account.assignments.remove(assignment)
-            removed = drop
-        if mode in (ADD, RESET):
-            for store in chosen:
-                if store.id not in held:
-                    account.assignments.append(StoreAssignment(store=store))
-        db.session.flush()
-        for store_id in removed:
-            _drop_group_memberships([account.id], store_id)
-            for hook in STORE_REMOVED_HOOKS:
-                hook(db.session.get(Store, store_id), [account])
-        _settle_default(account)
+        apply_assignment(account, chosen, mode)
         changes[account.login_name] = {
             "before": before,
             "after": [a.store.public_id for a in account.assignments],

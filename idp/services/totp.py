@@ -289,6 +289,12 @@ def _unused_recovery_codes(account: Account) -> int:
     )
 
 
+def clear_second_factor(account: Account) -> None:
+    """Forget the account's authenticator and recovery codes (R4's hand-over, R16's reset). In
+    the caller's transaction."""
+    _clear(account)
+
+
 def _clear(account: Account) -> None:
     account.totp_secret_encrypted = None
     account.totp_enabled_at = None

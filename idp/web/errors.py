@@ -80,7 +80,8 @@ def init_app(app: Flask) -> None:
         once, instead of a database error deep inside."""
         try:
             if (
-                _has_nul(request.args.values())
+                "\x00" in request.path
+                or _has_nul(request.args.values())
                 or _has_nul(request.form.values())
                 or "\x00" in request.headers.get("Authorization", "")
             ):

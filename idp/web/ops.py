@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp import metrics
 from idp.extensions import db
+from idp.services import audit
 
 bp = Blueprint("ops", __name__)
 access_log = logging.getLogger("idp.access")
@@ -118,6 +119,13 @@ def init_app(app: Flask) -> None:
     def start_timer():
         g.started = time.perf_counter()
         g.request_id = request_id(request.headers.get("X-Request-ID", ""))
+        g.audit_binding = audit.bind_request(g.request_id)  # audit entries name the request
+
+    @app.teardown_request
+    def unbind(_exc):
+        binding = g.pop("audit_binding", None)
+        if binding is not None:
+            audit.unbind_request(binding)
 
     @app.after_request
     def after(response):

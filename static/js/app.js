@@ -28,3 +28,24 @@
     if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
   });
 })();
+
+// Filter forms marked data-live: submit as the owner types (after a pause), keeping the caret.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-live]");
+  if (!form) return;
+  var timer;
+  form.addEventListener("input", function (event) {
+    if (event.target.type !== "search") return;
+    clearTimeout(timer);
+    timer = setTimeout(function () { form.requestSubmit ? form.requestSubmit() : form.submit(); }, 400);
+  });
+  form.addEventListener("change", function (event) {
+    if (event.target.tagName === "SELECT") form.requestSubmit ? form.requestSubmit() : form.submit();
+  });
+  var search = form.querySelector("input[type=search]");
+  if (search && search.value && document.activeElement === document.body) {
+    search.focus();
+    search.setSelectionRange(search.value.length, search.value.length);
+  }
+})();

@@ -1,0 +1,52 @@
+"""The wallet password (R15): set or changed by the main account alone, after re-entering its
+login password and, when enrolled, a TOTP code."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+
+from idp.errors import DomainError
+from idp.i18n import _
+from idp.services import totp, wallet
+from idp.web.console import bp, done, owner
+
+
+def _wallet_page(*, error=None, field=None, status: int = 200):
+    actor = owner()
+    company = actor.company
+    return render_template(
+        "console/wallet.html",
+        owner=actor,
+        company=company,
+        locked=wallet.is_locked(company),
+        needs_code=totp.is_enrolled(actor),
+        error=error,
+        field=field,
+        section="wallet",
+    ), status
+
+
+@bp.route("/wallet", methods=["GET", "POST"])
+def wallet_password():
+    if request.method == "GET":
+        return _wallet_page()
+    form = request.form
+    new_password = form.get("new_password") or ""
+    if new_password != (form.get("confirm_password") or ""):
+        return _wallet_page(
+            error=_("The two new wallet passwords differ"), field="confirm_password", status=400
+        )
+    first = owner().company.wallet_password_hash is None
+    try:
+        wallet.set_wallet_password(
+            owner(),
+            current_password=form.get("current_password") or "",
+            totp_code=form.get("totp_code") or None,
+            new_password=new_password,
+        )
+    except DomainError as exc:
+        return _wallet_page(error=exc.message, field=exc.field, status=exc.status)
+    return done(
+        _("The wallet password was set.") if first else _("The wallet password was changed."),
+        "console.wallet_password",
+    )
