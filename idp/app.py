@@ -9,6 +9,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
 from idp import i18n
+from idp.defaults import MAX_CONTENT_LENGTH
 from idp.extensions import csrf, db, migrate
 from idp.settings import Settings
 
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=4 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=MAX_CONTENT_LENGTH,
         WTF_CSRF_TIME_LIMIT=None,  # bound to the browser session instead of a clock
         WTF_CSRF_SSL_STRICT=False,  # the Referer check breaks behind TLS-terminating proxies
     )

@@ -42,12 +42,13 @@ from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, get_timezone, gettext, lazy_gettext
 
+from idp.defaults import LANG_COOKIE_AGE  # noqa: F401  (the switcher's cookie)
+
 log = logging.getLogger(__name__)
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 DEFAULT_LOCALE = "en"
 LANG_COOKIE = "idp_lang"
-LANG_COOKIE_AGE = 365 * 86400
 CHINESE_DEFAULT_ZONE = "Asia/Shanghai"  # UTC+8, no daylight saving
 NATIVE_NAMES = {"en": "English", "zh_Hans": "简体中文", "zh_Hant": "繁體中文"}
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from idp.defaults import MAX_CLIENT_URIS
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.models import Client, Marketplace
@@ -20,7 +21,7 @@ from idp.services.tx import transaction
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 GRANTS = ("authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE)
-MAX_URIS = 20
+MAX_URIS = MAX_CLIENT_URIS
 
 
 def _check_uri(uri: str, field: str, *, allow_http_loopback: bool = True) -> str:

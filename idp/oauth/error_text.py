@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from authlib.oauth2.base import OAuth2Error
 
+from idp.defaults import MAX_ERROR_DESCRIPTION
 from idp.i18n import english
 
-MAX_DESCRIPTION = 300  # characters; descriptions echo parameters of any length
+MAX_DESCRIPTION = MAX_ERROR_DESCRIPTION
 
 
 def _allowed(char: str) -> bool:

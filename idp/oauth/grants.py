@@ -24,6 +24,7 @@ from flask import g
 from sqlalchemy import update
 
 from idp import metrics
+from idp.defaults import CODE_MARKER_TTL, NONCE_TTL
 from idp.extensions import db
 from idp.kv import kv
 from idp.models import AuthorizationCode, Client, Store
@@ -40,9 +41,6 @@ from idp.oauth.tokens import Principal
 from idp.services import authz, single_use
 
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post"]
-# A used code's marker outlives the code; were it gone first, the database alone would decide.
-CODE_MARKER_TTL = CODE_TTL + 30
-NONCE_TTL = 24 * 3600  # a used nonce is refused for a day (ID tokens live an hour)
 
 
 class S256Only(CodeChallenge):

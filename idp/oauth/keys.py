@@ -27,12 +27,13 @@ from flask import current_app
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
 
+from idp.defaults import KEY_REFRESH_SECONDS
 from idp.extensions import db
 from idp.models import SigningKey
 from idp.models.base import utcnow
 from idp.oauth.config import DEFAULT_ALG, KEY_RETIRE_AFTER, SIGNING_ALGS
 
-REFRESH_SECONDS = 30
+REFRESH_SECONDS = KEY_REFRESH_SECONDS
 
 
 def _fernet() -> Fernet:

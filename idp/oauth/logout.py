@@ -17,6 +17,12 @@ from joserfc import jwt
 from sqlalchemy import select
 
 from idp.background import Worker, lease_due, record_attempt, worker
+from idp.defaults import (
+    LOGOUT_LEASE_SECONDS,
+    LOGOUT_MAX_ATTEMPTS,
+    LOGOUT_MAX_DELAY,
+    LOGOUT_POST_TIMEOUT,
+)
 from idp.extensions import db
 from idp.models import Client, LogoutDelivery, SessionClient, SsoSession
 from idp.oauth.crypto import random_token
@@ -25,9 +31,11 @@ from idp.oauth.keys import keyring
 log = logging.getLogger(__name__)
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
-MAX_ATTEMPTS = 8
-LEASE_SECONDS = 60
-POST_TIMEOUT = 5
+MAX_ATTEMPTS, LEASE_SECONDS, POST_TIMEOUT = (
+    LOGOUT_MAX_ATTEMPTS,
+    LOGOUT_LEASE_SECONDS,
+    LOGOUT_POST_TIMEOUT,
+)
 
 
 def logout_token(client: Client, session: SsoSession) -> str:
@@ -93,7 +101,11 @@ def deliver_due(limit: int = 50) -> int:
     ):
         error = _post(delivery.uri, delivery.logout_token)
         record_attempt(
-            delivery, error, done="delivered_at", max_attempts=MAX_ATTEMPTS, max_delay=3600
+            delivery,
+            error,
+            done="delivered_at",
+            max_attempts=MAX_ATTEMPTS,
+            max_delay=LOGOUT_MAX_DELAY,
         )
         if error is None:
             delivered += 1

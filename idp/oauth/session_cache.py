@@ -16,13 +16,14 @@ from __future__ import annotations
 from sqlalchemy import event, select
 
 from idp import rowcache
+from idp.defaults import SESSION_CACHE_TTL
 from idp.extensions import db
 from idp.kv import kv
 from idp.models import SsoSession
 from idp.models.base import utcnow
 from idp.oauth import shared_state
 
-SNAPSHOT_TTL = 300  # seconds a cached row lives at most (never past the session's own end)
+SNAPSHOT_TTL = SESSION_CACHE_TTL  # never past the session's own end
 
 
 def cache_key(token_hash: str) -> str:

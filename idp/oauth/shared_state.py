@@ -23,27 +23,33 @@ from flask import current_app, g, has_app_context
 from sqlalchemy import event, inspect, select, update
 
 from idp import rowcache
+from idp.defaults import (
+    CLAIMS_TTL,
+    CLIENT_CACHE_TTL,
+    GENERATION_TTL,
+    HOLD_TTL,
+    MARKERS_READY_TTL,
+    OFF_MARKER_TTL,
+    REBUILD_LOCK_TTL,
+    REBUILD_POLL,
+    REBUILD_WAIT,
+    UNKNOWN_CLIENT_TTL,
+)
 from idp.extensions import db
 from idp.kv import kv
 from idp.models import Account, Client, Company, IssuedToken, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE
 from idp.models.base import utcnow
 from idp.models.groups import StaffGroup
-from idp.oauth.config import ACCESS_TOKEN_TTL
 
 log = logging.getLogger(__name__)
 
-CLIENT_TTL = 300  # seconds a cached client lives (changes drop it at once anyway)
-HELD, HOLD_TTL = "held", 30  # a changed row: read from the database for a moment
-UNKNOWN, UNKNOWN_TTL = "-", 30  # a client id that does not exist (until one is registered)
-CLAIMS_TTL = 300  # seconds a cached userinfo answer lives
-OFF_TTL = ACCESS_TOKEN_TTL + 60  # a disabled client's or account's tokens are all gone by then
+HELD = "held"  # a changed row: read from the database for a moment (HOLD_TTL)
+UNKNOWN = "-"  # a client id that does not exist (until one is registered)
+CLIENT_TTL, UNKNOWN_TTL, OFF_TTL = CLIENT_CACHE_TTL, UNKNOWN_CLIENT_TTL, OFF_MARKER_TTL
 GENERATION = "claims-gen"
 MARKERS_READY, MARKERS_LOCK = "markers-ready", "markers-rebuild"
-READY_TTL = 7 * 86400  # when it lapses, the markers are rebuilt once (harmless)
-REBUILD_LOCK_TTL = 30  # seconds: a rebuilder that died frees the lock by then
-REBUILD_WAIT = 3.0  # seconds a request waits for another's rebuild before asking the database
-REBUILD_POLL = 0.02
+READY_TTL = MARKERS_READY_TTL
 
 
 # Account attributes that userinfo and token claims are made of (idp.oauth.claims).
@@ -281,7 +287,7 @@ def generational(key: str, compute, *, generation=_READ, cached=None) -> str | N
     if generation is None:
         # Start a generation before reading, never after: a change committed meanwhile starts a
         # newer one, so what is read now is never served under it.
-        store.set(GENERATION, fresh_generation(), 86400, only_if_absent=True)
+        store.set(GENERATION, fresh_generation(), GENERATION_TTL, only_if_absent=True)
     value = compute()
     if generation is not None and value is not None:
         store.set(key, f"{generation}|{value}", CLAIMS_TTL)
@@ -290,7 +296,7 @@ def generational(key: str, compute, *, generation=_READ, cached=None) -> str | N
 
 def new_generation() -> None:
     """Cached userinfo answers made before now are no longer served."""
-    kv().set(GENERATION, fresh_generation(), 86400)
+    kv().set(GENERATION, fresh_generation(), GENERATION_TTL)
     if has_app_context():
         g.pop("idp_prefetched", None)
 

@@ -13,6 +13,7 @@ import json
 
 from sqlalchemy import select
 
+from idp.defaults import MAX_CLAIMS_REQUEST
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.i18n import _l
@@ -22,9 +23,6 @@ from idp.models import Account, Client, Store, StoreAssignment
 class StoreRefused(DomainError):
     code = "access_denied"
     status = 403
-
-
-MAX_CLAIMS_REQUEST = 2048
 
 
 def not_held(store_id: str):

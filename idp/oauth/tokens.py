@@ -18,6 +18,7 @@ from joserfc.errors import JoseError
 from sqlalchemy import select
 
 from idp import metrics
+from idp.defaults import VERIFIED_MEMO_SECONDS, VERIFIED_MEMO_SIZE
 from idp.extensions import db
 from idp.models import Account, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
@@ -231,10 +232,6 @@ def jose_header(token: str) -> dict | None:
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return header if isinstance(header, dict) else None
-
-
-VERIFIED_MEMO_SIZE = 20_000  # tokens whose signature this process checked lately
-VERIFIED_MEMO_SECONDS = 60
 
 
 def decode_access_token(access_token: str) -> dict | None:

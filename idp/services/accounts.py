@@ -14,6 +14,7 @@ from flask_babel import lazy_ngettext
 from sqlalchemy import or_, select, update
 
 from idp import clock
+from idp.defaults import MAX_LISTED_STAFF, MAX_NICKNAME, MAX_NOTES
 from idp.errors import (
     AuthenticationFailed,
     Conflict,
@@ -40,8 +41,6 @@ from idp.services.names import (
 from idp.services.tx import transaction
 
 WRONG_CREDENTIALS = _l("The login name or password is incorrect")
-MAX_NICKNAME = 60
-MAX_NOTES = 1000
 
 
 class AccountDisabled(AuthenticationFailed):
@@ -110,7 +109,7 @@ def get_sub_account(actor: Account, ident: str) -> Account:
 
 
 ACTIVE_STAFF, DEPARTED_STAFF, ALL_STAFF = "active", "departed", "all"
-MAX_LISTED = 2000
+MAX_LISTED = MAX_LISTED_STAFF
 
 
 def list_staff(

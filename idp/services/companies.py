@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 
 from idp import i18n
+from idp.defaults import PLAN_LIMITS
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.i18n import _l
@@ -19,8 +20,6 @@ from idp.services.authz import require_owner
 from idp.services.names import normalize, normalize_email, normalize_phone, validate_company_name
 from idp.services.permissions import TEMPLATES
 from idp.services.tx import transaction
-
-PLAN_LIMITS = {"standard": 99, "basic": 5}
 
 
 def company_by_name(name: str) -> Company:

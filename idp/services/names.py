@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_ngettext
 
+from idp.defaults import MAX_NAME_LENGTH
 from idp.errors import InvalidInput
 from idp.i18n import _l
 
-MAX_NAME_LENGTH = 30
 RESERVED_SUB_NAMES = frozenset({"main"})
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 

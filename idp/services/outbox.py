@@ -30,14 +30,14 @@ from markupsafe import escape
 
 from idp import i18n
 from idp.background import Worker, lease_due, record_attempt, worker
+from idp.defaults import OUTBOX_LEASE_SECONDS, OUTBOX_MAX_ATTEMPTS, OUTBOX_MAX_DELAY
 from idp.extensions import db
 from idp.models import Account, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"  # <kind>.txt, .html
-MAX_ATTEMPTS = 10
-LEASE_SECONDS = 120
+MAX_ATTEMPTS, LEASE_SECONDS = OUTBOX_MAX_ATTEMPTS, OUTBOX_LEASE_SECONDS
 # R22: sent whatever the account's subscriptions say.
 SECURITY_KINDS = frozenset(
     {
@@ -192,14 +192,16 @@ def deliver_due(limit: int = 50) -> int:
                 f"{type(exc).__name__}: {exc}",
                 done="sent_at",
                 max_attempts=MAX_ATTEMPTS,
-                max_delay=1800,
+                max_delay=OUTBOX_MAX_DELAY,
             )
             if message.given_up_at is not None:
                 log.error("outbox message %s (%s) given up", message.id, message.kind)
             if message.channel == "email" and isinstance(exc, OSError | smtplib.SMTPConnectError):
                 break  # the server is down: leave the rest for the next round
             continue
-        record_attempt(message, None, done="sent_at", max_attempts=MAX_ATTEMPTS, max_delay=1800)
+        record_attempt(
+            message, None, done="sent_at", max_attempts=MAX_ATTEMPTS, max_delay=OUTBOX_MAX_DELAY
+        )
         sent += 1
     return sent
 

@@ -23,11 +23,17 @@ from flask_babel import lazy_ngettext
 from nacl import pwhash
 from nacl.exceptions import CryptoError
 
+from idp.defaults import (
+    ARGON2_MEMORY_KIB,
+    ARGON2_TIME_COST,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+)
 from idp.errors import InvalidInput
 from idp.i18n import _l
 
-MIN_LENGTH = 8
-MAX_LENGTH = 256  # bounds the hashing cost of hostile input
+MIN_LENGTH = PASSWORD_MIN_LENGTH
+MAX_LENGTH = PASSWORD_MAX_LENGTH  # bounds the hashing cost of hostile input
 
 OWASP_CONFIGURATIONS = {
     (46 * 1024, 1),
@@ -36,7 +42,7 @@ OWASP_CONFIGURATIONS = {
     (9 * 1024, 4),
     (7 * 1024, 5),
 }
-TIME_COST, MEMORY_KIB = 5, 7 * 1024
+TIME_COST, MEMORY_KIB = ARGON2_TIME_COST, ARGON2_MEMORY_KIB
 hasher = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_KIB, parallelism=1, type=Type.ID)
 _ARGON2ID = "$argon2id$"
 

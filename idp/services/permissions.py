@@ -3,6 +3,8 @@ that belong to the main account alone (R6) and that no role can grant."""
 
 from __future__ import annotations
 
+from idp.defaults import MAX_CUSTOM_ROLES  # noqa: F401  (re-exported: the console shows it)
+
 PERMISSIONS: dict[str, str] = {
     "products:view": "See products and product groups",
     "products:edit": "Create and edit products, product groups and the photo bank",
@@ -112,8 +114,6 @@ TEMPLATES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("finance:view", "orders:view", "reports:view"),
     ),
 }
-
-MAX_CUSTOM_ROLES = 30
 
 
 def all_main_permissions() -> list[str]:

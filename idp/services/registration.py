@@ -28,6 +28,12 @@ from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import update
 
 from idp import clock, i18n
+from idp.defaults import (
+    ACTIVATION_LINK_TTL,
+    LINK_RESEND_INTERVAL,
+    MAX_LINK_TOKEN_LENGTH,
+    PASSWORD_RESET_LINK_TTL,
+)
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.i18n import _l
@@ -41,8 +47,7 @@ from idp.services.accounts import find_by_login_name
 from idp.services.names import normalize, parse_login_name, validate_company_name
 from idp.services.tx import transaction
 
-RESEND_INTERVAL = timedelta(seconds=60)
-MAX_TOKEN_LENGTH = 512
+RESEND_INTERVAL, MAX_TOKEN_LENGTH = LINK_RESEND_INTERVAL, MAX_LINK_TOKEN_LENGTH
 
 FORGOT_SENT = _l("If an account with that name exists, we sent a link to its email.")
 ASK_THE_OWNER = _l(
@@ -70,7 +75,7 @@ class Purpose:
 ACTIVATION = Purpose(
     name="activation",
     salt="idp.activation",
-    ttl=timedelta(hours=72),
+    ttl=ACTIVATION_LINK_TTL,
     nonce_column="activation_nonce",
     email_kind="activation",
     path="activate",
@@ -78,7 +83,7 @@ ACTIVATION = Purpose(
 PASSWORD_RESET = Purpose(
     name="password_reset",
     salt="idp.password-reset",
-    ttl=timedelta(hours=1),
+    ttl=PASSWORD_RESET_LINK_TTL,
     nonce_column="password_reset_nonce",
     email_kind="password_reset_link",
     path="reset",

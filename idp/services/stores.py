@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask_babel import lazy_ngettext
 from sqlalchemy import delete, func, select
 
+from idp.defaults import MAX_BATCH
 from idp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from idp.extensions import db
 from idp.i18n import _l
@@ -29,7 +30,6 @@ from idp.services.tx import transaction
 
 ADD, REMOVE, RESET = "add", "remove", "reset"
 BATCH_MODES = (ADD, REMOVE, RESET)
-MAX_BATCH = 500
 
 
 def marketplaces() -> list[Marketplace]:

@@ -26,6 +26,7 @@ import math
 import time
 from datetime import datetime
 
+from idp.defaults import DELAY_AFTER, LOCK_AFTER, LOCK_SECONDS, MAX_DELAY_SECONDS, THROTTLE_WINDOW
 from idp.errors import DomainError
 from idp.extensions import db
 from idp.i18n import Duration, _l
@@ -34,11 +35,7 @@ from idp.models import Account
 from idp.models.base import utcnow
 from idp.services.names import normalize
 
-WINDOW_SECONDS = 15 * 60
-DELAY_AFTER = 3
-MAX_DELAY_SECONDS = 60
-LOCK_AFTER = 10
-LOCK_SECONDS = 15 * 60
+WINDOW_SECONDS = THROTTLE_WINDOW
 
 
 class Throttled(DomainError):

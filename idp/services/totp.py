@@ -22,6 +22,13 @@ import qrcode
 import qrcode.image.svg
 from sqlalchemy import delete, or_, select, update
 
+from idp.defaults import (
+    RECOVERY_CODE_COUNT,
+    RECOVERY_MARKER_TTL,
+    TOTP_STEP_MARKER_TTL,
+    TOTP_STEP_SECONDS,
+    TOTP_VALID_WINDOW,
+)
 from idp.errors import AuthenticationFailed, Conflict, Forbidden, InvalidInput
 from idp.extensions import db
 from idp.i18n import _l
@@ -34,16 +41,11 @@ from idp.services.names import typed_code
 from idp.services.tx import transaction
 
 ISSUER = "Seller IdP"
-STEP_SECONDS = 30
-VALID_WINDOW = 1  # steps accepted on either side of the current one (clock drift)
-RECOVERY_CODE_COUNT = 10
+STEP_SECONDS, VALID_WINDOW = TOTP_STEP_SECONDS, TOTP_VALID_WINDOW
 # No i, l, o, 0, 1: nothing to confuse when a code is copied from paper. 31**12 is about 2**59.
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 RECOVERY_GROUPS, RECOVERY_GROUP_LENGTH = 3, 4
-# A step's code is accepted for 3 steps (90 s); its marker lives a step longer (clock skew).
-STEP_MARKER_TTL = (2 * VALID_WINDOW + 2) * STEP_SECONDS
-# A used recovery code stays used in the database; its marker only has to outlive a racing use.
-RECOVERY_MARKER_TTL = 3600
+STEP_MARKER_TTL = TOTP_STEP_MARKER_TTL
 
 INVALID_CODE = _l("That code is not valid")
 REPLAYED_CODE = _l("That code is not valid; wait for the next one")

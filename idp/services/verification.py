@@ -20,13 +20,21 @@ import math
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 from flask_babel import lazy_ngettext
 from sqlalchemy import func, select, update
 
 from idp import clock, i18n
+from idp.defaults import (
+    VERIFICATION_CODE_DIGITS,
+    VERIFICATION_CODE_TTL,
+    VERIFICATION_MAX_ATTEMPTS,
+    VERIFICATION_RESEND_INTERVAL,
+    VERIFICATION_RESEND_PER_WINDOW,
+    VERIFICATION_RESEND_WINDOW,
+)
 from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
 from idp.extensions import db
 from idp.i18n import Moment, _l
@@ -38,12 +46,16 @@ from idp.services.tx import transaction
 
 EMAIL, PHONE = "email", "phone"
 CHANNELS = (EMAIL, PHONE)
-CODE_DIGITS = 6
-CODE_TTL = timedelta(minutes=10)
-MAX_ATTEMPTS = 5
-RESEND_INTERVAL = timedelta(seconds=60)
-RESEND_WINDOW = timedelta(hours=1)
-RESEND_PER_WINDOW = 5
+CODE_DIGITS, CODE_TTL, MAX_ATTEMPTS = (
+    VERIFICATION_CODE_DIGITS,
+    VERIFICATION_CODE_TTL,
+    VERIFICATION_MAX_ATTEMPTS,
+)
+RESEND_INTERVAL, RESEND_WINDOW, RESEND_PER_WINDOW = (
+    VERIFICATION_RESEND_INTERVAL,
+    VERIFICATION_RESEND_WINDOW,
+    VERIFICATION_RESEND_PER_WINDOW,
+)
 MESSAGE_KIND = "verification_code"  # the outbox kind, of the email and of the SMS
 SMS_TEXT = _l(
     "%(login)s: your verification code is %(code)s. It is valid for 10 minutes. "

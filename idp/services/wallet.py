@@ -19,6 +19,7 @@ from flask_babel import lazy_ngettext
 from sqlalchemy import or_, select, update
 
 from idp import clock
+from idp.defaults import WALLET_LOCK_SECONDS, WALLET_MAX_FAILURES
 from idp.errors import (
     AuthenticationFailed,
     Conflict,
@@ -36,8 +37,7 @@ from idp.services import audit, outbox, passwords, throttle, totp
 from idp.services.authz import require_owner
 from idp.services.tx import transaction
 
-MAX_FAILURES = 5
-LOCK_SECONDS = 15 * 60
+MAX_FAILURES, LOCK_SECONDS = WALLET_MAX_FAILURES, WALLET_LOCK_SECONDS
 
 
 class WalletLocked(DomainError):

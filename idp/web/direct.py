@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from idp.defaults import MAX_PROTOCOL_BODY, MAX_PROTOCOL_FIELDS
 from idp.errors import DomainError
 from idp.oauth import userinfo as userinfo_answer
 from idp.oauth.error_text import safe_description
@@ -35,8 +36,7 @@ from idp.web.errors import NUL_REFUSED, SERVER_ERROR, outage
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 64 * 1024  # token and introspection requests are a few hundred bytes
-MAX_FIELDS = 50
+MAX_BODY, MAX_FIELDS = MAX_PROTOCOL_BODY, MAX_PROTOCOL_FIELDS
 FORM = "application/x-www-form-urlencoded"
 JSON_HEADERS = [("Content-Type", "application/json")]
 NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from idp.defaults import HSTS_MAX_AGE
+
 CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'none'",
@@ -23,7 +25,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         # signing in ends with a redirect to the app's own (registered) address.
     )
 )
-HSTS = "max-age=31536000; includeSubDomains"
+HSTS = f"max-age={HSTS_MAX_AGE}; includeSubDomains"
 HARDENING = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

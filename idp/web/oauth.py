@@ -12,13 +12,14 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from flask import Blueprint, jsonify, redirect, render_template, request, url_for
 
 from idp import i18n
+from idp.defaults import AUTHORIZE_PARAM_LIMITS
 from idp.errors import InvalidInput
 from idp.extensions import csrf
 from idp.models.base import utcnow
 from idp.oauth import clients as client_registry
 from idp.oauth import consents, store_context
 from idp.oauth.claims import account_facts
-from idp.oauth.config import AUTHORIZE_PARAM_LIMITS, SCOPES, SIGNING_ALGS
+from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import Principal, issuer
 from idp.services import authz

@@ -21,6 +21,7 @@ from flask import (
 )
 from flask_babel import get_locale
 
+from idp.defaults import MAX_FORM_FIELD, PAGE_IP_LIMITS, PAGE_IP_WINDOW
 from idp.errors import DomainError, InvalidInput
 from idp.i18n import _l
 from idp.kv import kv
@@ -32,7 +33,7 @@ bp = Blueprint("register", __name__)
 log = logging.getLogger(__name__)
 
 REGISTERED = "idp_registered"  # in the signed Flask session: where the activation link went
-MAX_FIELD = 300  # longer than any valid value: the services say what is wrong with it
+MAX_FIELD = MAX_FORM_FIELD
 
 
 def _field(name: str) -> str:
@@ -44,12 +45,12 @@ def _password(name: str) -> str:
 
 
 # Per client IP and hour: pages that create accounts or send email are not a free mail cannon.
-IP_LIMITS = {"register": 20, "forgot": 20}
+IP_LIMITS = PAGE_IP_LIMITS
 TOO_MANY = _l("Too many requests from your network; try again in an hour")
 
 
 def _ip_over_limit(page: str) -> bool:
-    count = kv().incr(f"web:{page}:{request.remote_addr or 'unknown'}", 3600)
+    count = kv().incr(f"web:{page}:{request.remote_addr or 'unknown'}", PAGE_IP_WINDOW)
     return count > IP_LIMITS[page]
 
 

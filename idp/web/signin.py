@@ -21,6 +21,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp import metrics
+from idp.defaults import ENROLMENT_TTL, SECOND_FACTOR_PENDING
 from idp.errors import AuthenticationFailed, DomainError, InvalidInput
 from idp.extensions import db
 from idp.i18n import _
@@ -36,7 +37,7 @@ from idp.web.sso import clear_cookie, client_ip, current_session, safe_next, set
 bp = Blueprint("signin", __name__, template_folder="../../templates")
 
 PENDING = "idp_pending_login"  # in the signed Flask session: password checked, second factor due
-PENDING_TTL = 300
+PENDING_TTL = SECOND_FACTOR_PENDING
 NOTICE = "idp_lockout_notice"
 
 
@@ -188,7 +189,6 @@ def second_factor():
 
 
 ENROLMENT = "idp_totp_enrolment"  # in the signed Flask session: the secret being set up
-ENROLMENT_TTL = 30 * 60  # then the set-up counts as abandoned and a new secret is shown
 
 
 def _pending_secret(account: Account) -> str | None:

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, g, make_response, redirect, request, url_for
 
+from idp.defaults import MAX_NEXT
 from idp.models import Account, SsoSession
 from idp.oauth import sessions
 from idp.oauth.config import SESSION_COOKIE, SESSION_TTL
@@ -67,9 +68,6 @@ def clear_cookie(response):
         SESSION_COOKIE, path="/", secure=settings.secure_cookies, httponly=True, samesite="Lax"
     )
     return response
-
-
-MAX_NEXT = 4096  # a longer "next" is dropped (``safe_next``): never echoed into a Location
 
 
 def to_sign_in(back: str | None = None):

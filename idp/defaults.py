@@ -1,0 +1,175 @@
+"""Every lifetime and limit of the provider, in one place: the value, its unit, and why.
+
+In the spirit of node-oidc-provider's ``lib/helpers/defaults.js``. Modules import what they use
+from here; nothing else defines a TTL or a limit. Settings an operator changes per deployment
+(the sub-account plan, proxies, SMTP) are ``IDP_*`` variables (``idp.settings``); these are the
+product's rules and the protocol's, changed in code with their tests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# --- tokens and sessions (seconds) ----------------------------------------------------------------
+
+# RFC 9068 JWT access tokens: short, because a resource server that does not introspect trusts
+# one until it expires (revocation reaches introspection and userinfo at once regardless).
+ACCESS_TOKEN_TTL = 900
+# ID tokens: read once by the app at sign-in; an hour covers clock skew and slow apps.
+ID_TOKEN_TTL = 3600
+# Authorization codes: redeemed by the app's back end within seconds; single use (RFC 6749 4.1.2
+# recommends at most 10 minutes).
+CODE_TTL = 60
+# The SSO session a browser signs in with; "online" refresh tokens end with it.
+SESSION_TTL = 12 * 3600
+# Refresh tokens granted with offline_access: a month of not signing in again.
+OFFLINE_REFRESH_TTL = 30 * 24 * 3600
+# Old signing keys stay in the JWKS this long after a rotation: longer than any JWT they signed.
+KEY_RETIRE_AFTER = max(ACCESS_TOKEN_TTL, ID_TOKEN_TTL) + 300
+# A process re-reads which signing keys exist this often (another instance may have rotated).
+KEY_REFRESH_SECONDS = 30
+# A used nonce is refused for a day (OIDC Core 3.1.2.1 replay); ID tokens live an hour.
+NONCE_TTL = 24 * 3600
+# A used code's single-use marker outlives the code: were it gone first, the database alone would
+# decide (it still does, a round trip later).
+CODE_MARKER_TTL = CODE_TTL + 30
+# Signatures this process verified lately, remembered (not revocation: that is always read).
+VERIFIED_MEMO_SIZE = 20_000
+VERIFIED_MEMO_SECONDS = 60
+
+# --- the shared store (seconds) -------------------------------------------------------------------
+
+# A cached client row; any change drops it at once anyway.
+CLIENT_CACHE_TTL = 300
+# A changed row's cache entry is held (read from the database) this long after the change.
+HOLD_TTL = 30
+# A client id that does not exist is remembered this long (until one is registered).
+UNKNOWN_CLIENT_TTL = 30
+# Cached claims and userinfo answers; a change to what they are made of starts a new generation.
+CLAIMS_TTL = 300
+# How long a claims generation key lives in Redis when nothing renews it.
+GENERATION_TTL = 86400
+# A disabled client's or account's marker: all of its access tokens have expired by then.
+OFF_MARKER_TTL = ACCESS_TOKEN_TTL + 60
+# The "markers are complete" sentinel: when it lapses the markers are rebuilt once (harmless).
+MARKERS_READY_TTL = 7 * 86400
+# The rebuild lock: a rebuilder that died frees it by then.
+REBUILD_LOCK_TTL = 30
+# A request that meets another's rebuild waits this long, then judges from the database.
+REBUILD_WAIT = 3.0
+REBUILD_POLL = 0.02
+# A cached SSO session row (never past the session's own end).
+SESSION_CACHE_TTL = 300
+
+# --- sign-in protection ---
+
+# At most LOCK_AFTER wrong guesses per login name per THROTTLE_WINDOW, from any addresses: then the
+# name is locked for LOCK_SECONDS. A name from one address waits 2**(n - DELAY_AFTER) s (at most
+# MAX_DELAY_SECONDS) after its DELAY_AFTER-th failure there.
+THROTTLE_WINDOW = 15 * 60
+DELAY_AFTER = 3
+MAX_DELAY_SECONDS = 60
+LOCK_AFTER = 10
+LOCK_SECONDS = 15 * 60
+# The password step passed, the second factor due: the browser has this long to give the code.
+SECOND_FACTOR_PENDING = 300
+# A second factor being set up: after this long without a code the set-up counts as abandoned.
+ENROLMENT_TTL = 30 * 60
+# TOTP (RFC 6238): 30-second steps, one on either side accepted (clock drift). A step's marker
+# lives a step longer than the code is accepted.
+TOTP_STEP_SECONDS = 30
+TOTP_VALID_WINDOW = 1
+TOTP_STEP_MARKER_TTL = (2 * TOTP_VALID_WINDOW + 2) * TOTP_STEP_SECONDS
+RECOVERY_CODE_COUNT = 10
+# A used recovery code stays used in the database; its marker only has to outlive a racing use.
+RECOVERY_MARKER_TTL = 3600
+# Passwords: a floor for people, a ceiling for the hashing cost of hostile input (characters).
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 256
+# argon2id at OWASP's (7 MiB, t=5, p=1): as strong as (19 MiB, t=2), a quarter faster to verify.
+ARGON2_TIME_COST, ARGON2_MEMORY_KIB = 5, 7 * 1024
+
+# --- emailed links and codes ----------------------------------------------------------------------
+
+ACTIVATION_LINK_TTL = timedelta(hours=72)  # R13
+PASSWORD_RESET_LINK_TTL = timedelta(hours=1)  # R17
+LINK_RESEND_INTERVAL = timedelta(seconds=60)  # one link a minute per account and purpose
+MAX_LINK_TOKEN_LENGTH = 512  # characters: longer is damaged or hostile
+VERIFICATION_CODE_DIGITS = 6  # R14
+VERIFICATION_CODE_TTL = timedelta(minutes=10)
+VERIFICATION_MAX_ATTEMPTS = 5  # per code
+VERIFICATION_RESEND_INTERVAL = timedelta(seconds=60)
+VERIFICATION_RESEND_WINDOW = timedelta(hours=1)
+VERIFICATION_RESEND_PER_WINDOW = 5
+# Pages that send email or create accounts: per client address and hour.
+PAGE_IP_LIMITS = {"register": 20, "forgot": 20}
+PAGE_IP_WINDOW = 3600  # seconds
+
+# --- the wallet (R15) -----------------------------------------------------------------------------
+
+WALLET_MAX_FAILURES = 5  # wrong wallet passwords in a row lock every store's money operations
+WALLET_LOCK_SECONDS = 15 * 60
+
+# --- delivery to other servers --------------------------------------------------------------------
+
+OUTBOX_MAX_ATTEMPTS = 10  # email and SMS, with exponential backoff up to 30 minutes
+OUTBOX_LEASE_SECONDS = 120  # a row being sent by one instance is not sent by another
+OUTBOX_MAX_DELAY = 1800  # seconds between attempts at most
+LOGOUT_MAX_ATTEMPTS = 8  # back-channel logout tokens
+LOGOUT_LEASE_SECONDS = 60
+LOGOUT_MAX_DELAY = 3600  # seconds between attempts at most
+LOGOUT_POST_TIMEOUT = 5  # seconds an app's back-channel endpoint has to answer
+
+# --- input bounds ---------------------------------------------------------------------------------
+
+# The machine endpoints: token and introspection requests are a few hundred bytes.
+MAX_PROTOCOL_BODY = 64 * 1024
+MAX_PROTOCOL_FIELDS = 50
+# Pages and the JSON API (avatars, issue 17, are the largest thing anyone sends).
+MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+# An error description echoes parameters of any length (characters).
+MAX_ERROR_DESCRIPTION = 300
+# A "next" longer than this is dropped: never echoed into a Location (characters).
+MAX_NEXT = 4096
+# A form field longer than this is cut; the services say what is wrong with it (characters).
+MAX_FORM_FIELD = 300
+MAX_CLAIMS_REQUEST = 2048  # the OIDC claims parameter (characters)
+# The longest value the authorization endpoint takes for each parameter it stores or echoes (into
+# the redirect's Location, the sign-in page's link back). Longer is refused with invalid_request.
+AUTHORIZE_PARAM_LIMITS = {
+    "state": 1024,
+    "nonce": 255,
+    "client_id": 64,
+    "redirect_uri": 500,
+    "scope": 1000,
+    "response_type": 40,
+    "response_mode": 40,
+    "code_challenge": 128,
+    "code_challenge_method": 8,
+    "prompt": 60,
+    "max_age": 12,
+    "login_hint": 254,
+    "ui_locales": 100,
+    "store": 64,
+    "claims": MAX_CLAIMS_REQUEST,
+    "acr_values": 200,
+    "display": 20,
+    "id_token_hint": 8192,
+}
+MAX_CLIENT_URIS = 20  # redirect and logout URIs per client
+
+# --- the company's data ---------------------------------------------------------------------------
+
+MAX_NAME_LENGTH = 30  # company and sub-names (R1), characters
+MAX_NICKNAME = 60  # characters
+MAX_NOTES = 1000  # characters
+MAX_CUSTOM_ROLES = 30  # per company
+MAX_BATCH = 500  # sub-accounts in one batch store assignment (R11)
+MAX_LISTED_STAFF = 2000  # the console's staff list at once
+AUDIT_PAGE_SIZE = 50  # entries per page of the console's log
+AUDIT_EXPORT_BATCH = 1000  # rows per query of the exports: memory stays flat whatever the total
+PLAN_LIMITS = {"standard": 99, "basic": 5}  # R2: sub-accounts per plan
+
+# --- cookies (seconds) ----------------------------------------------------------------------------
+
+LANG_COOKIE_AGE = 365 * 86400
+HSTS_MAX_AGE = 365 * 86400
