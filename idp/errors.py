@@ -7,6 +7,12 @@ while JSON answers (protocol endpoints, the API) show it in English (``idp.i18n.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from flask_babel import lazy_ngettext
+
+from idp.i18n import Moment, _l, wait_for
+
 
 class DomainError(Exception):
     code = "invalid_request"
@@ -75,3 +81,175 @@ class Unavailable(DomainError):
 
     code = "temporarily_unavailable"
     status = 503
+
+
+# --- sign-in and credentials ---------------------------------------------------------------------
+
+
+class AccountDisabled(AuthenticationFailed):
+    """A departed sub-account (R4) signs in: said plainly, the password being right."""
+
+    code = "account_disabled"
+    status = 403
+
+
+class AccountNotActivated(AuthenticationFailed):
+    """R13: an account that was never activated cannot sign in, and says why."""
+
+    code = "account_not_activated"
+    status = 403
+
+
+class Throttled(DomainError):
+    """Too many failed sign-ins for this login name, or from this address for it. The message
+    depends only on the wait, never on whether the account exists."""
+
+    code = "temporarily_locked"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(
+            _l("Too many failed sign-ins. Try again in %(wait)s.", wait=wait_for(self.retry_after))
+        )
+
+
+class StepUpThrottled(DomainError):
+    """Too many wrong passwords or codes when setting the wallet password: a stolen sign-in
+    session must not become a way to guess the login password."""
+
+    code = "temporarily_locked"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(
+            _l(
+                "Too many wrong passwords or codes. Try again in %(wait)s.",
+                wait=wait_for(self.retry_after),
+            )
+        )
+
+
+class EditConflict(Conflict):
+    """The record changed since the form (or the API client) read it: nothing is overwritten."""
+
+    code = "edit_conflict"
+
+
+# --- links and codes ------------------------------------------------------------------------
+
+
+class LinkRefused(DomainError):
+    """A link that does not work (any more). ``reason`` says why: ``invalid`` (not ours, or
+    damaged), ``expired``, ``used`` or ``replaced`` (a newer link was sent); ``purpose`` names
+    the kind of link; ``account`` is set when the link named one, so that the page can offer a
+    new link."""
+
+    code = "link_refused"
+    status = 410
+
+    def __init__(self, message, *, purpose: str, reason: str, account=None) -> None:
+        super().__init__(message)
+        self.purpose = purpose
+        self.reason = reason
+        self.account = account
+        if reason == "invalid":
+            self.status = 400
+
+
+class TooSoon(DomainError):
+    """A link was sent to this account less than a minute ago."""
+
+    code = "too_many_requests"
+    status = 429
+
+
+class CodeRefused(DomainError):
+    """The code is wrong, expired, used up or replaced; the message says which and what next."""
+
+    code = "invalid_code"
+    status = 400
+
+
+class ResendLimited(DomainError):
+    """Too many codes asked for; ``retry_after`` is in seconds, and the message says when."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, message, retry_after: int) -> None:
+        super().__init__(message, field="channel")
+        self.retry_after = retry_after
+
+
+# --- stores and the wallet ------------------------------------------------------------------------
+
+
+class StoreRefused(DomainError):
+    """A store the account does not hold, or that the app does not serve (R26, R27)."""
+
+    code = "access_denied"
+    status = 403
+
+
+class WalletLocked(DomainError):
+    """R15: too many wrong wallet passwords; every check is refused until ``until``."""
+
+    code = "wallet_locked"
+    status = 423
+
+    def __init__(self, until: datetime, failures: int) -> None:
+        self.until = until
+        super().__init__(
+            lazy_ngettext(
+                "The wallet is locked after %(num)d wrong wallet password until %(until)s",
+                "The wallet is locked after %(num)d wrong wallet passwords until %(until)s",
+                failures,
+                until=Moment(until),
+            )
+        )
+
+
+class WalletNotSet(Conflict):
+    """The company's main account has not set a wallet password yet."""
+
+    code = "wallet_not_set"
+
+
+# --- the JSON API and bearer tokens -------------------------------------------------------------
+
+
+class MalformedRequest(DomainError):
+    """A request body that is not what the endpoint takes (not JSON, too large, wrong shape)."""
+
+    code = "invalid_request"
+
+
+class TooLarge(DomainError):
+    """A request body over the endpoint's limit."""
+
+    code = "invalid_request"
+    status = 413
+
+
+class BearerError(DomainError):
+    """RFC 6750 3.1: the token is missing (no error code in the challenge), invalid or expired
+    (401), or not good for this resource (403, ``insufficient_scope``). Answered with a
+    ``WWW-Authenticate`` challenge (``idp.web.answers``)."""
+
+    def __init__(self, code: str | None, message, status: int = 401, *, scope=None) -> None:
+        super().__init__(message)
+        self.challenge_code = code
+        self.code = code or "invalid_request"
+        self.status = status
+        self.scope = scope
+
+
+# --- the token endpoint -------------------------------------------------------------------------
+
+
+class ClientChanged(Exception):
+    """Internal: the client a token request authenticated with (a copy kept in the process) was
+    changed or disabled before the token was recorded. The token endpoint answers the request
+    once more with the client read anew; never shown to anyone."""

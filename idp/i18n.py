@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -263,6 +264,22 @@ class Moment:
 
     def __repr__(self) -> str:
         return f"Moment({self.moment.isoformat()})"
+
+
+# A wait shows in the largest unit of which it is at least 1.5 (Babel's ``threshold``).
+_UNITS = (86400, 3600, 60)
+_THRESHOLD = 1.5
+
+
+def wait_for(seconds: float) -> Duration:
+    """How long until a retry (``45 seconds``, ``3 minutes``), in the language of wherever it is
+    shown: a placeholder value of a message. Rounded up in the unit it is shown in, so that it
+    never reads shorter than the real wait (54 minutes 10 seconds reads ``55 minutes``)."""
+    seconds = max(1, math.ceil(seconds))
+    for unit in _UNITS:
+        if seconds >= _THRESHOLD * unit:
+            return Duration(math.ceil(seconds / unit) * unit)
+    return Duration(seconds)
 
 
 class Duration:

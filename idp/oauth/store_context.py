@@ -14,15 +14,10 @@ import json
 from sqlalchemy import select
 
 from idp.defaults import MAX_CLAIMS_REQUEST
-from idp.errors import DomainError, InvalidInput
+from idp.errors import InvalidInput, StoreRefused
 from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Client, Store, StoreAssignment
-
-
-class StoreRefused(DomainError):
-    code = "access_denied"
-    status = 403
 
 
 def not_held(store_id: str):

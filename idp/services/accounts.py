@@ -16,8 +16,11 @@ from sqlalchemy import or_, select, update
 from idp import clock
 from idp.defaults import MAX_LISTED_STAFF, MAX_NICKNAME, MAX_NOTES
 from idp.errors import (
+    AccountDisabled,
+    AccountNotActivated,
     AuthenticationFailed,
     Conflict,
+    EditConflict,
     Forbidden,
     InvalidInput,
     LimitReached,
@@ -41,16 +44,6 @@ from idp.services.names import (
 from idp.services.tx import transaction
 
 WRONG_CREDENTIALS = _l("The login name or password is incorrect")
-
-
-class AccountDisabled(AuthenticationFailed):
-    code = "account_disabled"
-    status = 403
-
-
-class AccountNotActivated(AuthenticationFailed):
-    code = "account_not_activated"
-    status = 403
 
 
 # --- R1: finding accounts -------------------------------------------------------------------
@@ -355,12 +348,6 @@ def edit_version(account: Account) -> str:
     silently overwriting another owner's change (two tabs at once). The admin API's ETag."""
     facts = {**_snapshot(account), "default": account.default_store_id, "status": account.status}
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-class EditConflict(Conflict):
-    """The account changed since the form (or the API client) read it."""
-
-    code = "edit_conflict"
 
 
 def _check_version(account: Account, expected: str | None) -> None:

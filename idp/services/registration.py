@@ -34,7 +34,7 @@ from idp.defaults import (
     MAX_LINK_TOKEN_LENGTH,
     PASSWORD_RESET_LINK_TTL,
 )
-from idp.errors import DomainError, InvalidInput
+from idp.errors import InvalidInput, LinkRefused, TooSoon
 from idp.extensions import db
 from idp.i18n import _l
 from idp.kv import kv
@@ -90,32 +90,6 @@ PASSWORD_RESET = Purpose(
 )
 
 
-class LinkRefused(DomainError):
-    """A link that does not work (any more). ``reason`` says why: ``invalid`` (not ours, or
-    damaged), ``expired``, ``used`` or ``replaced`` (a newer link was sent); ``account`` is set
-    when the link named one, so that the page can offer a new link."""
-
-    code = "link_refused"
-    status = 410
-
-    def __init__(
-        self, message, *, purpose: Purpose, reason: str, account: Account | None = None
-    ) -> None:
-        super().__init__(message)
-        self.purpose = purpose.name
-        self.reason = reason
-        self.account = account
-        if reason == "invalid":
-            self.status = 400
-
-
-class TooSoon(DomainError):
-    """A link was sent to this account less than a minute ago."""
-
-    code = "too_many_requests"
-    status = 429
-
-
 # --- links ------------------------------------------------------------------------------------
 
 
@@ -157,7 +131,7 @@ def _read(purpose: Purpose, token: str) -> _Claims:
             "This link is not valid. It may have been cut short when it was copied: "
             "open it from the email again, or ask for a new one."
         ),
-        purpose=purpose,
+        purpose=purpose.name,
         reason="invalid",
     )
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
@@ -227,11 +201,11 @@ def _refusal(purpose: Purpose, claims: _Claims, *, used: bool = False) -> LinkRe
     it was used (``used``: its marker says so), or a newer link replaced it."""
     account = _account(claims.public_id)
     if account is None:
-        return LinkRefused(_l("This link no longer works."), purpose=purpose, reason="invalid")
+        return LinkRefused(_l("This link no longer works."), purpose=purpose.name, reason="invalid")
     if purpose is ACTIVATION and (used or account.status != PENDING):
         return LinkRefused(
             _l("This activation link was already used: the account is active. Sign in."),
-            purpose=purpose,
+            purpose=purpose.name,
             reason="used",
             account=account,
         )
@@ -243,14 +217,14 @@ def _refusal(purpose: Purpose, claims: _Claims, *, used: bool = False) -> LinkRe
                 "This link has expired: it worked for %(num)d hours. Ask for a new one.",
                 hours,
             ),
-            purpose=purpose,
+            purpose=purpose.name,
             reason="expired",
             account=account,
         )
     if used or getattr(account, purpose.nonce_column) is None:
         return LinkRefused(
             _l("This link was already used. Ask for a new one if you still need it."),
-            purpose=purpose,
+            purpose=purpose.name,
             reason="used",
             account=account,
         )
@@ -259,7 +233,7 @@ def _refusal(purpose: Purpose, claims: _Claims, *, used: bool = False) -> LinkRe
             "A newer link was sent since this one, so this one no longer works. "
             "Use the newest email, or ask for a new link."
         ),
-        purpose=purpose,
+        purpose=purpose.name,
         reason="replaced",
         account=account,
     )

@@ -27,46 +27,15 @@ import time
 from datetime import datetime
 
 from idp.defaults import DELAY_AFTER, LOCK_AFTER, LOCK_SECONDS, MAX_DELAY_SECONDS, THROTTLE_WINDOW
-from idp.errors import DomainError
+from idp.errors import Throttled  # noqa: F401  (raised here; callers catch throttle.Throttled)
 from idp.extensions import db
-from idp.i18n import Duration, _l
+from idp.i18n import wait_for  # noqa: F401  (a wait in a message: throttle.wait_for)
 from idp.kv import Store
 from idp.models import Account
 from idp.models.base import utcnow
 from idp.services.names import normalize
 
 WINDOW_SECONDS = THROTTLE_WINDOW
-
-
-class Throttled(DomainError):
-    """Too many failed sign-ins for this login name or from this IP. The message depends only on
-    the wait, never on whether the account exists."""
-
-    code = "temporarily_locked"
-    status = 429
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = max(1, int(retry_after))
-        super().__init__(
-            _l("Too many failed sign-ins. Try again in %(wait)s.", wait=wait_for(self.retry_after))
-        )
-
-
-# ``Duration`` shows a wait in the largest unit of which it is at least 1.5 (Babel's
-# ``threshold``), rounded to the nearest whole one: 89 seconds, 2 minutes, 2 hours.
-_UNITS = (86400, 3600, 60)
-_THRESHOLD = 1.5
-
-
-def wait_for(seconds: float) -> Duration:
-    """How long until a retry (``45 seconds``, ``3 minutes``), in the language of wherever it is
-    shown: a placeholder value of a message. Rounded up in the unit it is shown in, so that it
-    never reads shorter than the real wait (54 minutes 10 seconds reads ``55 minutes``)."""
-    seconds = max(1, math.ceil(seconds))
-    for unit in _UNITS:
-        if seconds >= _THRESHOLD * unit:
-            return Duration(math.ceil(seconds / unit) * unit)
-    return Duration(seconds)
 
 
 def _digest(login_key: str) -> str:

@@ -35,7 +35,7 @@ from idp.defaults import (
     VERIFICATION_RESEND_PER_WINDOW,
     VERIFICATION_RESEND_WINDOW,
 )
-from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
+from idp.errors import CodeRefused, Conflict, Forbidden, InvalidInput, ResendLimited
 from idp.extensions import db
 from idp.i18n import Moment, _l
 from idp.models import Account, VerificationCode
@@ -63,24 +63,6 @@ SMS_TEXT = _l(
 )
 _CODE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 ALREADY_USED = _l("This code was already used; ask for a new one")
-
-
-class CodeRefused(DomainError):
-    """The code is wrong, expired, used up or replaced; the message says which and what next."""
-
-    code = "invalid_code"
-    status = 400
-
-
-class ResendLimited(DomainError):
-    """Too many codes asked for; ``retry_after`` is in seconds, and the message says when."""
-
-    code = "too_many_requests"
-    status = 429
-
-    def __init__(self, message, retry_after: int) -> None:
-        super().__init__(message, field="channel")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

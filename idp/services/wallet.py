@@ -15,21 +15,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask_babel import lazy_ngettext
 from sqlalchemy import or_, select, update
 
 from idp import clock
 from idp.defaults import WALLET_LOCK_SECONDS, WALLET_MAX_FAILURES
 from idp.errors import (
     AuthenticationFailed,
-    Conflict,
-    DomainError,
     Forbidden,
     InvalidInput,
     NotFound,
+    StepUpThrottled,
+    WalletLocked,
+    WalletNotSet,
 )
 from idp.extensions import db
-from idp.i18n import Moment, _l
+from idp.i18n import _l
 from idp.kv import kv
 from idp.models import Account, Client, Company, Store
 from idp.models.accounts import MAIN
@@ -38,47 +38,6 @@ from idp.services.authz import require_owner
 from idp.services.tx import transaction
 
 MAX_FAILURES, LOCK_SECONDS = WALLET_MAX_FAILURES, WALLET_LOCK_SECONDS
-
-
-class WalletLocked(DomainError):
-    """R15: too many wrong wallet passwords; every check is refused until ``until``."""
-
-    code = "wallet_locked"
-    status = 423
-
-    def __init__(self, until: datetime) -> None:
-        self.until = until
-        super().__init__(
-            lazy_ngettext(
-                "The wallet is locked after %(num)d wrong wallet password until %(until)s",
-                "The wallet is locked after %(num)d wrong wallet passwords until %(until)s",
-                MAX_FAILURES,
-                until=Moment(until),
-            )
-        )
-
-
-class WalletNotSet(Conflict):
-    """The company's main account has not set a wallet password yet."""
-
-    code = "wallet_not_set"
-
-
-class StepUpThrottled(DomainError):
-    """Too many wrong passwords or codes when setting the wallet password: a stolen sign-in
-    session must not become a way to guess the login password."""
-
-    code = "temporarily_locked"
-    status = 429
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = max(1, int(retry_after))
-        super().__init__(
-            _l(
-                "Too many wrong passwords or codes. Try again in %(wait)s.",
-                wait=throttle.wait_for(self.retry_after),
-            )
-        )
 
 
 def is_locked(company: Company) -> bool:
@@ -178,7 +137,7 @@ def verify_wallet_password(store: Store, password: str, *, client: Client | None
         db.session.rollback()
         raise
     if isinstance(result, datetime):
-        raise WalletLocked(result)
+        raise WalletLocked(result, MAX_FAILURES)
     return result
 
 

@@ -17,11 +17,11 @@ import json
 
 from flask import Blueprint, jsonify, request
 
-from idp import clock
-from idp.errors import DomainError, Forbidden
+from idp.errors import BearerError, DomainError, Forbidden, MalformedRequest
 from idp.models import Account, IssuedToken
 from idp.oauth import sessions, tokens
 from idp.services import accounts, authz, passwords, totp, wallet
+from idp.web import answers
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -29,44 +29,9 @@ MAX_BODY = 4096  # bytes: every body here is a few short strings
 WALLET_SCOPE = "wallet:verify"
 
 
-class BearerError(DomainError):
-    """RFC 6750 3.1: the token is missing (no error code in the challenge), invalid or expired
-    (401), or not good for this resource (403, ``insufficient_scope``)."""
-
-    def __init__(
-        self, code: str | None, message: str, status: int = 401, *, scope: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.challenge_code = code
-        self.code = code or "invalid_request"
-        self.status = status
-        self.scope = scope
-
-    def challenge(self) -> str:
-        params = ['realm="idp"']
-        if self.challenge_code:
-            params.append(f'error="{self.challenge_code}"')
-            params.append(f'error_description="{self.message.replace(chr(34), chr(39))}"')
-        if self.scope:
-            params.append(f'scope="{self.scope}"')
-        return "Bearer " + ", ".join(params)
-
-
-class MalformedRequest(DomainError):
-    code = "invalid_request"
-
-
 @bp.errorhandler(DomainError)
 def api_error(exc: DomainError):
-    response = jsonify(exc.to_dict())
-    response.status_code = exc.status
-    if isinstance(exc, BearerError):
-        response.headers["WWW-Authenticate"] = exc.challenge()
-    if isinstance(exc, wallet.WalletLocked):
-        response.headers["Retry-After"] = str(
-            max(1, int((exc.until - clock.now()).total_seconds()))
-        )
-    return response
+    return answers.of(exc, answers.Kind.API)
 
 
 @bp.after_request

@@ -24,14 +24,13 @@ from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.defaults import MAX_PROTOCOL_BODY, MAX_PROTOCOL_FIELDS
-from idp.errors import DomainError
+from idp.errors import DomainError, MalformedRequest, TooLarge
 from idp.oauth import userinfo as userinfo_answer
-from idp.oauth.error_text import safe_description
 from idp.oauth.grants import StaleClient
 from idp.oauth.keys import keyring
 from idp.oauth.server import direct_server, init_oauth2_request, prefetch
 from idp.oauth.tokens import bearer_token
-from idp.web import ops
+from idp.web import answers, ops
 from idp.web.errors import NUL_REFUSED, SERVER_ERROR, outage
 
 log = logging.getLogger(__name__)
@@ -41,15 +40,6 @@ FORM = "application/x-www-form-urlencoded"
 JSON_HEADERS = [("Content-Type", "application/json")]
 NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
-
-
-class Refused(Exception):
-    """A request this layer answers with an OAuth error before any endpoint runs."""
-
-    def __init__(self, status: int, error: str, description: str, headers=()) -> None:
-        super().__init__(description)
-        self.status, self.error, self.description = status, error, description
-        self.headers = list(headers)
 
 
 class Headers:
@@ -122,16 +112,14 @@ def _body(environ: dict) -> bytes:
         try:
             size = int(length)
         except ValueError:
-            raise Refused(
-                400, "invalid_request", "The Content-Length header is not a number"
-            ) from None
+            raise MalformedRequest("The Content-Length header is not a number") from None
         if size > MAX_BODY:
-            raise Refused(413, "invalid_request", f"The request body is over {MAX_BODY} bytes")
+            raise TooLarge(f"The request body is over {MAX_BODY} bytes")
         return environ["wsgi.input"].read(size) if size > 0 else b""
     if environ.get("wsgi.input_terminated"):  # chunked: read at most one byte past the limit
         body = environ["wsgi.input"].read(MAX_BODY + 1)
         if len(body) > MAX_BODY:
-            raise Refused(413, "invalid_request", f"The request body is over {MAX_BODY} bytes")
+            raise TooLarge(f"The request body is over {MAX_BODY} bytes")
         return body
     return b""
 
@@ -144,7 +132,7 @@ def _form(environ: dict) -> list[tuple[str, str]]:
         return []
     content_type = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
     if content_type != FORM:
-        raise Refused(400, "invalid_request", f"Send the parameters as {FORM}")
+        raise MalformedRequest(f"Send the parameters as {FORM}")
     try:
         pairs = parse_qsl(
             body.decode("latin-1"),
@@ -154,9 +142,7 @@ def _form(environ: dict) -> list[tuple[str, str]]:
             max_num_fields=MAX_FIELDS,
         )
     except ValueError:
-        raise Refused(
-            400, "invalid_request", f"The form has more than {MAX_FIELDS} fields"
-        ) from None
+        raise MalformedRequest(f"The form has more than {MAX_FIELDS} fields") from None
     return pairs
 
 
@@ -169,7 +155,7 @@ def _refuse_nul(environ: dict, pairs: list[tuple[str, str]]) -> None:
         or "\x00" in environ.get("HTTP_AUTHORIZATION", "")
         or any("\x00" in key or "\x00" in value for key, value in pairs)
     ):
-        raise Refused(400, "invalid_request", NUL_REFUSED)
+        raise MalformedRequest(NUL_REFUSED)
 
 
 def _oauth_request(environ: dict) -> DirectRequest:
@@ -223,29 +209,23 @@ def revoke(environ: dict):
     return direct_server().create_endpoint_response("revocation", _oauth_request(environ))
 
 
-def _bearer_error(error: str, description: str, status: int = 401):
-    challenge = f'Bearer error="{error}", error_description="{description}"'
-    body = {"error": error, "error_description": description}
-    return status, body, [("WWW-Authenticate", challenge)]
-
-
 def userinfo(environ: dict):
     """OIDC Core 5.3: claims by the token's scopes, for an active token with ``openid``. The
     token comes in the Authorization header (RFC 6750 2.1)."""
     authorization = environ.get("HTTP_AUTHORIZATION")
     if authorization and "\x00" in authorization:
-        raise Refused(400, "invalid_request", NUL_REFUSED)
+        raise MalformedRequest(NUL_REFUSED)
     _body(environ)  # a POST's body is read (and bounded), never used
     token_value = bearer_token(authorization)
     if token_value is None:
-        return _bearer_error("invalid_request", "Send the access token as a Bearer token")
+        return answers.bearer("invalid_request", "Send the access token as a Bearer token")
     answer = userinfo_answer.answer(token_value)
     if answer is None:
-        return _bearer_error("invalid_token", "The access token is invalid, expired or revoked")
+        return answers.bearer("invalid_token", "The access token is invalid, expired or revoked")
     if answer is userinfo_answer.NOT_A_USER:
-        return _bearer_error("invalid_token", "This token does not belong to a user")
+        return answers.bearer("invalid_token", "This token does not belong to a user")
     if answer is userinfo_answer.NO_OPENID:
-        return _bearer_error("insufficient_scope", "The token lacks the openid scope", 403)
+        return answers.bearer("insufficient_scope", "The token lacks the openid scope", 403)
     return 200, answer.encode(), []
 
 
@@ -266,8 +246,8 @@ ROUTES = {
 NOT_CACHED = {"oauth.jwks"}
 
 
-def _error_body(status: int, error: str, description: str) -> tuple[int, dict, list]:
-    return status, {"error": error, "error_description": safe_description(description)}, []
+def _error_body(status: int, error: str, description) -> tuple[int, dict, list]:
+    return answers.wsgi(answers.Kind.PROTOCOL, status, error, description)
 
 
 class DirectEndpoints:
@@ -319,11 +299,14 @@ class DirectEndpoints:
     def _answer(handler, environ: dict):
         try:
             return handler(environ)
-        except Refused as exc:
-            status, body, _ = _error_body(exc.status, exc.error, exc.description)
-            return status, body, exc.headers
-        except DomainError as exc:
-            return _error_body(exc.status, exc.code, exc.message)
+        except DomainError as exc:  # refused before or by the endpoint
+            return answers.wsgi(
+                answers.Kind.PROTOCOL,
+                exc.status,
+                exc.code,
+                exc.message,
+                headers=answers.headers_of(exc),
+            )
         except Exception as exc:  # one place: a clear JSON error, never a stack trace
             answer = outage(exc)
             if answer is None:

@@ -1,40 +1,33 @@
-"""The one place domain errors and HTTP errors become responses: JSON for API and protocol
-clients, a page for people. Never a stack trace."""
+"""Flask's error handlers: domain errors, HTTP errors, CSRF failures and outages become answers
+(``idp.web.answers``: a page for people, JSON for the API and protocol clients). Never a stack
+trace."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from idp.errors import DomainError
-from idp.i18n import _l, english
-from idp.oauth.error_text import safe_description
+from idp.i18n import _l
+from idp.web import answers
 
 log = logging.getLogger(__name__)
 
 
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return (
-        request.path.startswith(("/api/", "/oauth/", "/.well-known/")) or best == "application/json"
-    )
-
-
-def _render(status: int, code: str, message):
+def _render(status: int, code: str, message, *, headers=()):
     """JSON in English for programs (protocol answers in RFC 6749's character set), a page in
-    the visitor's language for people."""
-    if _wants_json():
-        if request.path.startswith(("/oauth/", "/.well-known/")):
-            text = safe_description(message)
-        else:
-            text = english(message)
-        return jsonify(error=code, error_description=text), status
-    return render_template("error.html", status=status, code=code, message=message), status
+    the visitor's language for people (``idp.web.answers``)."""
+    kind = answers.kind_for(request.path, request.accept_mimetypes)
+    return answers.flask(kind, status, code, message, headers=headers)
+
+
+def _wants_json() -> bool:
+    return answers.kind_for(request.path, request.accept_mimetypes) is not answers.Kind.PAGE
 
 
 def _has_nul(values) -> bool:
@@ -91,7 +84,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        return _render(exc.status, exc.code, exc.message)
+        return answers.of(exc, answers.kind_for(request.path, request.accept_mimetypes))
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

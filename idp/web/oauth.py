@@ -23,6 +23,7 @@ from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import Principal, issuer
 from idp.services import authz
+from idp.web import answers
 from idp.web.sso import current_session
 
 bp = Blueprint("oauth", __name__)
@@ -53,7 +54,16 @@ def _login_redirect(drop_prompt: bool):
 
 
 def _error_page(error: OAuth2Error, status: int = 400):
-    return render_template(ERROR_PAGE, error=error.error, description=error.description), status
+    """An authorization request that cannot be sent back to its app: a page for the person."""
+    return answers.flask(
+        answers.Kind.PAGE,
+        status,
+        error.error,
+        error.description,
+        template=ERROR_PAGE,
+        error=error.error,
+        description=error.description,
+    )
 
 
 def _principal(session) -> Principal | None:
