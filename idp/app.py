@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
-    from idp.oauth import keys, server, sessions, token_store
+    from idp.oauth import keys, server, token_store
     from idp.web import (
         account,
         api,
@@ -75,7 +75,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     token_store.init_app(app)
     app.extensions["idp.keyring"] = keys.KeyRing()
     server.init_app(app)
-    sessions.register_hooks()
     csrf.init_app(app)
     csrf.exempt(oauth.bp)  # protocol endpoints: client-authenticated, not cookie-driven
     csrf.exempt(api.bp)  # bearer-token API: no cookies, so no cross-site forgery

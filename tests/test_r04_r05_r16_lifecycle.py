@@ -6,7 +6,7 @@ import pytest
 
 from idp.errors import AuthenticationFailed, Conflict
 from idp.extensions import db
-from idp.models import Account
+from idp.models import Account, SsoSession
 from idp.services import accounts
 from idp.services.accounts import AccountDisabled
 
@@ -74,16 +74,19 @@ def test_r5_departed_account_cannot_sign_in_and_is_told_why(ctx, make):
         accounts.authenticate("acme:alice", "wrong password!")  # state told only to the holder
 
 
-def test_r5_disabling_runs_the_registered_hooks_in_the_same_transaction(ctx, make):
+def test_r5_disabling_ends_sessions_and_tokens_in_the_same_transaction(ctx, make):
+    from idp.oauth import sessions
+
     owner = make.company("acme")
     alice = make.staff(owner, "alice")
-    seen = []
-    accounts.ACCOUNT_DISABLED_HOOKS.append(lambda account: seen.append(account.login_name))
-    try:
-        accounts.disable_sub_account(owner, alice)
-    finally:
-        accounts.ACCOUNT_DISABLED_HOOKS.pop()
-    assert seen == ["acme:alice"]
+    session, cookie = sessions.create(alice, amr=["pwd"])
+    session_id = session.id
+    accounts.mark_departed(alice)  # the disabling step, not committed yet
+    db.session.rollback()
+    assert sessions.find(cookie) is not None  # taken back with the transaction
+    accounts.disable_sub_account(owner, alice)
+    assert sessions.find(cookie) is None
+    assert db.session.get(SsoSession, session_id).ended_at is not None
 
 
 def test_r16_owner_resets_password_and_staff_must_choose_a_new_one(ctx, make):

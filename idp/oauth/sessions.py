@@ -99,23 +99,6 @@ def end_all_for_account(account: Account) -> int:
     return len(sessions)
 
 
-def register_hooks() -> None:
-    """Disabling an account (R5) and an owner's password reset (R16) end its sessions."""
-    from idp.services import accounts
-
-    if end_all_for_account not in accounts.ACCOUNT_DISABLED_HOOKS:
-        accounts.ACCOUNT_DISABLED_HOOKS.append(end_all_for_account)
-    if end_all_for_account not in accounts.PASSWORD_RESET_HOOKS:
-        accounts.PASSWORD_RESET_HOOKS.append(end_all_for_account)
-    from idp.services import stores, totp
-
-    # R16: a second factor reset by the owner (a lost phone) also ends the account's sessions.
-    if end_all_for_account not in totp.TOTP_RESET_HOOKS:
-        totp.TOTP_RESET_HOOKS.append(end_all_for_account)
-    if revoke_for_removed_store not in stores.STORE_REMOVED_HOOKS:
-        stores.STORE_REMOVED_HOOKS.append(revoke_for_removed_store)
-
-
 @transaction
 def end_sessions_by_owner(actor: Account, account: Account) -> int:
     """R16: the owner ends a sub-account's sessions (apps are told by back-channel logout)."""

@@ -479,12 +479,9 @@ def mark_departed(account: Account) -> None:
     """The one place an account becomes departed (owner action or R10's last store taken)."""
     account.status = DEPARTED
     account.departed_at = utcnow()
-    for hook in ACCOUNT_DISABLED_HOOKS:
-        hook(account)
+    from idp.oauth import sessions
 
-
-# Called inside the disabling transaction, e.g. to revoke sessions and tokens (R5).
-ACCOUNT_DISABLED_HOOKS: list = []
+    sessions.end_all_for_account(account)  # R5: sessions, refresh and access tokens, at once
 
 
 @transaction
@@ -524,8 +521,9 @@ def hand_over(
     if name:
         changes["name"] = name
     update_sub_account.__wrapped__(actor, account, expected_version=expected_version, **changes)
-    for hook in PASSWORD_RESET_HOOKS:  # the previous holder's sessions and tokens end
-        hook(account)
+    from idp.oauth import sessions
+
+    sessions.end_all_for_account(account)  # the previous holder's sessions and tokens end
     totp.clear_second_factor(account)
     was_departed = account.status == DEPARTED
     account.status, account.departed_at = ACTIVE, None
@@ -558,8 +556,9 @@ def reset_sub_account_password(
     account.password_hash = passwords.hash_password(password)
     account.password_changed_at = utcnow()
     account.must_change_password = True
-    for hook in PASSWORD_RESET_HOOKS:
-        hook(account)
+    from idp.oauth import sessions
+
+    sessions.end_all_for_account(account)  # R16: its sessions end with the old password
     audit.record(
         actor,
         "subaccount.password_reset",
@@ -573,10 +572,6 @@ def reset_sub_account_password(
     # ten wrong guesses) ends now, or the new password could not be used for 15 minutes.
     throttle.lift(kv(), account.login_name)
     return password
-
-
-# Called when the owner resets a password, e.g. to end the account's sessions (R16).
-PASSWORD_RESET_HOOKS: list = []
 
 
 def generate_password() -> str:

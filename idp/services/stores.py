@@ -158,10 +158,6 @@ def _drop_group_memberships(account_ids: list[int], store_id: int) -> None:
     )
 
 
-# Called with (store, affected accounts) inside the de-authorization, e.g. to revoke tokens.
-STORE_REMOVED_HOOKS: list = []
-
-
 @dataclass(frozen=True)
 class Deauthorization:
     """What de-authorizing a store does to one sub-account that holds it (R10)."""
@@ -224,8 +220,9 @@ def deauthorize_store(actor: Account, store: Store) -> list[Deauthorization]:
     store.status, store.deauthorized_at = STORE_DEAUTHORIZED, utcnow()
     db.session.execute(delete(StoreOperator).where(StoreOperator.store_id == store.id))
     store.operation_mode = OPERATE_BY_STORE
-    for hook in STORE_REMOVED_HOOKS:
-        hook(store, affected)
+    from idp.oauth import sessions
+
+    sessions.revoke_for_removed_store(store, affected)  # R10: their tokens for it stop at once
     db.session.flush()
     audit.record(
         actor,
@@ -279,8 +276,9 @@ def apply_assignment(account: Account, chosen: list[Store], mode: str) -> None:
     db.session.flush()
     for store_id in removed:
         _drop_group_memberships([account.id], store_id)
-        for hook in STORE_REMOVED_HOOKS:
-            hook(db.session.get(Store, store_id), [account])
+        from idp.oauth import sessions
+
+        sessions.revoke_for_removed_store(db.session.get(Store, store_id), [account])
     _settle_default(account)
 
 

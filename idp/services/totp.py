@@ -137,15 +137,12 @@ def reset_totp(actor: Account, account: Account) -> Account:
     if not is_enrolled(account):
         raise Conflict(_l("'%(login)s' has no second factor to reset", login=account.login_name))
     _clear(account)
-    for hook in TOTP_RESET_HOOKS:
-        hook(account)
+    from idp.oauth import sessions
+
+    sessions.end_all_for_account(account)  # R16: a lost phone: its sessions end too
     audit.record(actor, "subaccount.totp_reset", company_id=actor.company_id, target=account)
     throttle.lift(kv(), throttle.second_factor_key(account))  # codes guessed by someone else
     return account
-
-
-# Called when the owner resets a second factor, e.g. to end the account's sessions (R16).
-TOTP_RESET_HOOKS: list = []
 
 
 @transaction
