@@ -401,8 +401,10 @@ def test_r27_token_exchange_switches_store(web, shop, rp, alice_token):
     body = response.get_json()
     assert body["issued_token_type"] == ACCESS_TOKEN_TYPE
     assert body["token_type"] == "Bearer" and body["expires_in"] > 0
-    assert "refresh_token" not in body and "id_token" not in body
     old, new = flow.jwt_payload(subject), flow.jwt_payload(body["access_token"])
+    assert "id_token" not in body
+    # issue 14: a refresh token only when the subject grant holds offline_access
+    assert ("refresh_token" in body) == ("offline_access" in old["scope"].split())
     assert new["store"] == shop.my.public_id and new["marketplace"] == "shopee-my"
     for same in ("sub", "sid", "stores", "company", "account_type", "roles", "muted", "client_id"):
         assert new[same] == old[same], same
@@ -691,3 +693,197 @@ def test_r27_malformed_claims_request_is_an_invalid_request(ctx):
     )
     query = flow.query(flow.location(response))
     assert query["error"] == "invalid_request" and "not valid JSON" in query["error_description"]
+
+
+# --- issue 14: the rest of token exchange (RFC 8693): audience, actor, refresh ----------------
+
+
+@pytest.fixture
+def wallet(ctx, rp) -> flow.RP:
+    """Another app of the provider (the wallet service), which lets the seller center exchange
+    tokens for it, with its home page at https://wallet.example/app."""
+    return flow.register(
+        "Wallet", exchangeable_by=[rp.client_id], client_uri="https://wallet.example/app"
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param(lambda wallet: {"audience": wallet.client_id}, id="audience"),
+        pytest.param(lambda w: {"resource": "https://wallet.example/app/api"}, id="resource"),
+        pytest.param(
+            lambda wallet: {"audience": wallet.client_id, "resource": "https://wallet.example/app"},
+            id="both",
+        ),
+    ],
+)
+def test_rfc8693_audience_or_resource_names_the_app_the_token_is_for(
+    web, shop, rp, wallet, alice_token, target
+):
+    response = exchange(web, rp, alice_token["access_token"], shop.my.public_id, **target(wallet))
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    claims = flow.jwt_payload(body["access_token"])
+    assert claims["aud"] == wallet.client_id and claims["client_id"] == rp.client_id
+    assert claims["store"] == shop.my.public_id
+    assert "refresh_token" not in body  # a token for another app is never refreshed by this one
+    # The wallet (a resource server in the audience) may check it.
+    assert flow.introspect(web, wallet, body["access_token"])["active"] is True
+
+
+def _second_app(rp):
+    return {"audience": flow.register("Chat console").client_id}
+
+
+TARGET_REFUSALS = [
+    pytest.param(lambda rp, w: {"audience": "no-such-app"}, id="unknown-audience"),
+    pytest.param(lambda rp, w: {"audience": _second_app(rp)["audience"]}, id="not-allowed"),
+    pytest.param(lambda rp, w: {"resource": "https://elsewhere.example/"}, id="unknown-resource"),
+    pytest.param(lambda rp, w: {"resource": "wallet.example/app"}, id="relative-resource"),
+    pytest.param(lambda rp, w: {"resource": "https://wallet.example/app#x"}, id="fragment"),
+    pytest.param(
+        lambda rp, w: {"audience": rp.client_id, "resource": "https://wallet.example/app"},
+        id="different-apps",
+    ),
+]
+
+
+@pytest.mark.parametrize("target", TARGET_REFUSALS)
+def test_rfc8693_an_audience_that_cannot_be_served_is_invalid_target(
+    web, shop, rp, wallet, alice_token, target
+):
+    before = flow.issued()
+    request = target(rp, wallet)
+    oauth_error(
+        exchange(web, rp, alice_token["access_token"], shop.my.public_id, **request),
+        "invalid_target",
+    )
+    assert flow.issued() == before
+
+
+def test_rfc8693_two_audiences_are_refused(web, shop, rp, wallet, alice_token):
+    data = [
+        ("grant_type", TOKEN_EXCHANGE),
+        ("subject_token", alice_token["access_token"]),
+        ("subject_token_type", ACCESS_TOKEN_TYPE),
+        ("store", shop.my.public_id),
+        ("audience", wallet.client_id),
+        ("audience", rp.client_id),
+    ]
+    response = web.post(
+        "/oauth/token",
+        headers={**rp.basic, "Content-Type": "application/x-www-form-urlencoded"},
+        data=urlencode(data),
+    )
+    oauth_error(response, "invalid_target")
+
+
+def test_rfc8693_actor_token_gives_an_act_claim_nested_along_a_chain(web, shop, rp, alice_token):
+    """bob (signed in to the same app) acts for alice; exchanged again with the delegated token
+    as actor, the earlier actor is kept nested (RFC 8693 4.1)."""
+    bob = sign_in(flow.browser(web.application), rp, "acme:bob")
+    bob_claims = flow.jwt_payload(bob["access_token"])
+    response = exchange(
+        web,
+        rp,
+        alice_token["access_token"],
+        shop.sg.public_id,
+        actor_token=bob["access_token"],
+        actor_token_type=ACCESS_TOKEN_TYPE,
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    claims = flow.jwt_payload(body["access_token"])
+    alice = flow.jwt_payload(alice_token["access_token"])
+    assert claims["sub"] == alice["sub"]
+    assert claims["act"] == {"sub": bob_claims["sub"], "client_id": rp.client_id}
+    assert "refresh_token" not in body  # delegated tokens are not refreshed
+    assert flow.introspect(web, rp, body["access_token"])["act"] == claims["act"]
+
+    chained = exchange(
+        web,
+        rp,
+        alice_token["access_token"],
+        shop.sg.public_id,
+        actor_token=body["access_token"],
+        actor_token_type=ACCESS_TOKEN_TYPE,
+    ).get_json()
+    assert flow.jwt_payload(chained["access_token"])["act"] == {
+        "sub": alice["sub"],
+        "client_id": rp.client_id,
+        "act": claims["act"],
+    }
+
+
+def _actor_of_another_app(web, shop, rp):
+    other = flow.register("Chat console")
+    return {"actor_token": flow.token_set(web, other)["access_token"]}
+
+
+def _actor_of_another_company(web, shop, rp):
+    make_owner = flow.browser(web.application)
+    return {"actor_token": sign_in(make_owner, rp, "globex")["access_token"]}
+
+
+def _revoked_actor(web, shop, rp):
+    token = sign_in(flow.browser(web.application), rp, "acme:bob")
+    web.post("/oauth/revoke", headers=rp.basic, data={"token": token["refresh_token"]})
+    return {"actor_token": token["access_token"]}
+
+
+ACTOR_REFUSALS = [
+    pytest.param(
+        lambda *a: {"actor_token_type": ACCESS_TOKEN_TYPE}, "invalid_request", id="type-alone"
+    ),
+    pytest.param(
+        lambda *a: {"actor_token": "x.y.z", "actor_token_type": None},
+        "invalid_request",
+        id="no-type",
+    ),
+    pytest.param(lambda *a: {"actor_token": "x.y.z"}, "invalid_grant", id="forged"),
+    pytest.param(_actor_of_another_app, "invalid_grant", id="another-app"),
+    pytest.param(_actor_of_another_company, "invalid_grant", id="another-company"),
+    pytest.param(_revoked_actor, "invalid_grant", id="revoked"),
+]
+
+
+@pytest.mark.parametrize(("setup", "error"), ACTOR_REFUSALS)
+def test_rfc8693_actor_token_refusals(web, shop, rp, alice_token, setup, error):
+    extra = {"actor_token_type": ACCESS_TOKEN_TYPE, **setup(web, shop, rp)}
+    before = flow.issued()
+    oauth_error(exchange(web, rp, alice_token["access_token"], shop.my.public_id, **extra), error)
+    assert flow.issued() == before
+
+
+def test_rfc8693_exchanged_refresh_token_keeps_its_store_while_another_family_works_elsewhere(
+    web, shop, rp, alice_token
+):
+    """Two tabs of one SSO session: the first works in sg (the sign-in's family), the second
+    switched to my by exchange. Each refreshes in its own store, again and again."""
+    first = alice_token
+    assert "offline_access" in flow.jwt_payload(first["access_token"])["scope"].split()
+    second = exchange(web, rp, first["access_token"], shop.my.public_id).get_json()
+    assert "refresh_token" in second
+    sid = flow.jwt_payload(first["access_token"])["sid"]
+    for _ in range(2):
+        second = flow.refresh(web, rp, second["refresh_token"]).get_json()
+        first = flow.refresh(web, rp, first["refresh_token"]).get_json()
+        in_second, in_first = (flow.jwt_payload(t["access_token"]) for t in (second, first))
+        assert in_second["store"] == shop.my.public_id and in_first["store"] == shop.sg.public_id
+        assert in_second["sid"] == in_first["sid"] == sid
+        assert "refresh_token" in second and "refresh_token" in first
+
+    # R10: the store taken away, the exchanged family stops; the other tab's goes on.
+    stores.apply_assignment(shop.alice, [shop.sg, shop.lz], stores.RESET)
+    db.session.commit()
+    oauth_error(flow.refresh(web, rp, second["refresh_token"]), "invalid_grant", described=False)
+    assert flow.refresh(web, rp, first["refresh_token"]).status_code == 200
+
+
+def test_rfc8693_no_refresh_token_without_offline_access(web, shop, rp, alice_token):
+    narrow = exchange(web, rp, alice_token["access_token"], shop.my.public_id, scope="openid")
+    assert narrow.status_code == 200 and "refresh_token" not in narrow.get_json()
+    online = sign_in(flow.browser(web.application), rp, scope="openid profile")
+    body = exchange(web, rp, online["access_token"], shop.my.public_id).get_json()
+    assert "access_token" in body and "refresh_token" not in body

@@ -12,12 +12,13 @@ from urllib.parse import unquote
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import AuthorizationServer as ProtocolServer
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import ClientAuthentication, OAuth2Request
 from authlib.oauth2.rfc6749.authenticate_client import authenticate_client_secret_basic
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _Revocation
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _Introspection
-from flask import Flask, current_app, g
+from flask import Flask, current_app
 
+from idp.errors import ClientChanged
 from idp.extensions import db
 from idp.models import Client, IssuedToken
 from idp.models.base import utcnow
@@ -38,8 +39,7 @@ from idp.oauth.tokens import TokenGenerator
 def query_client(client_id: str) -> Client | None:
     if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
         return None
-    # The token endpoint's grants that record with token_store may use the process's copy.
-    client = shared_state.cached_client(client_id, process=g.get("idp_process_clients", False))
+    client = shared_state.cached_client(client_id)
     return None if client is None or client.disabled else client
 
 
@@ -198,8 +198,44 @@ class DirectServer(ProtocolServer):
     """Authlib's server for requests that ``idp.web.direct`` has already parsed into an
     ``OAuth2Request``; responses are ``(status, body, headers)`` for it to render."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._auth_methods: dict = {}
+
     def query_client(self, client_id: str) -> Client | None:
         return query_client(client_id)
+
+    def register_client_auth_method(self, method, func) -> None:
+        super().register_client_auth_method(method, func)
+        self._auth_methods[method] = func
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's client authentication, except for a token request that may use this
+        process's own copy of its client (``request.process_clients``: the grants that record
+        with a statement checking the client's revision): the copy, with no round trip, when
+        there is one (``request.client_copy`` then says so)."""
+        if not getattr(request, "process_clients", False):
+            return super().authenticate_client(request, methods, endpoint)
+
+        def from_copy(client_id: str) -> Client | None:
+            copy = shared_state.process_copy(client_id) if isinstance(client_id, str) else None
+            if copy is None or copy.disabled:
+                return query_client(client_id)
+            request.client_copy = True
+            return copy
+
+        auth = ClientAuthentication(from_copy)
+        for method, func in self._auth_methods.items():
+            auth.register(method, func)
+        return auth(request, methods, endpoint)
+
+    def handle_error_response(self, request, error):
+        """A refusal judged on a copy of the client may come from the copy being older than a
+        change (a rotated secret, a grant type or scope added): ``ClientChanged``, and the
+        token endpoint asks again with the client read anew (``idp.web.direct.token``)."""
+        if getattr(request, "client_copy", False):
+            raise ClientChanged from error
+        return super().handle_error_response(request, error)
 
     def save_token(self, token: dict, request) -> None:
         tokens.save_token(token, request)

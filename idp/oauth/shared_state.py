@@ -180,7 +180,7 @@ def _on_flush(session, _context) -> None:
 @event.listens_for(Client, "before_update")
 def _next_revision(_mapper, _connection, client: Client) -> None:
     """A changed client is at a new revision: copies cached in processes stop issuing tokens
-    (``cached_client(process=True)``)."""
+    (``process_copy``)."""
     client.revision = (client.revision or 1) + 1
 
 
@@ -298,7 +298,13 @@ def new_generation() -> None:
     """Cached userinfo answers made before now are no longer served."""
     kv().set(GENERATION, fresh_generation(), GENERATION_TTL)
     if has_app_context():
-        g.pop("idp_prefetched", None)
+        forget_prefetched()
+
+
+def forget_prefetched() -> None:
+    """Drop what this request prefetched (a new generation, or the token endpoint answering a
+    request again with its client read anew)."""
+    g.pop("idp_prefetched", None)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -435,18 +441,18 @@ def _build_client(text: str) -> Client | None:
 PROCESS_CLIENTS = "idp.process_clients"
 
 
-def cached_client(client_id: str, *, process: bool = False) -> Client | None:
-    """The client row, from the shared store when cached (no query), else from the database.
-
-    With ``process``, first from this process's own copies, with no round trip at all: for
+def process_copy(client_id: str) -> Client | None:
+    """This process's own copy of the client, with no round trip at all, or None: only for
     callers that record what they issue with a statement checking that the client is still at
-    the copy's ``revision`` (``token_store``), and that ask again with ``process=False`` when
-    it is not, or when a copy refuses (a rotated secret). ``flask.g.idp_process_client`` tells
-    that the answer came from there."""
+    the copy's ``revision`` (``token_store``), and that ask ``cached_client`` when it is not,
+    or when the copy refuses (a rotated secret): the token endpoint (``idp.oauth.server``)."""
+    return current_app.extensions.setdefault(PROCESS_CLIENTS, {}).get(client_id)
+
+
+def cached_client(client_id: str) -> Client | None:
+    """The client row, from the shared store when cached (no query), else from the database.
+    Either way this process keeps a copy (``process_copy``)."""
     copies = current_app.extensions.setdefault(PROCESS_CLIENTS, {})
-    if process and (copy := copies.get(client_id)) is not None:
-        g.idp_process_client = True
-        return copy
     store, key = kv(), client_key(client_id)
     text = _read([key])[0]
     if text == UNKNOWN:

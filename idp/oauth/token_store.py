@@ -16,8 +16,8 @@ own transaction, which a second connection would have to wait for."""
 
 from __future__ import annotations
 
+import enum
 from collections import namedtuple
-from datetime import datetime
 
 from flask import Flask, current_app
 from psycopg.types.json import Json
@@ -32,7 +32,6 @@ from sqlalchemy import (
     delete,
     exists,
     insert,
-    literal,
     null,
     or_,
     select,
@@ -55,7 +54,7 @@ from idp.models import (
     StoreAssignment,
 )
 from idp.models.accounts import ACTIVE, MAIN
-from idp.models.base import UTCDateTime
+from idp.models.base import UTCDateTime, utcnow
 from idp.models.companies import STORE_AUTHORIZED
 
 EXTENSION = "idp.token_engine"
@@ -64,6 +63,20 @@ ROW_COLUMNS = [c.name for c in TOKENS.c if c.name not in ("id", "rotated_at", "r
 
 _accounts, _stores, _sessions = Account.__table__, Store.__table__, SsoSession.__table__
 _assignments, _clients = StoreAssignment.__table__, Client.__table__
+
+
+class Outcome(enum.Enum):
+    """What a token statement did, or why a token cannot be used: the grants branch on it
+    (``idp.oauth.grants``), and only ``CLIENT_CHANGED`` is answered again."""
+
+    ISSUED = "issued"
+    CLIENT_CHANGED = "client changed"  # since it authenticated (a process's copy was older)
+    STORE_NOT_HELD = "store not held"  # taken away or de-authorized (R10, R27)
+    REPLAYED = "replayed"  # a refresh token used again after its rotation
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    ACCOUNT_OFF = "account off"  # disabled (R5)
+    UNKNOWN = "unknown"  # no such token
 
 
 # Parameters are named ``p_<column>``: one named like a column of the table a statement writes
@@ -139,10 +152,20 @@ _RECORD = (
 )
 
 
-def record(row: dict, client: Client) -> bool:
-    """Record a token that needs no check beyond its client's; False when the client changed
-    since it authenticated (``_client_current``)."""
-    return _write("record", _RECORD, {**_params(row, ROW_COLUMNS), **_client_params(client)}) == 1
+def record(row: dict, client: Client) -> Outcome:
+    """Record a token that needs no check beyond its client's: ``ISSUED``, or
+    ``CLIENT_CHANGED`` when the client changed since it authenticated (``_client_current``)."""
+    params = {**_params(row, ROW_COLUMNS), **_client_params(client)}
+    return Outcome.ISSUED if _write("record", _RECORD, params) == 1 else Outcome.CLIENT_CHANGED
+
+
+_CLIENT_CURRENT = select(_client_current())
+
+
+def _client_is_current(client: Client) -> bool:
+    """After a statement wrote nothing: was it because the client changed? (One more read, on
+    that rare path only.)"""
+    return bool(_read("client_current", _CLIENT_CURRENT, _client_params(client))[0][0])
 
 
 # --- authorization codes -------------------------------------------------------------------------
@@ -224,35 +247,28 @@ def _upsert(table):
 
 # --- token exchange (R27): a token for another store the account holds --------------------------
 
-_EXCHANGED_COLUMNS = ("jti", "family", "client_id", "scope", "issued_at", "access_expires_at")
+_EXCHANGED_COLUMNS = (
+    "jti",
+    "family",
+    "refresh_token_hash",
+    "client_id",
+    "scope",
+    "offline",
+    "issued_at",
+    "access_expires_at",
+    "refresh_expires_at",
+)
 _EXCHANGED = (
     insert(TOKENS)
     .from_select(
-        [
-            "jti",
-            "family",
-            "client_id",
-            "account_id",
-            "session_id",
-            "scope",
-            "store_id",
-            "offline",
-            "issued_at",
-            "access_expires_at",
-        ],
+        [*_EXCHANGED_COLUMNS, "account_id", "session_id", "store_id"],
         select(
-            _value("jti"),
-            _value("family"),
-            _value("client_id"),
+            *(_value(name) for name in _EXCHANGED_COLUMNS),
             _accounts.c.id,
             select(_sessions.c.id)
             .where(_sessions.c.sid == bindparam("p_sid", type_=String))
             .scalar_subquery(),
-            _value("scope"),
             _stores.c.id,
-            literal(False, Boolean),
-            _value("issued_at"),
-            _value("access_expires_at"),
         )
         .select_from(
             _accounts.join(_stores, _stores.c.public_id == bindparam("p_store", type_=String))
@@ -267,10 +283,12 @@ _EXCHANGED = (
 )
 
 
-def record_exchanged(row: dict, client: Client, *, sub: str, sid: str | None, store: str) -> bool:
-    """Record an exchanged token, if the account still holds ``store`` (its public id) as the
-    statement runs; False when it no longer does (taken away or de-authorized meanwhile, R10)
-    or the client changed."""
+def record_exchanged(
+    row: dict, client: Client, *, sub: str, sid: str | None, store: str
+) -> Outcome:
+    """Record an exchanged token (with its refresh token, when it has one), if the account
+    still holds ``store`` (its public id) as the statement runs: ``ISSUED``; else
+    ``STORE_NOT_HELD`` (taken away or de-authorized meanwhile, R10) or ``CLIENT_CHANGED``."""
     params = {
         **_params(row, _EXCHANGED_COLUMNS),
         **_client_params(client),
@@ -278,7 +296,9 @@ def record_exchanged(row: dict, client: Client, *, sub: str, sid: str | None, st
         "p_sid": sid,
         "p_store": store,
     }
-    return _write("record_exchanged", _EXCHANGED, params) == 1
+    if _write("record_exchanged", _EXCHANGED, params) == 1:
+        return Outcome.ISSUED
+    return Outcome.STORE_NOT_HELD if _client_is_current(client) else Outcome.CLIENT_CHANGED
 
 
 # --- refresh (rotation with reuse detection) ------------------------------------------------------
@@ -344,26 +364,52 @@ _ROTATE_AND_INSERT = (
 )
 
 
-def rotate(old_id: int, now: datetime, row: dict, client: Client) -> bool:
-    """Mark refresh token ``old_id`` rotated and record its successor, together: both or
-    neither. False when it was rotated or revoked meanwhile (a concurrent use: a replay), or
-    the client changed."""
+def refusal(row: RefreshRow | None) -> Outcome | None:
+    """Why the refresh token ``row`` (``find_refresh``) cannot be used now, or None when it
+    can. ``REPLAYED`` asks the caller to revoke its family."""
+    if row is None:
+        return Outcome.UNKNOWN
+    if row.revoked_at is not None:
+        return Outcome.REVOKED
+    if row.rotated_at is not None:
+        return Outcome.REPLAYED
+    if row.refresh_expires_at is not None and row.refresh_expires_at <= utcnow():
+        return Outcome.EXPIRED
+    if not row.account_active:
+        return Outcome.ACCOUNT_OFF
+    if not row.held:
+        return Outcome.STORE_NOT_HELD
+    return None
+
+
+def rotate(old: RefreshRow, row: dict, client: Client) -> Outcome:
+    """Mark refresh token ``old`` rotated and record its successor ``row``, together: both or
+    neither. ``ISSUED``; ``REPLAYED`` when it was rotated or revoked meanwhile (a concurrent
+    use); ``CLIENT_CHANGED``."""
+    now = row["issued_at"]
     if _engine() is None:  # SQLite: two statements in the session's transaction
         metrics.statement_counter("rotate").inc()
-        rotated = db.session.execute(_rotate(old_id), {"p_now": now, **_client_params(client)})
-        if rotated.rowcount != 1:
+        rotated = db.session.execute(_rotate(old.id), {"p_now": now, **_client_params(client)})
+        written = rotated.rowcount == 1
+        if written:
+            db.session.execute(_INSERT, _params(row, ROW_COLUMNS))
+            db.session.commit()
+        else:
             db.session.rollback()
-            return False
-        db.session.execute(_INSERT, _params(row, ROW_COLUMNS))
-        db.session.commit()
-        return True
-    params = {
-        **_params(row, ROW_COLUMNS),
-        **_client_params(client),
-        "p_old_id": old_id,
-        "p_now": now,
-    }
-    return _write("rotate", _ROTATE_AND_INSERT, params) == 1
+    else:
+        params = {
+            **_params(row, ROW_COLUMNS),
+            **_client_params(client),
+            "p_old_id": old.id,
+            "p_now": now,
+        }
+        written = _write("rotate", _ROTATE_AND_INSERT, params) == 1
+    if written:
+        return Outcome.ISSUED
+    found = find_refresh(old.refresh_token_hash)
+    if found is None or found.rotated_at is not None or found.revoked_at is not None:
+        return Outcome.REPLAYED
+    return Outcome.CLIENT_CHANGED
 
 
 def _rotate_at_once():

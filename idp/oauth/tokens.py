@@ -49,6 +49,10 @@ class Principal:
     code_id: int | None = None
     family: str | None = None
     offline: bool = False
+    # Token exchange (RFC 8693): the app the token is for (its ``aud``, when not the client
+    # itself) and who acts for the account (its ``act`` claim).
+    audience: str | None = None
+    actor: dict | None = None
     # A refresh whose successor was written with its rotation: the jti, refresh token and
     # times the new tokens must carry (``RefreshTokenGrant``).
     successor: dict | None = field(default=None, repr=False)
@@ -164,6 +168,10 @@ class TokenGenerator:
             if user.sid is not None:
                 claims["sid"] = user.sid
             claims.update(user.claims)
+            if user.audience:
+                claims["aud"] = user.audience
+            if user.actor:
+                claims["act"] = user.actor
         token = TokenResponse(
             token_type="Bearer",
             access_token=keyring().sign(claims, typ="at+jwt"),

@@ -20,13 +20,13 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
-from flask import Flask, g
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from idp.defaults import MAX_PROTOCOL_BODY, MAX_PROTOCOL_FIELDS
-from idp.errors import DomainError, MalformedRequest, TooLarge
+from idp.errors import ClientChanged, DomainError, MalformedRequest, TooLarge
+from idp.oauth import shared_state
 from idp.oauth import userinfo as userinfo_answer
-from idp.oauth.grants import StaleClient
 from idp.oauth.keys import keyring
 from idp.oauth.server import direct_server, init_oauth2_request, prefetch
 from idp.oauth.tokens import bearer_token
@@ -88,7 +88,8 @@ class FormPayload(OAuth2Payload):
 
 class DirectRequest(OAuth2Request):
     """An ``OAuth2Request`` made from the WSGI environ (its URI on the issuer, see
-    ``init_oauth2_request``)."""
+    ``init_oauth2_request``). ``process_clients``: its client may be taken from this process's
+    own copy (``DirectServer.authenticate_client``)."""
 
     def __init__(self, environ: dict, pairs: list[tuple[str, str]]) -> None:
         init_oauth2_request(
@@ -96,6 +97,8 @@ class DirectRequest(OAuth2Request):
         )
         self.environ = environ
         self.payload = FormPayload(pairs)
+        self.process_clients = False
+        self.client_copy = False
 
     @property
     def form(self) -> dict[str, str]:
@@ -184,17 +187,13 @@ def token(environ: dict):
     pairs = _form(environ)
     _refuse_nul(environ, pairs)
     request = DirectRequest(environ, pairs)
-    g.idp_process_clients = request.form.get("grant_type") in PROCESS_CLIENT_GRANTS
+    request.process_clients = request.form.get("grant_type") in PROCESS_CLIENT_GRANTS
     prefetch("token", request.headers, request.form)
     try:
-        answer = direct_server().create_token_response(request)
-        if answer[0] < 400 or not g.pop("idp_process_client", False):
-            return answer
-    except StaleClient:
-        pass
-    g.idp_process_clients, g.idp_client_read_anew = False, True
-    g.pop("idp_prefetched", None)
-    return direct_server().create_token_response(DirectRequest(environ, pairs))
+        return direct_server().create_token_response(request)
+    except ClientChanged:  # the process's copy of the client was out of date
+        shared_state.forget_prefetched()
+        return direct_server().create_token_response(DirectRequest(environ, pairs))
 
 
 def introspect(environ: dict):
