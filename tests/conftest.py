@@ -1,5 +1,7 @@
-"""Test harness. Every test runs on SQLite and, when ``IDP_TEST_DATABASE_URL`` is set, again on
-PostgreSQL. The schema is built by the Alembic migrations, never by ``create_all``. Each
+"""Test harness. Every test runs on SQLite and again on PostgreSQL whenever the run can get one
+(``IDP_TEST_DATABASE_URL``, else the local server, else one started for the run: see
+tests/harness.py; ``IDP_TEST_NO_POSTGRES=1`` for SQLite only). The report's header and summary
+say which ran. The schema is built by the Alembic migrations, never by ``create_all``. Each
 pytest-xdist worker gets its own PostgreSQL database; tables are emptied after every test."""
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from idp.app import create_app
 from idp.extensions import db
 from idp.models.base import utcnow
 from idp.settings import Settings
+from tests import harness
 from tests.apps import close
 
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
+FOUND: harness.Found | None = None  # this run's PostgreSQL and Redis, set by pytest_configure
+OWN_SERVERS: list[harness.OwnServer] = []  # a PostgreSQL started for this run, stopped after it
 # Kept between tests: seeded by the migrations, or (signing keys) slow to make and cached.
 SEED_TABLES = {"alembic_version", "marketplaces", "signing_keys"}
 
@@ -53,7 +57,46 @@ def _postgres_url() -> tuple[str, str]:
     return base.set(database=name).render_as_string(hide_password=False), name
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+def pytest_configure(config) -> None:
+    """Before any test module is imported (some read IDP_TEST_DATABASE_URL at import)."""
+    global FOUND
+    FOUND = harness.resolve(hasattr(config, "workerinput"), OWN_SERVERS)
+
+
+def pytest_unconfigure(config) -> None:
+    while OWN_SERVERS:
+        OWN_SERVERS.pop().stop()
+
+
+def pytest_report_header(config) -> list[str]:
+    return FOUND.lines() if FOUND else []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if FOUND:
+        terminalreporter.section("backends")
+        for line in FOUND.lines():
+            terminalreporter.write_line(line)
+
+
+def backends() -> list[str]:
+    return ["sqlite"] + (["postgresql"] if FOUND and FOUND.postgres_url else [])
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Every test that uses the database runs once per backend (unless it names its own)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",")]
+        if "backend" in names:
+            return
+    metafunc.parametrize("backend", backends(), indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def backend(request) -> str:
     return request.param
 

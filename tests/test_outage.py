@@ -22,7 +22,7 @@ from tests.apps import close
 pytestmark = [
     pytest.mark.skipif(
         not os.environ.get("IDP_TEST_DATABASE_URL"),
-        reason="needs PostgreSQL (CI sets IDP_TEST_DATABASE_URL)",
+        reason="needs PostgreSQL (none this run: see the report's postgresql line)",
     ),
     # a database server outage: only the PostgreSQL backend has a server to lose
     pytest.mark.parametrize("backend", ["postgresql"], indirect=True, scope="session"),
