@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
 
     from idp import kv, models  # noqa: F401  (register the models on the metadata)
-    from idp.oauth import keys, server, token_store
+    from idp.oauth import keys, server, shared_state, token_store
     from idp.web import (
         account,
         api,
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     kv.init_app(app)
+    shared_state.init_app(app)
     token_store.init_app(app)
     app.extensions["idp.keyring"] = keys.KeyRing()
     server.init_app(app)

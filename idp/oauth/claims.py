@@ -1,21 +1,129 @@
 """What tokens and userinfo say about an account (SPEC "What downstream apps see").
 
 ``profile_claims`` runs on every token issue and ID token: it is answered from the shared store
-while nothing it is made of has changed, else built with a few queries (roles, stores, groups)."""
+while nothing it is made of has changed, else built with a few queries (roles, stores, groups).
+
+Every answer cached here (and userinfo's, ``idp.oauth.userinfo``) declares below what it is
+made of (``PROFILE_CLAIMS``, ``ACCOUNT_FACTS``, ``USERINFO``: issue 14): ``shared_state``
+starts a new claims generation when a change to any of it commits, from these declarations and
+no list of its own. A builder that reads something new names it here, or serves it stale for
+``CLAIMS_TTL``; ``tests/test_claims_sources.py`` fails when it does not."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from flask import g
+from sqlalchemy import Table
 
 from idp.extensions import db
-from idp.models import Account, Store
+from idp.models import (
+    Account,
+    Company,
+    Role,
+    StaffGroup,
+    Store,
+    StoreAssignment,
+    account_roles,
+    group_members,
+)
 from idp.models.accounts import ACTIVE, MAIN
 from idp.oauth import shared_state
 from idp.services.groups import groups_of
 from idp.services.roles import permissions_of
+
+# --- what the cached answers are made of (issue 14) -----------------------------------------------
+
+EVERY = None  # every attribute of the model: any change to one of its rows
+
+
+@dataclass(frozen=True)
+class Cached:
+    """One cached answer, by its key prefix in the shared store, and what it is built from:
+    for each model, the attributes its builder reads (``EVERY``: all of them), and the
+    association tables (no model of their own) whose rows it reads. A row of a named model or
+    table added or removed always counts. ``keys``: attributes its cache key is made of (the
+    answer for another value is another entry, never a stale one); primary keys are not named,
+    a row never changes its own.
+
+    Watched through the ORM session only (``shared_state.init_app``): a statement on another
+    connection (``token_store``'s autocommit engine, which writes only ``issued_tokens`` and
+    ``authorization_codes``, none of them read here), or SQL by hand, needs
+    ``shared_state.new_generation()`` (``idp shared-state-reset``) to be seen before the
+    cached copies expire."""
+
+    prefix: str
+    reads: Mapping[type, frozenset[str] | None]
+    tables: tuple[Table, ...] = ()
+    keys: Mapping[type, frozenset[str]] = field(default_factory=dict)
+
+
+def _names(*names: str) -> frozenset[str]:
+    return frozenset(names)
+
+
+# ``preferred_username`` and ``name`` (``login_name``), ``company``, ``account_type``, ``roles``
+# and ``permissions``, ``stores`` (a sub-account's assignments, or every authorized store of the
+# main account's company), the token's ``store`` and ``marketplace``, ``groups``, ``muted``.
+PROFILE_CLAIMS = Cached(
+    "pc:",
+    reads={
+        Account: _names(
+            "name",
+            "nickname",
+            "kind",
+            "company_id",
+            "roles",
+            "assignments",
+            "email_verified_at",  # muted (R14)
+            "phone_verified_at",
+        ),
+        Company: _names("public_id", "name"),
+        Store: _names("public_id", "company_id", "status", "marketplace_code"),
+        StoreAssignment: EVERY,
+        Role: _names("name", "permissions"),
+        StaffGroup: _names("store_id", "name", "name_key", "members"),
+    },
+    tables=(account_roles, group_members),
+    keys={Account: _names("public_id"), Store: _names("public_id")},
+)
+
+# What the authorization endpoint asks of an account (``AccountFacts``).
+ACCOUNT_FACTS = Cached(
+    "af:",
+    reads={
+        Account: _names(
+            "public_id",
+            "kind",
+            "status",
+            "must_change_password",  # R16
+            "default_store_id",
+            "name",  # login_name
+            "company_id",
+            "assignments",  # stores
+        ),
+        Company: _names("name"),
+        Store: _names("public_id", "company_id", "status", "marketplace_code"),
+        StoreAssignment: EVERY,
+    },
+)
+
+# The userinfo answer (``idp.oauth.userinfo``): the profile claims, and by scope the contacts;
+# nothing at all for an account that is not active.
+USERINFO = Cached(
+    "ui:",
+    reads={
+        **PROFILE_CLAIMS.reads,
+        Account: PROFILE_CLAIMS.reads[Account]
+        | _names("status", "gender", "email", "phone", "email_verified_at", "phone_verified_at"),
+    },
+    tables=PROFILE_CLAIMS.tables,
+    keys=PROFILE_CLAIMS.keys,
+)
+
+CACHED = (PROFILE_CLAIMS, ACCOUNT_FACTS, USERINFO)
 
 # Messaging scopes a muted account (R14) never receives.
 MESSAGING_SCOPES = frozenset({"chat:send", "messages:send"})
@@ -31,18 +139,20 @@ def profile_claims(sub: str, store: str | None) -> dict | None:
     of a token, R27), or None when there is no such account. Cached in the shared store until
     something they are made of changes (``shared_state.generational``)."""
 
-    def build() -> str | None:
-        account = fresh(Account, sub)
-        if account is None:
-            return None
-        return json.dumps(_profile_claims(account, fresh(Store, store) if store else None))
-
-    text = shared_state.generational(profile_key(sub, store), build)
+    text = shared_state.generational(profile_key(sub, store), lambda: build_profile(sub, store))
     return None if text is None else json.loads(text)
 
 
+def build_profile(sub: str, store: str | None) -> str | None:
+    """``profile_claims`` read from the database, as cached (``PROFILE_CLAIMS``)."""
+    account = fresh(Account, sub)
+    if account is None:
+        return None
+    return json.dumps(_profile_claims(account, fresh(Store, store) if store else None))
+
+
 def profile_key(sub: str, store: str | None) -> str:
-    return f"pc:{sub}:{store or '-'}"
+    return f"{PROFILE_CLAIMS.prefix}{sub}:{store or '-'}"
 
 
 @dataclass(frozen=True)
@@ -77,39 +187,52 @@ class AccountFacts:
         return self.kind == MAIN
 
 
+MEMO = "idp_account_facts"  # flask.g: the account facts this request has read
+
+
 def account_facts(account_id: int) -> AccountFacts | None:
     """The facts of account ``account_id`` (None when there is no such account), read once per
-    request (a change flushed in it starts over: ``shared_state``)."""
-    known = g.setdefault(shared_state.ACCOUNT_FACTS, {})
+    request: again after this request flushed a change to what they are made of
+    (``shared_state.claims_changes``)."""
+    changes = shared_state.claims_changes(db.session)
+    memo = g.get(MEMO)
+    if memo is None or memo[0] != changes:
+        memo = (changes, {})
+        setattr(g, MEMO, memo)
+    known = memo[1]
     if account_id not in known:
         known[account_id] = _account_facts(account_id)
     return known[account_id]
 
 
 def _account_facts(account_id: int) -> AccountFacts | None:
-    def build() -> str | None:
-        account = db.session.get(Account, account_id, populate_existing=True)
-        if account is None:
-            return None
-        return json.dumps(
-            {
-                "id": account.id,
-                "public_id": account.public_id,
-                "kind": account.kind,
-                "status": account.status,
-                "must_change_password": account.must_change_password,
-                "default_store_id": account.default_store_id,
-                "login_name": account.login_name,
-                "stores": [[s.id, s.public_id, s.marketplace_code] for s in account.stores],
-            }
-        )
-
-    text = shared_state.generational(f"af:{account_id}", build)
+    text = shared_state.generational(
+        f"{ACCOUNT_FACTS.prefix}{account_id}", lambda: build_account_facts(account_id)
+    )
     if text is None:
         return None
     facts = json.loads(text)
     facts["stores"] = tuple(HeldStore(*store) for store in facts["stores"])
     return AccountFacts(**facts)
+
+
+def build_account_facts(account_id: int) -> str | None:
+    """The facts of an account read from the database, as cached (``ACCOUNT_FACTS``)."""
+    account = db.session.get(Account, account_id, populate_existing=True)
+    if account is None:
+        return None
+    return json.dumps(
+        {
+            "id": account.id,
+            "public_id": account.public_id,
+            "kind": account.kind,
+            "status": account.status,
+            "must_change_password": account.must_change_password,
+            "default_store_id": account.default_store_id,
+            "login_name": account.login_name,
+            "stores": [[s.id, s.public_id, s.marketplace_code] for s in account.stores],
+        }
+    )
 
 
 def fresh(model, public_id: str):

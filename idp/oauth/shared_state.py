@@ -9,15 +9,19 @@ cached userinfo claims. The database stays the record; this module keeps the sto
   change is flushed (so a token never looks active after its revocation commits; a rolled-back
   change takes its markers back), so introspection and userinfo check a token with one ``MGET``.
 - **Clients** are cached as rows (``idp.rowcache``); any change to a client drops its entry.
-- **Claims.** Userinfo answers are cached under a generation; a committed change to anything
-  claims are made of (accounts, companies, stores, roles, assignments, groups) starts a new one.
+- **Claims.** Profile claims, account facts and userinfo answers are cached under a generation;
+  a committed (or rolled-back flushed) change to anything they are made of starts a new one.
+  What that is, each cached answer declares beside its builder (``idp.oauth.claims.CACHED``);
+  the listeners, registered by ``init_app``, watch exactly that (``Watched``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import event, inspect, select, update
@@ -37,10 +41,9 @@ from idp.defaults import (
 )
 from idp.extensions import db
 from idp.kv import kv
-from idp.models import Account, Client, Company, IssuedToken, Role, Store, StoreAssignment
+from idp.models import Account, Client, IssuedToken
 from idp.models.accounts import ACTIVE
 from idp.models.base import utcnow
-from idp.models.groups import StaffGroup
 
 log = logging.getLogger(__name__)
 
@@ -52,38 +55,67 @@ MARKERS_READY, MARKERS_LOCK = "markers-ready", "markers-rebuild"
 READY_TTL = MARKERS_READY_TTL
 
 
-# Account attributes that userinfo and token claims are made of (idp.oauth.claims).
-CLAIM_ATTRS = (
-    "name",
-    "nickname",
-    "email",
-    "phone",
-    "gender",
-    "status",
-    "kind",
-    "company_id",
-    "email_verified_at",
-    "phone_verified_at",
-    "roles",
-    "assignments",
-    "default_store_id",
-    "must_change_password",  # in the authorization endpoint's account facts
-)
-# flask.g key of the account facts a request has read (``claims.account_facts``).
-ACCOUNT_FACTS = "idp_account_facts"
-CLAIM_MODELS = (Company, Store, Role, StoreAssignment, StaffGroup)
-CLAIM_TABLES = frozenset(
-    {
-        "accounts",
-        "companies",
-        "stores",
-        "roles",
-        "account_roles",
-        "store_assignments",
-        "staff_groups",
-        "group_members",
-    }
-)
+CLAIMS_CHANGES = "idp.claims_changes"  # session.info: claims-changing flushes so far
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What the listeners watch for the cached claims, from their declarations
+    (``idp.oauth.claims.CACHED``): per model, the attributes read (None: every one), including
+    each relationship through a named association table (its rows change with the collection);
+    and the tables a bulk statement on which changes claims (the named models' and the
+    association tables)."""
+
+    attrs: dict[type, frozenset[str] | None]
+    tables: frozenset[str]
+
+    @classmethod
+    def of(cls, cached) -> Watched:
+        attrs: dict[type, frozenset[str] | None] = {}
+        associations: set[str] = set()
+        for answer in cached:
+            for model, names in answer.reads.items():
+                known = attrs.get(model, frozenset())
+                attrs[model] = None if names is None or known is None else known | names
+            associations.update(table.name for table in answer.tables)
+        tables = frozenset(associations | {model.__table__.name for model in attrs})
+        for mapper in db.Model.registry.mappers:
+            for relationship in mapper.relationships:
+                secondary = relationship.secondary
+                if secondary is not None and getattr(secondary, "name", None) in associations:
+                    known = attrs.get(mapper.class_, frozenset())
+                    if known is not None:
+                        attrs[mapper.class_] = known | {relationship.key}
+        return cls(attrs, tables)
+
+    def changes(self, session, obj) -> bool:
+        """Whether the flush of ``obj`` changes what some cached claims are made of."""
+        if type(obj) not in self.attrs:
+            return False
+        names = self.attrs[type(obj)]
+        if names is None or obj in session.new or obj in session.deleted:
+            return True
+        state = inspect(obj)
+        return any(state.attrs[name].history.has_changes() for name in names)
+
+
+@functools.cache
+def watched() -> Watched:
+    from idp.oauth.claims import CACHED  # claims imports this module
+
+    return Watched.of(CACHED)
+
+
+def claims_changes(session) -> int:
+    """How many flushes (or bulk statements, or rollbacks of them) of this session changed what
+    claims are made of: a memo of claims read in a request (``claims.account_facts``) is good
+    while this stays the same."""
+    return session.info.get(CLAIMS_CHANGES, 0)
+
+
+def _claims_changed(session) -> None:
+    session.info["idp.claims_changed"] = True
+    session.info[CLAIMS_CHANGES] = claims_changes(session) + 1
 
 
 def revoked_key(jti: str) -> str:
@@ -146,10 +178,10 @@ def hold(session, keys: set[str]) -> None:
         session.info.setdefault("idp.hold", set()).update(keys)
 
 
-@event.listens_for(db.session, "after_flush")
 def _on_flush(session, _context) -> None:
     now = utcnow()
     revoked, drop, claims_changed = [], set(), False
+    watch = watched()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, IssuedToken):
             if obj.revoked_at is not None and inspect(obj).attrs.revoked_at.history.added:
@@ -158,44 +190,33 @@ def _on_flush(session, _context) -> None:
             drop.add(client_key(obj.client_id))
             if inspect(obj).attrs.disabled.history.has_changes():
                 _off(session, f"client-off:{obj.client_id}", obj.disabled)
-        elif isinstance(obj, Account):
-            state = inspect(obj)
-            if state.attrs.status.history.has_changes():
-                _off(session, f"account-off:{obj.public_id}", not obj.is_active)
-            if (
-                obj in session.new
-                or obj in session.deleted
-                or any(state.attrs[name].history.has_changes() for name in CLAIM_ATTRS)
-            ):
-                claims_changed = True
-        elif isinstance(obj, CLAIM_MODELS):
-            claims_changed = True
+        elif isinstance(obj, Account) and inspect(obj).attrs.status.history.has_changes():
+            _off(session, f"account-off:{obj.public_id}", not obj.is_active)
+        claims_changed = claims_changed or watch.changes(session, obj)
     _mark_revoked(session, revoked, now)
     hold(session, drop)
     if claims_changed:
-        session.info["idp.claims_changed"] = True
-        g.pop(ACCOUNT_FACTS, None)  # this request's own copy of them is stale now
+        _claims_changed(session)
 
 
-@event.listens_for(Client, "before_update")
 def _next_revision(_mapper, _connection, client: Client) -> None:
     """A changed client is at a new revision: copies cached in processes stop issuing tokens
     (``process_copy``)."""
     client.revision = (client.revision or 1) + 1
 
 
-@event.listens_for(db.session, "do_orm_execute")
 def _on_execute(state):
-    """A bulk UPDATE or DELETE of what claims are made of changes them too; one of clients or
-    accounts keeps their markers in step. The rows it matches are found before it runs: its
-    WHERE may name a column it changes (activation clears the nonce it matched on), so after
-    the write the same WHERE would find nothing and a marker would stay behind."""
-    if not (state.is_update or state.is_delete):
+    """A bulk INSERT, UPDATE or DELETE on a table claims are made of changes them too (whichever
+    columns it sets); one of clients or accounts keeps their markers in step. The rows it
+    matches are found before it runs: its WHERE may name a column it changes (activation clears
+    the nonce it matched on), so after the write the same WHERE would find nothing and a marker
+    would stay behind."""
+    if not (state.is_update or state.is_delete or state.is_insert):
         return None
     name = getattr(getattr(state.statement, "table", None), "name", None)
-    if name in CLAIM_TABLES:
-        state.session.info["idp.claims_changed"] = True
-    if name not in ("clients", "accounts"):
+    if name in watched().tables:
+        _claims_changed(state.session)
+    if state.is_insert or name not in ("clients", "accounts"):
         return None
     model = Client if name == "clients" else Account
     where = state.statement.whereclause
@@ -229,7 +250,6 @@ def _on_execute(state):
     return result
 
 
-@event.listens_for(db.session, "after_commit")
 def _after_commit(session) -> None:
     if session.in_nested_transaction():  # a released savepoint commits nothing yet
         return
@@ -249,7 +269,6 @@ def _after_commit(session) -> None:
         log.exception("could not refresh the shared caches after a commit")
 
 
-@event.listens_for(db.session, "after_transaction_end")
 def _after_end(session, transaction) -> None:
     """The outermost transaction ended without a commit (rolled back, or closed at the end of a
     request): its revocations did not happen, so their markers go."""
@@ -263,9 +282,35 @@ def _after_end(session, transaction) -> None:
         if markers:
             kv().delete(*markers)
         if changed:  # claims may have been cached from flushed rows that are now rolled back
+            session.info[CLAIMS_CHANGES] = claims_changes(session) + 1
             new_generation()
     except Exception:  # markers expire with the tokens they name, cached claims in minutes
         log.exception("could not take back shared state after a rollback")
+
+
+LISTENERS = (
+    (db.session, "after_flush", _on_flush),
+    (Client, "before_update", _next_revision),
+    (db.session, "do_orm_execute", _on_execute),
+    (db.session, "after_commit", _after_commit),
+    (db.session, "after_transaction_end", _after_end),
+)
+
+
+def init_app(_app) -> None:
+    """Listen to the ORM session (and to changed clients), once per process however many apps
+    are made: the listeners belong to the one ``db.session`` of ``idp.extensions``, not to an
+    app. What they watch for the cached claims comes from ``idp.oauth.claims`` (``watched``).
+
+    Only the ORM session is watched. ``token_store``'s autocommit engine (PostgreSQL) writes
+    beside it, and only ``issued_tokens`` and ``authorization_codes`` rows: no claim is made of
+    them, and their revocations go through ``revoke`` here, in the session. The audit export
+    reads on a connection of its own and writes nothing. Migrations and SQL by hand are not
+    seen: ``reset`` (``idp shared-state-reset``) after them."""
+    watched()  # a declaration that names no real attribute fails here, at start
+    for target, identifier, listener in LISTENERS:
+        if not event.contains(target, identifier, listener):
+            event.listen(target, identifier, listener)
 
 
 def fresh_generation() -> str:

@@ -1,7 +1,8 @@
 """The userinfo answer (OIDC Core 5.3), served from the shared store when nothing it is made of
 has changed (issue 6): one signature check and one ``MGET`` that reads the revocation markers,
 the claims generation and the cached answer together. A miss builds the answer from the
-database and caches it under the current generation (``idp.oauth.shared_state``)."""
+database and caches it under the current generation (``idp.oauth.shared_state``); what it is
+made of is declared beside the claims (``idp.oauth.claims.USERINFO``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 
 from idp.models import Account, Store
 from idp.oauth import shared_state
-from idp.oauth.claims import fresh, userinfo_claims
+from idp.oauth.claims import USERINFO, fresh, userinfo_claims
 from idp.oauth.tokens import decode_access_token
 
 NOT_A_USER = object()  # a client credentials token
@@ -20,7 +21,7 @@ NO_OPENID = object()  # a token without the openid scope
 def cache_key(sub: str, store: str | None, scope: str) -> str:
     scope = " ".join(sorted(set(scope.split())))
     digest = hashlib.sha256(f"{store}\n{scope}".encode()).hexdigest()[:32]
-    return f"ui:{sub}:{digest}"
+    return f"{USERINFO.prefix}{sub}:{digest}"
 
 
 def answer(access_token: str) -> str | object | None:
