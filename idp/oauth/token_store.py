@@ -25,7 +25,6 @@ from sqlalchemy import (
     Boolean,
     Engine,
     String,
-    and_,
     bindparam,
     case,
     create_engine,
@@ -54,9 +53,9 @@ from idp.models import (
     Store,
     StoreAssignment,
 )
-from idp.models.accounts import ACTIVE, MAIN
+from idp.models.accounts import ACTIVE
 from idp.models.base import UTCDateTime
-from idp.models.companies import STORE_AUTHORIZED
+from idp.oauth.store_context import holds_sql as _holds
 
 EXTENSION = "idp.token_engine"
 TOKENS = IssuedToken.__table__
@@ -107,22 +106,6 @@ def _still_held(rows):
 
 def _client_params(client: Client) -> dict:
     return {"p_client": client.id, "p_client_revision": client.revision}
-
-
-def _holds(account, store):
-    """SQL: the account may work in the store now (R9, R10; ``store_context.holds``)."""
-    return and_(
-        account.c.status == ACTIVE,
-        store.c.status == STORE_AUTHORIZED,
-        store.c.company_id == account.c.company_id,
-        or_(
-            account.c.kind == MAIN,
-            exists().where(
-                _assignments.c.account_id == account.c.id,
-                _assignments.c.store_id == store.c.id,
-            ),
-        ),
-    )
 
 
 # --- client credentials ---------------------------------------------------------------------------
