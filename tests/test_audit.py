@@ -57,6 +57,9 @@ OWNER_CHANGES = {
         w.owner, name="carol", password=NEW_PASSWORD, stores=[w.sg]
     ),
     "subaccount.updated": lambda w: accounts.update_sub_account(w.owner, w.alice, nickname="Ali"),
+    "subaccount.handed_over": lambda w: accounts.update_sub_account(
+        w.owner, w.alice, email="erin@acme.test"
+    ),
     "subaccount.disabled": lambda w: accounts.disable_sub_account(w.owner, w.alice),
     "subaccount.enabled": lambda w: accounts.enable_sub_account(w.owner, w.dave),
     "subaccount.password_reset": lambda w: accounts.reset_sub_account_password(w.owner, w.alice),
@@ -111,15 +114,28 @@ def test_created_sub_account_names_it_its_roles_and_stores(w):
 
 def test_update_records_before_and_after_of_changed_fields_only(w):
     accounts.update_sub_account(
-        w.owner, w.alice, nickname="Ali", email="ali@acme.test", notes=None, roles=["Night shift"]
+        w.owner, w.alice, nickname="Ali", gender="f", notes=None, roles=["Night shift"]
     )
     event = newest(w, "subaccount.updated")
     assert event.target_id == w.alice.public_id
     assert event.details == {
         "changes": {
             "nickname": {"before": None, "after": "Ali"},
-            "email": {"before": "alice@acme.test", "after": "ali@acme.test"},
+            "gender": {"before": None, "after": "f"},
             "roles": {"before": [], "after": ["Night shift"]},
+        }
+    }
+
+
+def test_r4_hand_over_records_its_changes_the_same_way(w):
+    """A new email hands the account over (R4): one entry, saying so, with the same changes."""
+    accounts.update_sub_account(w.owner, w.alice, nickname="Ali", email="ali@acme.test")
+    event = newest(w)
+    assert (event.action, event.target_id) == ("subaccount.handed_over", w.alice.public_id)
+    assert event.details == {
+        "changes": {
+            "nickname": {"before": None, "after": "Ali"},
+            "email": {"before": "alice@acme.test", "after": "ali@acme.test"},
         }
     }
 
@@ -150,7 +166,7 @@ def _hand_over(w, password: str) -> str:
 def test_password_changes_are_recorded_without_the_password_or_its_hash(w, reset):
     password = reset(w)
     event = newest(w)
-    assert event.action in ("subaccount.password_reset", "subaccount.updated")
+    assert event.action in ("subaccount.password_reset", "subaccount.handed_over")
     assert event.target_id == w.alice.public_id
     for recorded in events_for(w.owner.company_id):
         text = json.dumps(recorded.details, ensure_ascii=False)

@@ -121,10 +121,18 @@ class Account(db.Model):
 
     @property
     def stores(self) -> list[Store]:
-        """Stores held, in the order given (R9/R10). The main account holds every authorized one."""
+        """The stores it is given, in the order given (R9, R10): the main account every authorized
+        store of its company, a sub-account those assigned to it, each judged by the one rule
+        (``store_context.is_given``). While the account is active these are exactly the stores
+        it holds (``store_context.holds``); a departed one keeps them for when it is re-enabled
+        (R4), and is in none (no session, token or claims of it is live, R5)."""
+        from idp.oauth.store_context import is_given
+
         if self.is_main:
-            return sorted((s for s in self.company.stores if s.is_authorized), key=lambda s: s.id)
-        return [a.store for a in self.assignments]
+            given = sorted(self.company.stores, key=lambda s: s.id)
+        else:
+            given = [a.store for a in self.assignments]
+        return [store for store in given if is_given(self, store)]
 
     def __repr__(self) -> str:
         return f"<Account {self.login_name}>"

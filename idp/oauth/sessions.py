@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from idp import rowcache
 from idp.extensions import db
 from idp.i18n import _l
-from idp.models import Account, IssuedToken, SessionClient, SsoSession, Store
+from idp.models import Account, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import session_cache, shared_state
 from idp.oauth.claims import account_facts
@@ -59,13 +59,6 @@ def find(cookie: str | None) -> SsoSession | None:
     if facts is None or not facts.is_active:
         return None
     return session
-
-
-def note_client(session_id: int, client_id: int) -> None:
-    """Remember that ``client_id`` got tokens in this session (for back-channel logout)."""
-    exists = db.session.get(SessionClient, (session_id, client_id))
-    if exists is None:
-        db.session.add(SessionClient(session_id=session_id, client_id=client_id))
 
 
 def end(session: SsoSession) -> None:

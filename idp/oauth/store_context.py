@@ -5,19 +5,23 @@
   marketplace: the default store when it is on one of them, else the store of those marketplaces
   the account was given earliest. An account with none is refused.
 - A request (authorize ``store`` parameter, the OIDC ``claims`` request, or token exchange) may
-  name a store; one the account does not hold is refused (``access_denied``)."""
+  name a store; one the account does not hold is refused (``access_denied``).
+- Whether an account holds a store (R8, R10, R27) is decided here, in Python (``holds``) and in
+  SQL (``holds_sql``, for the token statements), side by side."""
 
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import Alias, ColumnElement, Table, and_, exists, or_, select
 
 from idp.defaults import MAX_CLAIMS_REQUEST
 from idp.errors import InvalidInput, StoreRefused
 from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Client, Store, StoreAssignment
+from idp.models.accounts import ACTIVE, MAIN
+from idp.models.companies import STORE_AUTHORIZED
 
 
 def not_held(store_id: str):
@@ -109,12 +113,29 @@ def check_held(claims: dict, client: Client | None, requested: str) -> None:
         raise _not_served(client, claims["marketplace"])
 
 
+# --- R8, R9, R10, R27: "the account may work in this store now" ---------------------------------
+#
+# One rule in two forms, side by side: ``holds`` judges rows loaded in Python (token exchange,
+# the store switcher, the lists that claims carry), ``holds_sql`` is the same condition inside
+# the token statements (``idp.oauth.token_store``), checked as their write runs so that a store
+# taken away meanwhile is never missed. tests/test_store_held_rule.py proves that they agree on
+# every combination of account and store, on SQLite and PostgreSQL.
+
+
 def holds(account: Account, store: Store) -> bool:
-    """Whether the account may work in the store now (R9, R10): one key lookup for a sub-account,
-    not its whole list of stores."""
-    if not (account.is_active and store.is_authorized and store.company_id == account.company_id):
+    """Whether the account may work in the store now: it is active (R4, R5) and the store is
+    one it is given (``is_given``)."""
+    return account.is_active and is_given(account, store)
+
+
+def is_given(account: Account, store: Store) -> bool:
+    """The store is authorized (R8, R10), of the account's company, and the account's: the main
+    account is given every such store, a sub-account those assigned to it (R9). What a departed
+    account keeps and has again when re-enabled (R4); ``Account.stores`` lists these. One key
+    lookup for a sub-account, not its whole list of stores."""
+    if not (store.is_authorized and store.company_id == account.company_id):
         return False
-    if account.is_main:  # the main account holds every authorized store of its company
+    if account.is_main:
         return True
     if "assignments" in account.__dict__:  # already loaded: no query
         return any(a.store_id == store.id for a in account.assignments)
@@ -125,4 +146,22 @@ def holds(account: Account, store: Store) -> bool:
             )
         )
         is not None
+    )
+
+
+def holds_sql(account: Table | Alias, store: Table | Alias) -> ColumnElement[bool]:
+    """``holds`` as an SQL condition on an ``accounts`` row and a ``stores`` row (the tables, or
+    aliases of them)."""
+    assignments = StoreAssignment.__table__
+    return and_(
+        account.c.status == ACTIVE,
+        store.c.status == STORE_AUTHORIZED,
+        store.c.company_id == account.c.company_id,
+        or_(
+            account.c.kind == MAIN,
+            exists().where(
+                assignments.c.account_id == account.c.id,
+                assignments.c.store_id == store.c.id,
+            ),
+        ),
     )

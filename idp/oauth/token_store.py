@@ -25,7 +25,6 @@ from sqlalchemy import (
     Boolean,
     Engine,
     String,
-    and_,
     bindparam,
     case,
     create_engine,
@@ -51,18 +50,17 @@ from idp.models import (
     SessionClient,
     SsoSession,
     Store,
-    StoreAssignment,
 )
-from idp.models.accounts import ACTIVE, MAIN
+from idp.models.accounts import ACTIVE
 from idp.models.base import UTCDateTime, utcnow
-from idp.models.companies import STORE_AUTHORIZED
+from idp.oauth.store_context import holds_sql as _holds
 
 EXTENSION = "idp.token_engine"
 TOKENS = IssuedToken.__table__
 ROW_COLUMNS = [c.name for c in TOKENS.c if c.name not in ("id", "rotated_at", "revoked_at")]
 
 _accounts, _stores, _sessions = Account.__table__, Store.__table__, SsoSession.__table__
-_assignments, _clients = StoreAssignment.__table__, Client.__table__
+_clients = Client.__table__
 
 
 class Outcome(enum.Enum):
@@ -120,22 +118,6 @@ def _still_held(rows):
 
 def _client_params(client: Client) -> dict:
     return {"p_client": client.id, "p_client_revision": client.revision}
-
-
-def _holds(account, store):
-    """SQL: the account may work in the store now (R9, R10; ``store_context.holds``)."""
-    return and_(
-        account.c.status == ACTIVE,
-        store.c.status == STORE_AUTHORIZED,
-        store.c.company_id == account.c.company_id,
-        or_(
-            account.c.kind == MAIN,
-            exists().where(
-                _assignments.c.account_id == account.c.id,
-                _assignments.c.store_id == store.c.id,
-            ),
-        ),
-    )
 
 
 # --- client credentials ---------------------------------------------------------------------------

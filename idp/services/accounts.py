@@ -9,6 +9,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from flask_babel import lazy_ngettext
 from sqlalchemy import or_, select, update
@@ -367,6 +368,20 @@ def _check_version(account: Account, expected: str | None) -> None:
         )
 
 
+# R4: what makes an edit a hand-over. The email and phone count by their keys (R3), so writing
+# the same address differently (``Bob@Example.com``) hands nothing over.
+HAND_OVER_FIELDS = frozenset({"password", "email_key", "phone_key"})
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What an owner's edit changed: ``changes`` as audited (before and after of each field,
+    ``password: changed``), and whether it hands the account to another person (R4)."""
+
+    changes: dict
+    handed_over: bool
+
+
 @transaction
 def update_sub_account(
     actor: Account,
@@ -380,11 +395,35 @@ def update_sub_account(
     """R18 (and R4's hand-over): nickname, email, phone, notes, gender, roles, name, password,
     and the stores it holds (``stores``: exactly these, the first new one the default when the
     default is gone, R9). With ``expected_version`` (``edit_version``), refused with
-    ``EditConflict`` when the account changed meanwhile."""
+    ``EditConflict`` when the account changed meanwhile. A new password, email or phone hands
+    the account over (R4): everything of the previous holder ends (``_record_edit``)."""
+    edit = _edit(
+        actor,
+        account,
+        expected_version=expected_version,
+        stores=stores,
+        default_store=default_store,
+        changes=changes,
+    )
+    _record_edit(actor, account, edit)
+    return account
+
+
+def _edit(
+    actor: Account,
+    account: Account,
+    *,
+    expected_version: str | None,
+    stores: Iterable[Store | str] | None,
+    default_store: Store | str | None,
+    changes: dict,
+) -> Edit:
+    """Check and apply an owner's edit; the caller records it (``_record_edit``)."""
     require_owner(actor)
     require_sub_account(actor, account)
     _check_version(account, expected_version)
     before = _snapshot(account)
+    keys_before = {"email_key": account.email_key, "phone_key": account.phone_key}
     default_before = account.default_store_id
     unknown = set(changes) - set(EDITABLE) - {"roles", "password"}
     if unknown:
@@ -452,18 +491,36 @@ def update_sub_account(
                 else None
             ),
         }
+    touched = {k for k, v in keys_before.items() if getattr(account, k) != v}
     if changes.get("password"):
         changed["password"] = "changed"
+        touched.add("password")
+    return Edit(changes=changed, handed_over=bool(touched & HAND_OVER_FIELDS))
+
+
+def _record_edit(actor: Account, account: Account, edit: Edit, **details) -> None:
+    """The one place an owner's edit is recorded, and where R4's hand-over takes effect: the
+    previous holder's sessions, refresh and access tokens end (R5's ``end_all_for_account``)
+    and its second factor and recovery codes are forgotten, in the edit's own transaction; the
+    entry says "handed over". Any other edit (nickname, notes, roles, stores...) signs no one
+    out."""
+    action = "subaccount.updated"
+    if edit.handed_over:
+        from idp.oauth import sessions
+        from idp.services import totp
+
+        sessions.end_all_for_account(account)
+        totp.clear_second_factor(account)
+        action = "subaccount.handed_over"
     audit.record(
-        actor, "subaccount.updated", company_id=actor.company_id, target=account, changes=changed
+        actor, action, company_id=actor.company_id, target=account, changes=edit.changes, **details
     )
-    return account
 
 
 @transaction
 def disable_sub_account(actor: Account, account: Account, *, reason: str = "owner") -> Account:
-    """R4/R5: departed, never deleted; its name stays taken. Sessions and tokens end through the
-    ``account_disabled`` hooks registered by the OAuth layer."""
+    """R4/R5: departed, never deleted; its name stays taken. Its sessions and tokens end in the
+    same transaction (``mark_departed``)."""
     require_owner(actor)
     require_sub_account(actor, account)
     if account.status == DEPARTED:
@@ -510,33 +567,26 @@ def hand_over(
     expected_version: str | None = None,
 ) -> Account:
     """R4: give a sub-account (usually a departed one) to another person: a new name if wanted,
-    their contact details, a password they replace at first sign-in. Everything of the previous
-    holder ends: sessions, refresh tokens, second factor and recovery codes. A departed account
-    is enabled again. Audited as a hand-over (never with the password)."""
-    from idp.services import totp
-
+    their contact details (the previous holder's are gone when none are given), a password they
+    replace at first sign-in. Everything of the previous holder ends, as for any hand-over made
+    through ``update_sub_account`` (``_record_edit``). A departed account is enabled again.
+    Audited as a hand-over (never with the password)."""
     if not password:
         raise InvalidInput(_l("Give the new holder a first password"), field="password")
     changes = {"password": password, "email": email, "phone": phone, "nickname": nickname}
     if name:
         changes["name"] = name
-    update_sub_account.__wrapped__(actor, account, expected_version=expected_version, **changes)
-    from idp.oauth import sessions
-
-    sessions.end_all_for_account(account)  # the previous holder's sessions and tokens end
-    totp.clear_second_factor(account)
+    edit = _edit(
+        actor,
+        account,
+        expected_version=expected_version,
+        stores=None,
+        default_store=None,
+        changes=changes,
+    )
     was_departed = account.status == DEPARTED
     account.status, account.departed_at = ACTIVE, None
-    audit.record(
-        actor,
-        "subaccount.handed_over",
-        company_id=actor.company_id,
-        target=account,
-        name=account.name,
-        email=account.email,
-        phone=account.phone,
-        re_enabled=was_departed,
-    )
+    _record_edit(actor, account, edit, re_enabled=was_departed)
     return account
 
 
