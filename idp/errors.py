@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask_babel import lazy_ngettext
 
 from idp.i18n import Moment, _l, wait_for
@@ -253,3 +254,10 @@ class ClientChanged(Exception):
     """Internal: the client a token request authenticated with (a copy kept in the process) was
     changed or disabled before the token was recorded. The token endpoint answers the request
     once more with the client read anew; never shown to anyone."""
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8693 2.2.2: token exchange cannot issue a token for the named ``audience`` or
+    ``resource``. An Authlib protocol error (Authlib renders it as OAuth error JSON)."""
+
+    error = "invalid_target"

@@ -27,13 +27,12 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
-    OAuth2Error,
     UnauthorizedClientError,
 )
 from sqlalchemy import select
 
 from idp import metrics
-from idp.errors import StoreRefused
+from idp.errors import InvalidTargetError, StoreRefused
 from idp.extensions import db
 from idp.models import Client
 from idp.oauth import consents, shared_state, store_context, token_store, tokens
@@ -46,12 +45,6 @@ from idp.services import authz
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 OFFLINE = "offline_access"
-
-
-class InvalidTargetError(OAuth2Error):
-    """RFC 8693 2.2.2: no token can be issued for the named ``audience`` or ``resource``."""
-
-    error = "invalid_target"
 
 
 class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
