@@ -247,8 +247,15 @@ PREPARE = {
 }
 
 # Changes after which alice's refresh token no longer works (R5 and its kin end her sessions
-# and tokens, or the account it names is no longer hers).
-ENDS_REFRESH = {"Account.status", "Account.must_change_password", "Account.company_id"}
+# and tokens, a new email or phone hands the account over (R4), or the account it names is no
+# longer hers).
+ENDS_REFRESH = {
+    "Account.status",
+    "Account.must_change_password",
+    "Account.company_id",
+    "Account.email",
+    "Account.phone",
+}
 
 
 def test_issue14_every_declared_source_has_a_case():
