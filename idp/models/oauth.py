@@ -50,6 +50,11 @@ class Client(db.Model):
     # Clients (by client_id) whose tokens this client, a resource server, may introspect
     # (RFC 7662 section 4); a client may always introspect its own tokens.
     resource_server_for: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Issue 16: a company's own API client (its ERP, HR tool, scripts), created by the owner in
+    # the console; it acts only within that company. None for the provider's apps.
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("companies.id"), nullable=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Raised by every change (idp.oauth.shared_state): a copy of the client cached in a process
