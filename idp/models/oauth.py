@@ -90,9 +90,13 @@ class Client(db.Model):
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code" and "authorization_code" in self.grant_types
+        return response_type == "code" and self.check_grant_type("authorization_code")
 
     def check_grant_type(self, grant_type: str) -> bool:
+        # Issue 16: a company's API client acts for the company alone, never for a person (no
+        # code, no refresh, no token exchange), whatever grant types its row came to hold.
+        if self.company_id is not None and grant_type != "client_credentials":
+            return False
         return grant_type in self.grant_types
 
 
