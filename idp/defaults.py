@@ -156,6 +156,7 @@ AUTHORIZE_PARAM_LIMITS = {
     "id_token_hint": 8192,
 }
 MAX_CLIENT_URIS = 20  # redirect and logout URIs per client
+MAX_CLIENT_NAME = 120  # characters: the clients.name column
 
 # --- the company's data ---------------------------------------------------------------------------
 
@@ -168,6 +169,10 @@ MAX_LISTED_STAFF = 2000  # the console's staff list at once
 AUDIT_PAGE_SIZE = 50  # entries per page of the console's log
 AUDIT_EXPORT_BATCH = 1000  # rows per query of the exports: memory stays flat whatever the total
 PLAN_LIMITS = {"standard": 99, "basic": 5}  # R2: sub-accounts per plan
+# Issue 16: a company's own API clients (an ERP, an HR tool, a few scripts) in use at once; each
+# holds a company:admin secret, so a company that needs more should be sharing them less, and a
+# list this long is one screen to review. Revoked clients do not count.
+MAX_API_CLIENTS = 20
 
 # --- cookies (seconds) ----------------------------------------------------------------------------
 

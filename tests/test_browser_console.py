@@ -192,3 +192,38 @@ def test_hand_over_a_departed_account(browser, shop):
     assert refreshed.status_code == 400  # the previous holder's tokens are over
     erin = accounts.get_sub_account(shop.owner, "erin")
     assert erin.is_active and erin.must_change_password
+
+
+def test_issue16_an_api_client_made_in_the_browser_works_and_stops_when_revoked(browser, shop):
+    """The secret read off the page gets a token at once; revoked (after the confirmation),
+    the client is refused and its token is inactive to the resource server it is for."""
+    page = owner_page(browser, shop)
+    confirm_dialogs(page)
+    page.goto(f"{shop.base}/console/staff")
+    page.click("nav.console-nav >> text=API clients")
+    page.fill("input[name=name]", "ERP sync")
+    page.click("main button:has-text('Create the API client')")
+    client_id, secret = page.inner_text("#client-id"), page.inner_text("#client-secret")
+    assert page.is_visible("button:has-text('Copy the secret')")
+
+    def get_token():
+        return requests.post(
+            f"{shop.base}/oauth/token",
+            auth=(client_id, secret),
+            data={"grant_type": "client_credentials"},
+            timeout=10,
+        )
+
+    got = get_token()
+    assert got.status_code == 200 and got.json()["scope"] == "company:admin"
+    resource_server, rs_secret = clients.create_client(
+        "Admin API", grant_types=["client_credentials"], resource_server_for=[client_id]
+    )
+    shop.app = (resource_server, rs_secret)
+    assert introspected(shop, got.json()["access_token"])["active"] is True
+
+    page.click("text=Done")
+    page.locator(f"form[action$='/{client_id}/revoke'] button").click()
+    assert "ERP sync is revoked" in page.inner_text("[role=status]")
+    assert get_token().json()["error"] == "invalid_client"
+    assert introspected(shop, got.json()["access_token"]) == {"active": False}

@@ -21,7 +21,15 @@ from idp.demo import OWNER_PASSWORD, STAFF, STORES, load_demo
 from idp.extensions import db
 from idp.models import Marketplace, OutboxMessage
 from idp.oauth import clients
-from idp.services import accounts, permissions, registration, stores, throttle, totp
+from idp.services import (
+    accounts,
+    api_clients,
+    permissions,
+    registration,
+    stores,
+    throttle,
+    totp,
+)
 from tests import factories
 from tests import oidc_flow as flow
 from tests.languages import english_runs, has_chinese
@@ -252,6 +260,24 @@ def owner_resets_bob(page, w):
     page.locator("form[action$='/reset-password'] button").click()
 
 
+def api_clients_listed(page, w):
+    """Issue 16: the owner's API clients, one in use and one revoked."""
+    owner = accounts.find_by_login_name("acme")
+    w.counter += 1
+    api_clients.create(owner, f"ERP {w.counter}")
+    revoked, _ = api_clients.create(owner, f"HR {w.counter}")
+    api_clients.revoke(owner, revoked.client_id)
+    page.goto(f"{w.base}/console/api-clients")
+
+
+def api_client_created(page, w):
+    """Issue 16: the page that shows a new API client's secret once."""
+    w.counter += 1
+    page.goto(f"{w.base}/console/api-clients")
+    page.fill("input[name=name]", f"Sync {w.counter}")
+    page.locator("main form button[type=submit]").first.click()
+
+
 def to_console(path: str) -> Step:
     """A console page about alice or the SG store (ids looked up when the page is opened)."""
 
@@ -308,6 +334,8 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "console-groups": (OWNER, go("/console/groups")),
     "console-company": (OWNER, go("/console/company")),
     "console-audit": (OWNER, go("/console/audit")),
+    "console-api-clients": (OWNER, api_clients_listed),
+    "console-api-client-created": (OWNER, api_client_created),
     "preferences-owner": (OWNER, go("/account/preferences")),
     "second-factor": (None, second_factor_step),
     "second-factor-status": (None, second_factor_status),

@@ -47,9 +47,9 @@ import pytest
 
 from idp.extensions import csrf as csrf_protect
 from idp.extensions import db
-from idp.models import Account, Company, SsoSession, Store
+from idp.models import Account, Client, Company, SsoSession, Store
 from idp.oauth import clients
-from idp.services import accounts, companies, stores
+from idp.services import accounts, api_clients, companies, stores
 from idp.web import direct
 from tests import oidc_flow as flow
 from tests.factories import PASSWORD
@@ -204,6 +204,7 @@ class Tenant:
     bystander: Account  # the target of the owner's staff actions
     store: Store
     markers: list[str]  # text that only this company's data holds
+    api_client_id: str  # its own API client (issue 16)
 
 
 def _tenant(company: str, letter: str, staff_name: str, bystander: str, store_name: str) -> Tenant:
@@ -226,8 +227,11 @@ def _tenant(company: str, letter: str, staff_name: str, bystander: str, store_na
         accounts.mark_verified(account, "email")
         made.append(account)
     db.session.commit()
+    api_client, _ = api_clients.create(owner, f"{company} hidden robot")  # issue 16
     markers = [
         company,
+        api_client.name,
+        api_client.client_id,
         owner.email,
         store_name,
         store.external_id,
@@ -237,7 +241,9 @@ def _tenant(company: str, letter: str, staff_name: str, bystander: str, store_na
         *(a.email for a in made),
         *(a.public_id for a in made),
     ]
-    return Tenant(company, owner, made[0], made[1], store, [m.lower() for m in markers])
+    return Tenant(
+        company, owner, made[0], made[1], store, [m.lower() for m in markers], api_client.client_id
+    )
 
 
 @dataclass
@@ -598,6 +604,7 @@ def _url_values(rule, visitor: Visitor) -> list[tuple[str, dict[str, str]]]:
             w.a.company,
         ],
         "token": ["AbCdEf0123456789_-" * 3],
+        "client_id": [w.a.api_client_id, w.b.api_client_id],
         "filename": ["style.css", "app.js"],
     }
     hostile = [
@@ -730,7 +737,8 @@ def _csrf_protected(app, endpoint: str) -> bool:
 
 def snapshot(tenant: Tenant, skip: Account | None = None) -> dict:
     """What a visitor must not change of a company: its accounts' credentials, status and live
-    sessions (the visitor's own account aside), its wallet password and its stores."""
+    sessions (the visitor's own account aside), its wallet password, its stores and its API
+    clients (issue 16)."""
     db.session.expire_all()
     rows = {}
     for account in db.session.query(Account).filter_by(company_id=tenant.owner.company_id):
@@ -750,6 +758,10 @@ def snapshot(tenant: Tenant, skip: Account | None = None) -> dict:
     rows["stores"] = sorted(
         (s.public_id, s.name, s.is_authorized)
         for s in db.session.query(Store).filter_by(company_id=company.id)
+    )
+    rows["api_clients"] = sorted(
+        (c.client_id, c.name, c.disabled, c.secret_hash)
+        for c in db.session.query(Client).filter_by(company_id=company.id)
     )
     return rows
 

@@ -50,6 +50,11 @@ class Client(db.Model):
     # Clients (by client_id) whose tokens this client, a resource server, may introspect
     # (RFC 7662 section 4); a client may always introspect its own tokens.
     resource_server_for: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Issue 16: a company's own API client (its ERP, HR tool, scripts), created by the owner in
+    # the console; it acts only within that company. None for the provider's apps.
+    company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("companies.id"), nullable=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Raised by every change (idp.oauth.shared_state): a copy of the client cached in a process
@@ -85,9 +90,13 @@ class Client(db.Model):
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type == "code" and "authorization_code" in self.grant_types
+        return response_type == "code" and self.check_grant_type("authorization_code")
 
     def check_grant_type(self, grant_type: str) -> bool:
+        # Issue 16: a company's API client acts for the company alone, never for a person (no
+        # code, no refresh, no token exchange), whatever grant types its row came to hold.
+        if self.company_id is not None and grant_type != "client_credentials":
+            return False
         return grant_type in self.grant_types
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from idp.defaults import MAX_CLIENT_URIS
+from idp.defaults import MAX_CLIENT_NAME, MAX_CLIENT_URIS
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.models import Client, Marketplace
@@ -63,8 +63,8 @@ def create_client(
     resource_server_for=(),
 ) -> tuple[Client, str | None]:
     """Register a client; returns it and its secret (None for a public client), shown once."""
-    if not name or not name.strip() or len(name) > 120:
-        raise InvalidInput("A client name has 1 to 120 characters", field="name")
+    if not name or not name.strip() or len(name) > MAX_CLIENT_NAME:
+        raise InvalidInput(f"A client name has 1 to {MAX_CLIENT_NAME} characters", field="name")
     if client_type not in (CONFIDENTIAL, PUBLIC):
         raise InvalidInput("The client type is confidential or public", field="client_type")
     if app_type not in (MERCHANT, CONSUMER):
@@ -233,13 +233,20 @@ def list_clients() -> list[Client]:
     return db.session.query(Client).order_by(Client.id).all()
 
 
+def new_secret(client: Client) -> str:
+    """Give a confidential client a new secret (in the caller's transaction) and return it, to
+    be shown once: only its keyed hash is kept, and an old secret stops working at once."""
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash = client_secret_hash(secret)
+    return secret
+
+
 @transaction
 def rotate_secret(client: Client) -> str:
     """A new secret, shown once; the old one stops working at once."""
     if client.is_public:
         raise InvalidInput("A public client has no secret")
-    secret = secrets.token_urlsafe(32)
-    client.secret_hash = client_secret_hash(secret)
+    secret = new_secret(client)
     client.secret_rotated_at = utcnow()
     audit.record(None, "client.secret_rotated", company_id=None, client_id=client.client_id)
     return secret

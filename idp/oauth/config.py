@@ -27,5 +27,10 @@ SCOPES = {
     "messages:send": _l("Send messages to customers on your behalf"),
     # R15: for the wallet service (client credentials): check a company's wallet password.
     "wallet:verify": _l("Check wallet passwords for a company's stores"),
+    # Issue 16: the company's admin API (/api/v1), for the owner's own tools and the company's
+    # API clients. A token with it names the API in its audience (``tokens.api_audience``).
+    "company:admin": _l("Manage your company's staff, stores, roles and audit log"),
 }
+ADMIN_SCOPE = "company:admin"
+API_PATH = "/api/v1"
 SESSION_COOKIE = "idp_sso"

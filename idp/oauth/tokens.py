@@ -24,7 +24,7 @@ from idp.models import Account, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import shared_state, token_store
 from idp.oauth.claims import MESSAGING_SCOPES, profile_claims
-from idp.oauth.config import ACCESS_TOKEN_TTL, OFFLINE_REFRESH_TTL
+from idp.oauth.config import ACCESS_TOKEN_TTL, ADMIN_SCOPE, API_PATH, OFFLINE_REFRESH_TTL
 from idp.oauth.crypto import random_token, token_hash
 from idp.oauth.keys import keyring
 
@@ -112,6 +112,22 @@ def issuer() -> str:
     return current_app.extensions["idp.settings"].issuer
 
 
+def api_audience() -> str:
+    """The admin API's identifier (issue 16): the ``aud`` its tokens carry."""
+    return issuer() + API_PATH
+
+
+def audience(client: Client, scope: str, named: str | None) -> str | list[str]:
+    """A token's ``aud``: the app named by token exchange, else the client; a token with the
+    admin scope names the admin API too (it is only good there, and only with it: a token
+    exchanged for another app's audience is not)."""
+    if named:
+        return named
+    if ADMIN_SCOPE in scope.split():
+        return [client.client_id, api_audience()]
+    return client.client_id
+
+
 def effective_scope(muted: bool, scope: str | None) -> str:
     """R14: a muted account never receives messaging scopes, whatever was asked."""
     scopes = (scope or "").split()
@@ -148,7 +164,7 @@ class TokenGenerator:
         now = int(successor["issued_at"].timestamp()) if successor else int(time.time())
         claims = {
             "iss": issuer(),
-            "aud": client.client_id,
+            "aud": audience(client, scope, user.audience if user is not None else None),
             "client_id": client.client_id,
             "iat": now,
             "exp": now + ACCESS_TOKEN_TTL,
@@ -168,8 +184,6 @@ class TokenGenerator:
             if user.sid is not None:
                 claims["sid"] = user.sid
             claims.update(user.claims)
-            if user.audience:
-                claims["aud"] = user.audience
             if user.actor:
                 claims["act"] = user.actor
         token = TokenResponse(

@@ -150,6 +150,9 @@ ACTION_LABELS = {
     "wallet.check_failed": _l("Wrong wallet password entered"),
     "wallet.locked": _l("Wallet password locked"),
     "wallet.check_refused_locked": _l("Wallet password refused while locked"),
+    "api_client.created": _l("API client created"),
+    "api_client.revoked": _l("API client revoked"),
+    "api_client.secret_rotated": _l("API client secret replaced"),
     "account.activated": _l("Account activated"),
     "account.activation_resent": _l("Activation link sent again"),
     "account.password_changed": _l("Password changed"),
@@ -172,6 +175,7 @@ DETAIL_LABELS = {
     "channel": _l("Channel"),
     "changes": _l("Changes"),
     "client": _l("App"),
+    "client_id": _l("Client ID"),
     "default_store": _l("Default store"),
     "defaults_moved": _l("Default stores moved"),
     "disabled": _l("Disabled"),
@@ -202,6 +206,7 @@ DETAIL_LABELS = {
     "store": _l("Store"),
     "stores": _l("Stores"),
     "timezone": _l("Time zone"),
+    "tokens_ended": _l("Tokens ended"),
     "until": _l("Until"),
 }
 

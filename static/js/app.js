@@ -22,6 +22,20 @@
     input.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(check, 300); });
   }
 
+  // Copy buttons: <button data-copy="element-id" data-copied="Copied" hidden>, shown only where
+  // the clipboard can be written (without it the text is still selectable, all at once).
+  if (navigator.clipboard) {
+    document.querySelectorAll("button[data-copy]").forEach(function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        var text = document.getElementById(button.getAttribute("data-copy")).textContent;
+        navigator.clipboard.writeText(text).then(function () {
+          button.textContent = button.getAttribute("data-copied");
+        });
+      });
+    });
+  }
+
   // Buttons that ask before they act: <button data-confirm="Are you sure?">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");

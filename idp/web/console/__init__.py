@@ -1,5 +1,6 @@
 """The owner console (main account only, whatever role a sub-account has: R6): staff, stores,
-roles, groups, the company's settings, the audit log and the wallet password.
+roles, groups, the company's settings, the audit log, the wallet password and the company's API
+clients.
 
 Server-rendered pages that work without JavaScript. A view parses its form, calls one service
 and redirects with a confirmation, or re-renders the form with the service's message and what
@@ -52,4 +53,13 @@ def form_list(name: str, limit: int = 600) -> list[str]:
     return [value[:120] for value in request.form.getlist(name)[:limit]]
 
 
-from idp.web.console import audit, company, groups, roles, staff, stores, wallet  # noqa: E402,F401
+from idp.web.console import (  # noqa: E402,F401
+    api_clients,
+    audit,
+    company,
+    groups,
+    roles,
+    staff,
+    stores,
+    wallet,
+)

@@ -1,0 +1,177 @@
+"""A company's own API clients (issue 16): its ERP, HR tool or scripts, which get tokens with the
+client credentials grant (RFC 6749 4.4) and act on the company through the admin API, and only on
+that company.
+
+The owner creates them in the console (the secret is shown once), rotates their secret and
+revokes them. Such a client is confidential and third party, holds the ``company:admin`` scope
+and no grant but client credentials (``Client.check_grant_type`` keeps it so), and names its
+company (``Client.company_id``). Revoking disables it: it gets no token any more, and the
+``client-off`` marker (``idp.oauth.shared_state``) makes the tokens it holds inactive at once. A
+revoked client stays listed, never deleted: the audit log names it. Another company's client is
+"not found", as everything of another company is (``authz``)."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+
+from flask_babel import lazy_ngettext
+from sqlalchemy import select
+
+from idp.defaults import MAX_API_CLIENTS, MAX_CLIENT_NAME
+from idp.errors import Conflict, InvalidInput, LimitReached, NotFound
+from idp.extensions import db
+from idp.i18n import _l
+from idp.models import Account, Client, Company, IssuedToken
+from idp.models.base import utcnow
+from idp.models.oauth import CONFIDENTIAL, MERCHANT
+from idp.oauth import shared_state
+from idp.oauth.clients import new_secret
+from idp.oauth.config import ADMIN_SCOPE
+from idp.services import audit
+from idp.services.authz import require_owner
+from idp.services.names import normalize
+from idp.services.tx import transaction
+
+GRANT = "client_credentials"
+CLIENT_ID_PREFIX = "api_"  # tells an owner (and a log reader) what kind of client it is
+NOT_FOUND = _l("No such API client in your company")
+
+
+def check_name(name) -> str:
+    """1 to ``MAX_CLIENT_NAME`` characters, trimmed, none of them a control character."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(_l("Give the API client a name"), field="name")
+    name = name.strip()
+    if len(name) > MAX_CLIENT_NAME:
+        raise InvalidInput(
+            lazy_ngettext(
+                "An API client's name has at most %(num)d character",
+                "An API client's name has at most %(num)d characters",
+                MAX_CLIENT_NAME,
+            ),
+            field="name",
+        )
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Cs"} for ch in name):
+        raise InvalidInput(
+            _l("An API client's name must not contain control or invisible characters"),
+            field="name",
+        )
+    return name
+
+
+def list_for(actor: Account) -> list[Client]:
+    """The company's API clients, in use first, newest first."""
+    require_owner(actor)
+    return list(
+        db.session.scalars(
+            select(Client)
+            .where(Client.company_id == actor.company_id)
+            .order_by(Client.disabled, Client.created_at.desc(), Client.id.desc())
+        )
+    )
+
+
+def get(actor: Account, client_id: str) -> Client:
+    """One of the company's API clients; another company's (or no such) client is not found."""
+    require_owner(actor)
+    if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
+        raise NotFound(NOT_FOUND)
+    client = db.session.scalars(
+        select(Client).where(Client.client_id == client_id, Client.company_id == actor.company_id)
+    ).one_or_none()
+    if client is None:
+        raise NotFound(NOT_FOUND)
+    return client
+
+
+@transaction
+def create(actor: Account, name: str) -> tuple[Client, str]:
+    """A new API client of the actor's company, and its secret, to be shown once. At most
+    ``MAX_API_CLIENTS`` in use at once; names differ among those in use (so that the owner can
+    tell them apart in the list and the log)."""
+    require_owner(actor)
+    name = check_name(name)
+    # Concurrent creations queue on the company row (PostgreSQL), so the limit holds.
+    db.session.execute(select(Company.id).where(Company.id == actor.company_id).with_for_update())
+    in_use = db.session.scalars(
+        select(Client.name).where(Client.company_id == actor.company_id, Client.disabled.is_(False))
+    ).all()
+    if len(in_use) >= MAX_API_CLIENTS:
+        raise LimitReached(
+            lazy_ngettext(
+                "A company has at most %(num)d API client in use; revoke one you no longer need",
+                "A company has at most %(num)d API clients in use; revoke one you no longer need",
+                MAX_API_CLIENTS,
+            )
+        )
+    if normalize(name) in {normalize(taken) for taken in in_use}:
+        raise Conflict(
+            _l("An API client named '%(name)s' is in use already", name=name), field="name"
+        )
+    client = Client(
+        client_id=CLIENT_ID_PREFIX + secrets.token_urlsafe(16),
+        name=name,
+        client_type=CONFIDENTIAL,
+        app_type=MERCHANT,
+        first_party=False,
+        redirect_uris=[],
+        post_logout_redirect_uris=[],
+        grant_types=[GRANT],
+        scope=ADMIN_SCOPE,
+        marketplaces=[],
+        exchangeable_by=[],
+        resource_server_for=[],
+        company_id=actor.company_id,
+    )
+    secret = new_secret(client)
+    db.session.add(client)
+    db.session.flush()
+    audit.record(
+        actor,
+        "api_client.created",
+        company_id=actor.company_id,
+        client_id=client.client_id,
+        name=client.name,
+    )
+    return client, secret
+
+
+@transaction
+def revoke(actor: Account, client_id: str) -> Client:
+    """Disable the client: the token endpoint refuses it (``invalid_client``) and its tokens are
+    inactive at once. Revoking is for good (a new client is made in a moment); revoking a revoked
+    client changes nothing and records nothing."""
+    client = get(actor, client_id)
+    if not client.disabled:
+        client.disabled = True
+        audit.record(
+            actor,
+            "api_client.revoked",
+            company_id=actor.company_id,
+            client_id=client.client_id,
+            name=client.name,
+        )
+    return client
+
+
+@transaction
+def rotate_secret(actor: Account, client_id: str) -> tuple[Client, str]:
+    """A new secret, shown once. The old secret stops working at once, and so do the tokens got
+    with it: a rotation is most often for a secret that leaked, and a script gets a new token
+    with the new secret in one request."""
+    client = get(actor, client_id)
+    if client.disabled:
+        raise Conflict(_l("This API client is revoked; create a new one instead"))
+    secret = new_secret(client)
+    client.secret_rotated_at = utcnow()
+    ended = shared_state.revoke(IssuedToken.client_id == client.id)
+    audit.record(
+        actor,
+        "api_client.secret_rotated",
+        company_id=actor.company_id,
+        client_id=client.client_id,
+        name=client.name,
+        tokens_ended=ended,
+    )
+    return client, secret

@@ -1,0 +1,91 @@
+"""The company's API clients (issue 16): list, create (the secret shown once, with the request
+that gets a token), rotate the secret (shown once too) and revoke. The rules are in
+``idp.services.api_clients``."""
+
+from __future__ import annotations
+
+from flask import make_response, render_template
+
+from idp.defaults import ACCESS_TOKEN_TTL, MAX_API_CLIENTS, MAX_CLIENT_NAME
+from idp.errors import DomainError, NotFound
+from idp.i18n import _
+from idp.oauth import tokens
+from idp.services import api_clients
+from idp.web.console import bp, done, form_text, owner
+
+
+def _list_page(*, error=None, field=None, status: int = 200, typed: str = ""):
+    actor = owner()
+    every = api_clients.list_for(actor)
+    return render_template(
+        "console/api_clients.html",
+        owner=actor,
+        clients=every,
+        in_use=sum(1 for client in every if not client.disabled),
+        limit=MAX_API_CLIENTS,
+        name_limit=MAX_CLIENT_NAME,
+        typed=typed,
+        token_endpoint=tokens.issuer() + "/oauth/token",
+        api=tokens.api_audience(),
+        error=error,
+        field=field,
+        section="api_clients",
+    ), status
+
+
+def _secret_shown(client, secret: str, *, created: bool):
+    """The secret, once: never cached, never shown again."""
+    page = make_response(
+        render_template(
+            "console/api_client_secret.html",
+            owner=owner(),
+            client=client,
+            secret=secret,
+            created=created,
+            token_endpoint=tokens.issuer() + "/oauth/token",
+            api=tokens.api_audience(),
+            ttl_minutes=ACCESS_TOKEN_TTL // 60,
+            section="api_clients",
+        )
+    )
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+@bp.get("/api-clients", endpoint="api_clients")
+def api_clients_page():
+    return _list_page()
+
+
+@bp.post("/api-clients")
+def api_client_create():
+    name = form_text("name", MAX_CLIENT_NAME + 1)
+    try:
+        client, secret = api_clients.create(owner(), name)
+    except DomainError as exc:
+        return _list_page(error=exc.message, field=exc.field, status=exc.status, typed=name)
+    return _secret_shown(client, secret, created=True)
+
+
+@bp.post("/api-clients/<client_id>/rotate")
+def api_client_rotate(client_id: str):
+    try:
+        client, secret = api_clients.rotate_secret(owner(), client_id)
+    except NotFound:
+        raise  # another company's, or none: the not-found page
+    except DomainError as exc:  # revoked already
+        return _list_page(error=exc.message, status=exc.status)
+    return _secret_shown(client, secret, created=False)
+
+
+@bp.post("/api-clients/<client_id>/revoke")
+def api_client_revoke(client_id: str):
+    client = api_clients.revoke(owner(), client_id)  # another company's: 404
+    return done(
+        _(
+            "%(name)s is revoked: it can get no token any more, and the tokens it held stopped "
+            "working.",
+            name=client.name,
+        ),
+        "console.api_clients",
+    )
