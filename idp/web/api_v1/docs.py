@@ -13,6 +13,15 @@ from idp.web.api_v1 import bp, registry, spec
 TITLE = "Seller ID admin API"
 VERSION = "1.0.0"
 METHOD_ORDER = ("get", "post", "put", "patch", "delete")
+TAGS = {  # the sections of the description, in this order
+    "staff": "Sub-accounts: create, edit, disable, hand over, credentials (R2-R5, R16, R18)",
+    "stores": "Stores: authorize, de-authorize, operators (R8, R10, R12); assignment is in staff",
+    "roles": "Roles: named permission sets",
+    "groups": "Staff groups per store (R23)",
+    "audit": "The company's audit log",
+    "company": "Two-step verification for staff (R19), language and time zone",
+    "wallet": "The wallet password (R15): the owner's own token only",
+}
 
 
 def openapi() -> dict:
@@ -25,6 +34,7 @@ def openapi() -> dict:
             version=VERSION,
             issuer=tokens.issuer(),
             base=tokens.api_audience(),
+            tags=TAGS,
         )
         current_app.extensions["idp.api_v1.openapi"] = cached
     return cached
@@ -65,4 +75,5 @@ def docs():
         by_tag=by_tag,
         schemas={n: _schema_text(s) for n, s in document["components"]["schemas"].items()},
         base=document["servers"][0]["url"],
+        descriptions={t["name"]: t.get("description", "") for t in document["tags"]},
     )

@@ -305,8 +305,17 @@ def _query_parameters(model: type[BaseModel]) -> list[dict]:
     return parameters
 
 
-def document(registry: Registry, *, title: str, version: str, issuer: str, base: str) -> dict:
-    """The OpenAPI 3.1 description of every operation in ``registry``."""
+def document(
+    registry: Registry,
+    *,
+    title: str,
+    version: str,
+    issuer: str,
+    base: str,
+    tags: dict[str, str] | None = None,
+) -> dict:
+    """The OpenAPI 3.1 description of every operation in ``registry``; ``tags``: the sections'
+    order and descriptions."""
     wanted: list[tuple[type[BaseModel], str]] = [(Error, "serialization")]
     for op in registry.operations:
         if op.body is not None:
@@ -400,7 +409,13 @@ def document(registry: Registry, *, title: str, version: str, issuer: str, base:
         },
         "servers": [{"url": base}],
         "security": [{"owner_token": []}, {"company_client": ["company:admin"]}],
-        "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in registry.operations)],
+        "tags": [
+            {"name": tag, "description": (tags or {}).get(tag, "")}
+            for tag in sorted(
+                dict.fromkeys(op.tag for op in registry.operations),
+                key=lambda tag: list(tags or {}).index(tag) if tag in (tags or {}) else 99,
+            )
+        ],
         "paths": paths,
         "components": {
             "schemas": schemas,
