@@ -178,3 +178,19 @@ MAX_API_CLIENTS = 20
 
 LANG_COOKIE_AGE = 365 * 86400
 HSTS_MAX_AGE = 365 * 86400
+
+# --- the admin API (issue 16) ---------------------------------------------------------------------
+
+# Calls per client (or per owner token's client) and window: a company's ERP syncing staff makes a
+# few per second at most; more is a loop gone wrong, and it must not slow the other companies.
+API_RATE_LIMIT = 600
+API_RATE_WINDOW = 60  # seconds (a fixed window in the shared store; 429 says how long is left)
+# An Idempotency-Key's first answer is replayed for a day (a client retrying after a network
+# failure does so within minutes; Stripe's and the IETF draft's common choice is 24 h).
+IDEMPOTENCY_TTL = 24 * 3600
+# The first use of a key holds it while it is answered; a worker that died frees it by then.
+IDEMPOTENCY_LOCK_TTL = 60
+IDEMPOTENCY_KEY_MAX = 255  # characters of an Idempotency-Key
+API_PAGE_SIZE = 50  # items per page of the admin API's lists by default
+API_MAX_PAGE_SIZE = 200  # and at most
+API_MAX_BODY = 64 * 1024  # bytes: a batch of 500 staff ids and 50 stores is about 30 KB

@@ -261,3 +261,46 @@ class InvalidTargetError(OAuth2Error):
     ``resource``. An Authlib protocol error (Authlib renders it as OAuth error JSON)."""
 
     error = "invalid_target"
+
+
+# --- the admin API (issue 16) -------------------------------------------------------------------
+
+
+class PreconditionRequired(DomainError):
+    """RFC 6585 3: a change to one resource must say which version it was made against
+    (``If-Match``), so that it cannot overwrite a change it never saw."""
+
+    code = "precondition_required"
+    status = 428
+
+
+class PreconditionFailed(DomainError):
+    """RFC 9110 13.1.1: ``If-Match`` names a version that is no longer the current one."""
+
+    code = "precondition_failed"
+    status = 412
+
+
+class IdempotencyKeyReused(DomainError):
+    """An ``Idempotency-Key`` sent again with another request: it cannot be its replay."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
+class IdempotencyInProgress(DomainError):
+    """The first request with this ``Idempotency-Key`` is still being answered."""
+
+    code = "idempotency_in_progress"
+    status = 409
+
+
+class RateLimited(DomainError):
+    """Too many admin API calls by one client within the window; ``retry_after`` in seconds."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, message, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

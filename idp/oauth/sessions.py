@@ -93,10 +93,16 @@ def end_all_for_account(account: Account) -> int:
 
 
 @transaction
-def end_sessions_by_owner(actor: Account, account: Account) -> int:
-    """R16: the owner ends a sub-account's sessions (apps are told by back-channel logout)."""
+def end_sessions_by_owner(
+    actor: Account, account: Account, *, expected_version: str | None = None
+) -> int:
+    """R16: the owner ends a sub-account's sessions (apps are told by back-channel logout).
+    ``expected_version``: as ``accounts.update_sub_account``."""
     require_owner(actor)
     require_sub_account(actor, account)
+    from idp.services.accounts import check_version
+
+    check_version(account, expected_version)
     ended = end_all_for_account(account)
     audit.record(
         actor,

@@ -4,9 +4,6 @@ account by its login name (R1)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +18,7 @@ from idp.errors import (
     AccountNotActivated,
     AuthenticationFailed,
     Conflict,
-    EditConflict,
+    EditConflict,  # noqa: F401  (raised through versions; callers catch accounts.EditConflict)
     Forbidden,
     InvalidInput,
     LimitReached,
@@ -33,7 +30,7 @@ from idp.kv import kv
 from idp.models import Account, Company, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
 from idp.models.base import utcnow
-from idp.services import audit, outbox, passwords, throttle
+from idp.services import audit, outbox, passwords, throttle, versions
 from idp.services.authz import require_owner, require_sub_account
 from idp.services.names import (
     normalize,
@@ -117,10 +114,13 @@ def list_staff(
     group_id: int | None = None,
     muted: bool | None = None,
     second_factor: bool | None = None,
+    after: str | None = None,
+    limit: int = MAX_LISTED,
 ) -> list[Account]:
     """R4: enabled staff, or departed staff (searchable, e.g. to re-enable a taken name), or all;
     filtered by role, store, staff group (R23), muted (R14) and second factor (R19).
-    ``status`` (active, departed or all) wins over ``departed``."""
+    ``status`` (active, departed or all) wins over ``departed``. In the order of their names;
+    ``after`` (a name key, the last of the previous page) and ``limit`` page it by keyset."""
     from idp.models.groups import group_members
 
     require_owner(actor)
@@ -152,7 +152,9 @@ def list_staff(
     if second_factor is not None:
         enrolled = Account.totp_enabled_at.is_not(None)
         query = query.filter(enrolled if second_factor else ~enrolled)
-    return query.order_by(Account.name_key).limit(MAX_LISTED).all()
+    if after is not None:
+        query = query.filter(Account.name_key > after)
+    return query.order_by(Account.name_key).limit(max(1, min(limit, MAX_LISTED))).all()
 
 
 def ensure_contact_free(
@@ -348,24 +350,25 @@ def edit_version(account: Account) -> str:
     the one it was shown with, and a save made against an older one is refused rather than
     silently overwriting another owner's change (two tabs at once). The admin API's ETag."""
     facts = {**_snapshot(account), "default": account.default_store_id, "status": account.status}
-    return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return versions.fingerprint(facts)
 
 
 def _check_version(account: Account, expected: str | None) -> None:
-    if expected is None:
-        return
-    # Concurrent saves queue here: the row alone is locked (the account's company is loaded with
-    # an outer join, which PostgreSQL cannot lock), then the account is read again.
-    db.session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
-    db.session.refresh(account)
-    if not hmac.compare_digest(expected, edit_version(account)):
-        raise EditConflict(
-            _l(
-                "%(login)s was changed by someone else since you opened this page. "
-                "The form now shows the current values; make your change again.",
-                login=account.login_name,
-            )
-        )
+    """Refused when the account changed since ``expected`` was read (the check and the write are
+    one step: ``versions.check`` locks the row first)."""
+    versions.check(
+        account,
+        expected,
+        edit_version,
+        _l(
+            "%(login)s was changed by someone else since you opened this page. "
+            "The form now shows the current values; make your change again.",
+            login=account.login_name,
+        ),
+    )
+
+
+check_version = _check_version  # for the other services that act on one sub-account (R16)
 
 
 # R4: what makes an edit a hand-over. The email and phone count by their keys (R3), so writing
@@ -518,11 +521,18 @@ def _record_edit(actor: Account, account: Account, edit: Edit, **details) -> Non
 
 
 @transaction
-def disable_sub_account(actor: Account, account: Account, *, reason: str = "owner") -> Account:
+def disable_sub_account(
+    actor: Account,
+    account: Account,
+    *,
+    reason: str = "owner",
+    expected_version: str | None = None,
+) -> Account:
     """R4/R5: departed, never deleted; its name stays taken. Its sessions and tokens end in the
-    same transaction (``mark_departed``)."""
+    same transaction (``mark_departed``). ``expected_version``: as ``update_sub_account``."""
     require_owner(actor)
     require_sub_account(actor, account)
+    _check_version(account, expected_version)
     if account.status == DEPARTED:
         raise Conflict(_l("'%(login)s' is already disabled", login=account.login_name))
     mark_departed(account)
@@ -542,10 +552,13 @@ def mark_departed(account: Account) -> None:
 
 
 @transaction
-def enable_sub_account(actor: Account, account: Account) -> Account:
+def enable_sub_account(
+    actor: Account, account: Account, *, expected_version: str | None = None
+) -> Account:
     """R4: re-enable a departed sub-account (it keeps its name, stores and roles)."""
     require_owner(actor)
     require_sub_account(actor, account)
+    _check_version(account, expected_version)
     if account.status != DEPARTED:
         raise Conflict(_l("'%(login)s' is not disabled", login=account.login_name))
     account.status = ACTIVE
@@ -595,12 +608,17 @@ def hand_over(
 
 @transaction
 def reset_sub_account_password(
-    actor: Account, account: Account, new_password: str | None = None
+    actor: Account,
+    account: Account,
+    new_password: str | None = None,
+    *,
+    expected_version: str | None = None,
 ) -> str:
     """R16: the owner sets (or has generated) a password; the staff member must choose a new one
     at next sign-in. Returns the password so that it can be shown once."""
     require_owner(actor)
     require_sub_account(actor, account)
+    _check_version(account, expected_version)
     password = new_password or generate_password()
     passwords.check_policy(password)
     account.password_hash = passwords.hash_password(password)

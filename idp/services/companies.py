@@ -14,7 +14,7 @@ from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Company, Role
 from idp.models.accounts import ACTIVE, DEPARTED, MAIN, MAIN_NAME_KEY, SUB
-from idp.services import audit, passwords
+from idp.services import audit, passwords, versions
 from idp.services.accounts import ensure_contact_free
 from idp.services.authz import require_owner
 from idp.services.names import normalize, normalize_email, normalize_phone, validate_company_name
@@ -162,12 +162,40 @@ def staff_without_second_factor(actor: Account) -> int:
     )
 
 
+def settings_version(company: Company) -> str:
+    """The version of the settings the owner edits (R19's requirement, language, time zone):
+    the admin API's ``ETag`` of the company's settings (``versions``)."""
+    return versions.fingerprint(
+        {
+            "require_totp": company.require_totp,
+            "language": company.language,
+            "timezone": company.timezone,
+        }
+    )
+
+
+def check_settings_version(company: Company, expected: str | None) -> None:
+    versions.check(
+        company,
+        expected,
+        settings_version,
+        _l(
+            "The company's settings were changed by someone else since you read them; "
+            "make your change again."
+        ),
+    )
+
+
 @transaction
-def set_company_preferences(actor: Account, *, language: str, timezone: str) -> Company:
+def set_company_preferences(
+    actor: Account, *, language: str, timezone: str, expected_version: str | None = None
+) -> Company:
     """The company's language (the emails of staff who chose none, and the default zone: UTC+8
     for Chinese) and time zone (an IANA zone, or empty for the language's default). Checked as
-    an account's own preferences are; audited with before and after when something changed."""
+    an account's own preferences are; audited with before and after when something changed.
+    ``expected_version``: ``settings_version`` as the caller read it."""
     require_owner(actor)
+    check_settings_version(actor.company, expected_version)
     locale = i18n.match(language) if language else None
     if locale is None:
         raise InvalidInput(_l("Choose one of the languages offered"), field="language")

@@ -10,7 +10,7 @@ from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, StaffGroup, Store
 from idp.models.groups import group_members
-from idp.services import audit
+from idp.services import audit, versions
 from idp.services.authz import require_owner, require_same_company
 from idp.services.names import normalize
 from idp.services.stores import get_store
@@ -28,6 +28,26 @@ def list_groups(actor: Account, store: Store | str | None = None) -> list[StaffG
 def get_group(actor: Account, group_id: int) -> StaffGroup:
     require_owner(actor)
     return require_same_company(actor, db.session.get(StaffGroup, group_id), "staff group")
+
+
+def edit_version(group: StaffGroup) -> str:
+    """A group's name and members (``versions``): the admin API's ``ETag``."""
+    return versions.fingerprint(
+        {"name": group.name, "members": sorted(a.public_id for a in group.members)}
+    )
+
+
+def _check_version(group: StaffGroup, expected: str | None) -> None:
+    versions.check(
+        group,
+        expected,
+        edit_version,
+        _l(
+            "The group %(group)s was changed by someone else since you read it; "
+            "make your change again.",
+            group=group.name,
+        ),
+    )
 
 
 def _check_group_name(store: Store, name: str, except_id: int | None = None) -> str:
@@ -71,10 +91,13 @@ def create_group(actor: Account, store: Store | str, name: str) -> StaffGroup:
 
 
 @transaction
-def rename_group(actor: Account, group: StaffGroup, name: str) -> StaffGroup:
+def rename_group(
+    actor: Account, group: StaffGroup, name: str, *, expected_version: str | None = None
+) -> StaffGroup:
     """Tokens carry the new name (``<store>/<group>``) from the next one issued."""
     require_owner(actor)
     require_same_company(actor, group, "staff group")
+    _check_version(group, expected_version)
     name = _check_group_name(group.store, name, except_id=group.id)
     before = group.name
     group.name, group.name_key = name, normalize(name)
@@ -90,9 +113,12 @@ def rename_group(actor: Account, group: StaffGroup, name: str) -> StaffGroup:
 
 
 @transaction
-def add_member(actor: Account, group: StaffGroup, account: Account) -> StaffGroup:
+def add_member(
+    actor: Account, group: StaffGroup, account: Account, *, expected_version: str | None = None
+) -> StaffGroup:
     require_owner(actor)
     require_same_company(actor, group, "staff group")
+    _check_version(group, expected_version)
     require_same_company(actor, account, "account")
     if not account.is_main and group.store_id not in {a.store_id for a in account.assignments}:
         raise InvalidInput(
@@ -120,9 +146,12 @@ def add_member(actor: Account, group: StaffGroup, account: Account) -> StaffGrou
 
 
 @transaction
-def remove_member(actor: Account, group: StaffGroup, account: Account) -> StaffGroup:
+def remove_member(
+    actor: Account, group: StaffGroup, account: Account, *, expected_version: str | None = None
+) -> StaffGroup:
     require_owner(actor)
     require_same_company(actor, group, "staff group")
+    _check_version(group, expected_version)
     require_same_company(actor, account, "account")
     if account not in group.members:
         raise Conflict(
@@ -141,9 +170,10 @@ def remove_member(actor: Account, group: StaffGroup, account: Account) -> StaffG
 
 
 @transaction
-def delete_group(actor: Account, group: StaffGroup) -> None:
+def delete_group(actor: Account, group: StaffGroup, *, expected_version: str | None = None) -> None:
     require_owner(actor)
     require_same_company(actor, group, "staff group")
+    _check_version(group, expected_version)
     audit.record(
         actor,
         "group.deleted",

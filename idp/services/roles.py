@@ -13,7 +13,7 @@ from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Role
 from idp.models.accounts import account_roles
-from idp.services import audit
+from idp.services import audit, versions
 from idp.services.authz import require_owner, require_same_company
 from idp.services.names import normalize
 from idp.services.permissions import MAIN_ONLY, MAX_CUSTOM_ROLES, PERMISSIONS
@@ -76,6 +76,26 @@ def get_role(actor: Account, ident: int | str) -> Role:
     return require_same_company(actor, role, "role")
 
 
+def edit_version(role: Role) -> str:
+    """What the owner edits of a role (``versions``): the admin API's ``ETag``."""
+    return versions.fingerprint(
+        {"name": role.name, "description": role.description, "permissions": role.permissions}
+    )
+
+
+def _check_version(role: Role, expected: str | None) -> None:
+    versions.check(
+        role,
+        expected,
+        edit_version,
+        _l(
+            "The role %(role)s was changed by someone else since you read it; "
+            "make your change again.",
+            role=role.name,
+        ),
+    )
+
+
 def _ensure_name_free(actor: Account, name: str, except_id: int | None = None) -> None:
     query = db.session.query(Role.id).filter_by(
         company_id=actor.company_id, name_key=normalize(name)
@@ -135,9 +155,12 @@ def update_role(
     name: str | None = None,
     permissions: Iterable[str] | None = None,
     description: str | None = None,
+    expected_version: str | None = None,
 ) -> Role:
+    """``expected_version``: ``edit_version`` as the caller read it (else no check)."""
     require_owner(actor)
     require_same_company(actor, role, "role")
+    _check_version(role, expected_version)
     before = {"name": role.name, "permissions": list(role.permissions)}
     if name is not None:
         name = _check_role_name(name)
@@ -159,11 +182,12 @@ def update_role(
 
 
 @transaction
-def delete_role(actor: Account, role: Role) -> None:
+def delete_role(actor: Account, role: Role, *, expected_version: str | None = None) -> None:
     """A role still held by someone is refused: the owner moves them first, so no one silently
     loses permissions."""
     require_owner(actor)
     require_same_company(actor, role, "role")
+    _check_version(role, expected_version)
     holders = db.session.query(Account).filter(Account.roles.contains(role)).count()
     if holders:
         raise Conflict(

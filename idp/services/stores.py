@@ -23,7 +23,7 @@ from idp.models.companies import (
     STORE_DEAUTHORIZED,
 )
 from idp.models.groups import StaffGroup, group_members
-from idp.services import audit
+from idp.services import audit, versions
 from idp.services.accounts import mark_departed
 from idp.services.authz import require_owner, require_same_company, require_sub_account
 from idp.services.tx import transaction
@@ -139,6 +139,32 @@ def authorize_store(actor: Account, marketplace: str, external_id: str, name: st
     return store
 
 
+def edit_version(store: Store) -> str:
+    """What the owner changes of a store (its state, name and operators: R10, R12), for the
+    admin API's ``ETag`` (``versions``)."""
+    return versions.fingerprint(
+        {
+            "status": store.status,
+            "name": store.name,
+            "mode": store.operation_mode,
+            "operators": sorted(o.account_id for o in store.operators),
+        }
+    )
+
+
+def _check_version(store: Store, expected: str | None) -> None:
+    versions.check(
+        store,
+        expected,
+        edit_version,
+        _l(
+            "The store %(store)s was changed by someone else since you read it; "
+            "make your change again.",
+            store=store.name,
+        ),
+    )
+
+
 def _settle_default(account: Account) -> None:
     """R9/R10: keep the default among the held stores; else the one given earliest; else none."""
     held = [a.store_id for a in sorted(account.assignments, key=lambda a: a.id or 0)]
@@ -199,12 +225,15 @@ def plan_deauthorization(actor: Account, store: Store) -> list[Deauthorization]:
 
 
 @transaction
-def deauthorize_store(actor: Account, store: Store) -> list[Deauthorization]:
+def deauthorize_store(
+    actor: Account, store: Store, *, expected_version: str | None = None
+) -> list[Deauthorization]:
     """R10, in one transaction, as ``plan_deauthorization`` says: the store leaves every
     sub-account that had it; a default moves to the store given earliest; an account left with
     no store is disabled (R5). Returns the plan carried out."""
     require_owner(actor)
     require_same_company(actor, store, "store")
+    _check_version(store, expected_version)
     if not store.is_authorized:
         raise Conflict(_l("The store '%(store)s' is not authorized", store=store.name))
     plan = plan_deauthorization(actor, store)
@@ -364,12 +393,18 @@ def set_default_store(actor: Account, account: Account, store: Store | str) -> A
 
 @transaction
 def set_store_operators(
-    actor: Account, store: Store, mode: str, operators: Iterable[Account | str] = ()
+    actor: Account,
+    store: Store,
+    mode: str,
+    operators: Iterable[Account | str] = (),
+    *,
+    expected_version: str | None = None,
 ) -> Store:
     """R12: "by store" (one operator, the main account by default) or "by product" (several).
     A reporting attribute only: it grants no access."""
     require_owner(actor)
     require_same_company(actor, store, "store")
+    _check_version(store, expected_version)
     if mode not in (OPERATE_BY_STORE, OPERATE_BY_PRODUCT):
         raise InvalidInput(_l("The operation mode is by_store or by_product"), field="mode")
     people: list[Account] = []

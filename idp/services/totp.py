@@ -127,13 +127,17 @@ def verify(account: Account, code: str, *, now: float | None = None) -> str:
 
 
 @transaction
-def reset_totp(actor: Account, account: Account) -> Account:
+def reset_totp(actor: Account, account: Account, *, expected_version: str | None = None) -> Account:
     """R16: the owner removes a sub-account's second factor (a lost phone); the staff member
-    enrols again, at next sign-in if the company requires it."""
+    enrols again, at next sign-in if the company requires it. ``expected_version``: as
+    ``accounts.update_sub_account``."""
     require_owner(actor)
     require_same_company(actor, account, "sub-account")
     if account.is_main:
         raise Forbidden(_l("The main account removes its own second factor, with a code"))
+    from idp.services.accounts import check_version
+
+    check_version(account, expected_version)
     if not is_enrolled(account):
         raise Conflict(_l("'%(login)s' has no second factor to reset", login=account.login_name))
     _clear(account)
@@ -146,10 +150,16 @@ def reset_totp(actor: Account, account: Account) -> Account:
 
 
 @transaction
-def set_required_for_staff(actor: Account, required: bool) -> Company:
-    """R19: the owner requires a second factor for every sub-account of the company."""
+def set_required_for_staff(
+    actor: Account, required: bool, *, expected_version: str | None = None
+) -> Company:
+    """R19: the owner requires a second factor for every sub-account of the company.
+    ``expected_version``: ``companies.settings_version`` as the caller read it."""
     require_owner(actor)
     company = actor.company
+    from idp.services.companies import check_settings_version
+
+    check_settings_version(company, expected_version)
     company.require_totp = bool(required)
     audit.record(
         actor,

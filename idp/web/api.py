@@ -14,6 +14,7 @@ rendered in one place (``api_error``); token errors add ``WWW-Authenticate`` (RF
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 from flask import Blueprint, jsonify, request
 
@@ -34,10 +35,30 @@ def api_error(exc: DomainError):
     return answers.of(exc, answers.Kind.API)
 
 
+# The owner's routes here are superseded by the admin API (issue 16); they keep working, and say
+# so (RFC 9745 ``Deprecation``, RFC 8288 ``Link`` to the successor). The wallet service's check
+# (``/api/wallet/verify``) is not the owner's and stays as it is.
+SUCCESSORS = {
+    "api.set_wallet_password": "/api/v1/wallet/password",
+    "api.list_staff": "/api/v1/staff",
+    "api.reset_password": "/api/v1/staff/{name}/reset-password",
+    "api.reset_second_factor": "/api/v1/staff/{name}/reset-2fa",
+    "api.end_sessions": "/api/v1/staff/{name}/end-sessions",
+    "api.disable": "/api/v1/staff/{name}/disable",
+    "api.enable": "/api/v1/staff/{name}/enable",
+}
+DEPRECATED_SINCE = "@1796169600"  # 2026-12-02T00:00:00Z, as RFC 9745's structured date
+
+
 @bp.after_request
 def no_store(response):
     """Answers carry passwords shown once and security state: never cached."""
     response.headers["Cache-Control"] = "no-store"
+    successor = SUCCESSORS.get(request.endpoint or "")
+    if successor is not None:
+        target = successor.format(name=quote((request.view_args or {}).get("name", ""), safe=""))
+        response.headers["Deprecation"] = DEPRECATED_SINCE
+        response.headers["Link"] = f'<{target}>; rel="successor-version"'
     return response
 
 
