@@ -301,3 +301,35 @@ def test_issue16_at_most_so_many_clients_in_use(owner_web, acme):
     assert refused.status_code == 409 and "at most 20 API clients in use" in alert(refused)
     post(owner_web, f"{PAGE}/{made[0].client_id}/revoke")
     assert create(owner_web, "One more").client_id.startswith("api_")
+
+
+# --- end to end: the console's client at the admin API ------------------------------------------
+
+
+def test_issue16_the_consoles_client_works_at_the_admin_api_at_once_and_stops_when_revoked(
+    web, owner_web, acme, globex, make
+):
+    """Created on the page, the client's token manages acme's staff through /api/v1 at once,
+    sees nothing of globex, and is refused the moment the owner revokes it."""
+    make.staff(globex, "dave", stores_=[make.store(globex, "shopee-my")])
+    store = acme.company.stores[0].public_id
+    rp = create(owner_web, "HR sync")
+    access = token(web, rp).get_json()["access_token"]
+    bearer = {"Authorization": f"Bearer {access}"}
+
+    listed = web.get("/api/v1/staff", headers=bearer)
+    assert listed.status_code == 200, listed.get_json()
+    made = web.post(
+        "/api/v1/staff",
+        headers={**bearer, "Idempotency-Key": "hr-sync-1"},
+        json={"name": "carol", "password": "A-long-Pass-2026!", "stores": [store]},
+    )
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["staff"]["login_name"] == "acme:carol"
+    assert accounts.find_by_login_name("acme:carol") is not None
+    assert web.get("/api/v1/staff/globex:dave", headers=bearer).status_code == 404
+    assert web.get("/api/v1/staff/dave", headers=bearer).status_code == 404
+
+    post(owner_web, f"{PAGE}/{rp.client_id}/revoke")
+    after = web.get("/api/v1/staff", headers=bearer)
+    assert after.status_code == 401 and after.get_json()["error"] == "invalid_token"
