@@ -172,3 +172,11 @@ def test_clients_set_and_list_show_who_may_exchange_and_introspect(ctx, run, rp)
     assert "Unknown clients: nope" in refused.output
     run("clients", "set", rp.client_id, "--no-exchange")
     assert "exchangeable-by" not in run("clients", "list").output
+
+
+def test_client_ids_never_start_with_a_dash():
+    """An operator types the id after ``idp clients set``: a leading ``-`` reads as an option
+    (one random id in 64 did, and made this file's CLI test fail now and then)."""
+    made = [clients.new_client_id() for _ in range(3000)]
+    assert not [client_id for client_id in made if client_id.startswith("-")]
+    assert len(set(made)) == len(made) and all(len(c) == 22 for c in made)

@@ -43,6 +43,14 @@ def _check_uris(uris, field: str) -> list[str]:
     return [_check_uri(u, field) for u in uris]
 
 
+def new_client_id() -> str:
+    """A random client id (128 bits, URL-safe) that never starts with ``-``: an operator types
+    it after ``idp clients set``, where a leading dash would read as an option (about one id
+    in 64 did)."""
+    client_id = secrets.token_urlsafe(16)
+    return "A" + client_id[1:] if client_id.startswith("-") else client_id
+
+
 @transaction
 def create_client(
     name: str,
@@ -99,7 +107,7 @@ def create_client(
         raise Conflict(f"The client id '{client_id}' is taken", field="client_id")
     secret = None if client_type == PUBLIC else secrets.token_urlsafe(32)
     client = Client(
-        client_id=client_id or secrets.token_urlsafe(16),
+        client_id=client_id or new_client_id(),
         secret_hash=client_secret_hash(secret) if secret else None,
         name=name.strip(),
         client_type=client_type,
