@@ -13,7 +13,6 @@ rendered in one place (``api_error``); token errors add ``WWW-Authenticate`` (RF
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 from flask import Blueprint, jsonify, request
@@ -23,6 +22,7 @@ from idp.models import Account, IssuedToken
 from idp.oauth import sessions, tokens
 from idp.services import accounts, authz, passwords, totp, wallet
 from idp.web import answers
+from idp.web.api_v1.spec import json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -103,27 +103,8 @@ def _owner() -> Account:
 
 
 def _body() -> dict:
-    """The JSON object sent, ``{}`` when nothing was sent."""
-    if (request.content_length or 0) > MAX_BODY:
-        raise MalformedRequest(f"The request body is larger than {MAX_BODY} bytes")
-    raw = request.get_data(cache=True)
-    if len(raw) > MAX_BODY:
-        raise MalformedRequest(f"The request body is larger than {MAX_BODY} bytes")
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise MalformedRequest("The request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise MalformedRequest("The request body must be a JSON object")
-    try:  # JSON may escape half a surrogate pair (\ud800): not text, and nothing can store it
-        json.dumps(body, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        raise MalformedRequest(
-            "The request body holds an unpaired surrogate (\\ud800-\\udfff)"
-        ) from None
-    return body
+    """The JSON object sent, ``{}`` when nothing was sent (read as the admin API reads its)."""
+    return json_body(MAX_BODY, too_large=MalformedRequest)
 
 
 def _text(body: dict, name: str, *, required: bool, limit: int) -> str | None:

@@ -172,13 +172,15 @@ def _no_nul(value: Any) -> None:
             _no_nul(item)
 
 
-def json_body() -> dict:
-    """The JSON object sent (``{}`` when nothing was sent)."""
-    if (request.content_length or 0) > API_MAX_BODY:
-        raise TooLarge(f"The request body is larger than {API_MAX_BODY} bytes")
+def json_body(limit: int = API_MAX_BODY, too_large: type[DomainError] = TooLarge) -> dict:
+    """The JSON object sent (``{}`` when nothing was sent), of at most ``limit`` bytes, with no
+    NUL and no half surrogate pair in it. The old ``/api`` routes read theirs here too (their
+    oversized body stays a 400: ``too_large``)."""
+    if (request.content_length or 0) > limit:
+        raise too_large(f"The request body is larger than {limit} bytes")
     raw = request.get_data(cache=True)
-    if len(raw) > API_MAX_BODY:
-        raise TooLarge(f"The request body is larger than {API_MAX_BODY} bytes")
+    if len(raw) > limit:
+        raise too_large(f"The request body is larger than {limit} bytes")
     if not raw.strip():
         return {}
     try:
