@@ -1,18 +1,81 @@
-"""The account's own settings pages (every signed-in account, main or sub): language and time
-zone (issue 13). The account centre (issue 17) grows here."""
+"""The account centre (issue 17): every signed-in account's own pages, main or sub, under
+``/account``. Its sections are listed once in :data:`SECTIONS`; the layout shows those whose page
+exists, so a section lands with its page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from idp import i18n
 from idp.errors import DomainError
-from idp.i18n import _
+from idp.i18n import _, _l
 from idp.models.base import utcnow
-from idp.services import preferences
-from idp.web.sso import current_session, to_sign_in
+from idp.services import accounts, preferences, totp
+from idp.web.sso import current_session, safe_next, to_sign_in
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+
+# (key, endpoint, label, what the overview says the section is for)
+SECTIONS = (
+    ("overview", "account.overview", _l("Overview"), None),
+    (
+        "profile",
+        "account.profile",
+        _l("Profile"),
+        _l("Your name, gender, email, mobile and photo."),
+    ),
+    ("password", "account.password", _l("Password"), _l("Change the password you sign in with.")),
+    (
+        "security",
+        "account.security",
+        _l("Second factors"),
+        _l("Authenticator app, passkeys and recovery codes."),
+    ),
+    (
+        "sessions",
+        "account.sessions",
+        _l("Sessions"),
+        _l("Where you are signed in; sign out there."),
+    ),
+    (
+        "privacy",
+        "account.privacy",
+        _l("Privacy"),
+        _l("Which apps may see your personal information."),
+    ),
+    (
+        "subscriptions",
+        "account.subscriptions",
+        _l("Email subscriptions"),
+        _l("Which notification emails you receive."),
+    ),
+    (
+        "apps",
+        "account.apps",
+        _l("Connected apps"),
+        _l("Apps you signed in to; revoke their access."),
+    ),
+    (
+        "preferences",
+        "account.preferences_page",
+        _l("Language and time zone"),
+        _l("The language of your pages and emails, and your time zone."),
+    ),
+)
+
+
+def sections() -> list[tuple[str, str, str, str | None]]:
+    """The sections whose page this build has."""
+    return [s for s in SECTIONS if s[1] in current_app.view_functions]
 
 
 @bp.before_request
@@ -21,7 +84,61 @@ def require_session():
     if sso is None:
         return to_sign_in()
     g.account = sso.account
+    g.sso_session = sso
     return None
+
+
+@bp.app_context_processor
+def account_sections():
+    return {"account_sections": sections}
+
+
+@bp.get("")
+@bp.get("/")
+def overview():
+    account = g.account
+    return render_template(
+        "account/overview.html",
+        section="overview",
+        account=account,
+        second_factor=totp.is_enrolled(account),
+        language_name=(
+            i18n.NATIVE_NAMES.get(account.language, account.language)
+            if account.language
+            else _("your browser's")
+        ),
+        zone=i18n.zone_of(account),
+    )
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    """R7, and R16's forced change after an owner's reset (then the page stands alone, as the
+    person can go nowhere else until they choose a password)."""
+    account = g.account
+    next_url = safe_next(request.values.get("next"))
+    error = None
+    if request.method == "POST":
+        try:
+            accounts.change_own_password(
+                account,
+                request.form.get("current_password") or "",
+                request.form.get("new_password") or "",
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            flash(
+                _("Your password was changed. Use the new one from your next sign-in."), "success"
+            )
+            return redirect(next_url)
+    return render_template(
+        "account/password.html",
+        section="password",
+        account=account,
+        next=next_url,
+        error=error,
+    ), (400 if error else 200)
 
 
 @bp.route("/preferences", methods=["GET", "POST"])
@@ -42,6 +159,7 @@ def preferences_page():
             return redirect(url_for("account.preferences_page"))
     return render_template(
         "account/preferences.html",
+        section="preferences",
         account=account,
         zones=preferences.COMMON_ZONES,
         company_zone=i18n.company_zone(account.company),

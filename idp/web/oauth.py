@@ -118,7 +118,7 @@ def authorize():
         return _login_redirect(drop_prompt=principal is not None)
     account = account_facts(session.account_id)  # what this page needs of it, cached
     if account.must_change_password:
-        return redirect(url_for("signin.change_password", next=request.full_path))
+        return redirect(url_for("account.password", next=request.full_path))
     client = grant.client
     if not authz.may_use_app(account.kind, client):
         denied = _redirecting(grant, "access_denied", authz.CONSUMER_REFUSED)

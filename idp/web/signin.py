@@ -9,7 +9,6 @@ from datetime import datetime
 from flask import (
     Blueprint,
     current_app,
-    flash,
     make_response,
     redirect,
     render_template,
@@ -60,7 +59,7 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
     session.pop(PENDING, None)
     target = next_url
     if must_change:
-        target = url_for("signin.change_password", next=next_url)
+        target = url_for("account.password", next=next_url)
     if muted and not must_change:
         # R14: the first sign-ins of an unverified sub-account ask it to verify (it may skip).
         target = url_for("verify.start", next=target)
@@ -248,30 +247,6 @@ def enrol():
     cookie, target = _start_session(account, ["pwd", "otp"], pending["next"])
     page = make_response(render_template("signin/recovery_codes.html", codes=codes, next=target))
     return set_cookie(page, cookie)
-
-
-@bp.route("/account/password", methods=["GET", "POST"])
-def change_password():
-    """R7, and R16's forced change after an owner's reset."""
-    sso = current_session()
-    next_url = safe_next(request.values.get("next"))
-    if sso is None:
-        return to_sign_in()
-    account = sso.account
-    if request.method == "GET":
-        return render_template("signin/password.html", account=account, next=next_url)
-    try:
-        accounts.change_own_password(
-            account,
-            request.form.get("current_password") or "",
-            request.form.get("new_password") or "",
-        )
-    except DomainError as exc:
-        return render_template(
-            "signin/password.html", account=account, next=next_url, error=exc.message
-        ), 400
-    flash(_("Your password was changed. Use the new one from your next sign-in."), "success")
-    return redirect(next_url)
 
 
 def _verified_hint(id_token_hint: str) -> dict | None:
