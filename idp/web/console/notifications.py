@@ -4,7 +4,7 @@ carrying the table's version so that two owners' edits never silently overwrite 
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import render_template
 
 from idp.errors import DomainError
 from idp.i18n import _
