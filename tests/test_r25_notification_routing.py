@@ -141,6 +141,19 @@ def test_r25_a_departed_named_account_and_an_unknown_submitter_fall_back(shop, m
     assert {m["To"] for m in delivered(smtp, 4)} == {shop.owner.email}
 
 
+def test_r25_a_deleted_group_falls_back_to_the_main_account(shop, smtp):
+    group = groups.create_group(shop.owner, shop.sg, "Pre-sale")
+    groups.add_member(shop.owner, group, shop.bob)
+    routing.set_route(shop.owner, "infringement_complaint", "group", group_id=group.id)
+    groups.delete_group(shop.owner, group)
+    again = groups.create_group(shop.owner, shop.sg, "Somebody else's job")  # may reuse the id
+    groups.add_member(shop.owner, again, shop.carol)
+    [line] = [r for r in routing.table(shop.owner) if r.kind == "infringement_complaint"]
+    assert (line.recipient, line.group) == ("group", None)
+    shop.publish("infringement_complaint")
+    assert [m["To"] for m in delivered(smtp, 1)] == [shop.owner.email]
+
+
 def test_r25_a_replayed_event_id_sends_nothing(shop, smtp):
     first = shop.publish("fraud_complaint", event_id="evt-42")
     again = shop.publish("fraud_complaint", event_id="evt-42")
@@ -395,6 +408,9 @@ def test_r25_console_form_errors_are_shown_on_the_form(shop, ctx):
     assert saved.status_code == 302
     [line] = [r for r in routing.table(shop.owner) if r.kind == "trade_dispute"]
     assert [a.login_name for a in line.accounts] == ["acme:alice", "acme:carol"]
+    accounts.disable_sub_account(shop.owner, shop.carol)
+    shown = web.get("/console/notifications").get_data(as_text=True)
+    assert "acme:carol" in shown and "departed" in shown  # named, departed: the owner sees it
     stale = web.post(
         "/console/notifications/rfq_matched",
         data={
