@@ -200,3 +200,15 @@ IDEMPOTENCY_KEY_MAX = 255  # characters of an Idempotency-Key
 API_PAGE_SIZE = 50  # items per page of the admin API's lists by default
 API_MAX_PAGE_SIZE = 200  # and at most
 API_MAX_BODY = 64 * 1024  # bytes: a batch of 500 staff ids and 50 stores is about 30 KB
+
+# --- notification routing and the events intake (R25, issue 18) -----------------------------------
+
+# An event's payload, as compact JSON: what an email shows (a product, an order, a short reason),
+# not a document; a larger one is an app sending what it should link to, and every byte of it is
+# copied into each recipient's email.
+EVENT_PAYLOAD_MAX = 2048  # bytes
+EVENT_PAYLOAD_FIELDS = 20  # top-level fields shown in an email
+EVENT_ID_MAX = 128  # characters of an app's event id (a UUID is 36)
+# Named recipients of one kind: a kind that needs more people is a staff group's job (R23).
+MAX_ROUTE_ACCOUNTS = 20
+EVENTS_MAX_BODY = 8 * 1024  # bytes of an intake request: the payload and a few short fields

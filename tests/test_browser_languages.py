@@ -332,6 +332,7 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "console-operators": (OWNER, to_console("/console/stores/{sg}/operators")),
     "console-roles": (OWNER, go("/console/roles")),
     "console-groups": (OWNER, go("/console/groups")),
+    "console-notifications": (OWNER, go("/console/notifications")),
     "console-company": (OWNER, go("/console/company")),
     "console-audit": (OWNER, go("/console/audit")),
     "console-api-clients": (OWNER, api_clients_listed),

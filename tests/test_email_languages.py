@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from idp.extensions import db
-from idp.services import outbox
+from idp.services import outbox, routing
 from idp.services.outbox import SECURITY_KINDS
 from tests.languages import english_runs, has_chinese
 
@@ -35,13 +35,26 @@ CONTEXT = {
     "wallet_changed": {"company": "淘宝", "first": False, "when": MOMENT},
     "wallet_locked": {"company": "淘宝", "failures": 5, "until": MOMENT, "store": "淘宝旗舰店"},
 }
+# R25's event notices (idp.services.routing): what an app published, shown as it sent it.
+EVENT = {
+    "store": "淘宝旗舰店",
+    "marketplace": "淘宝",
+    "company": "淘宝",
+    "details": [("商品", "蓝色水壶")],
+}
+for _kind in routing.KINDS:
+    CONTEXT[routing.NOTIFICATION_EMAIL_KINDS[_kind]] = {
+        **EVENT,
+        "kind_label": routing.KIND_LABELS[_kind],
+        "fell_back": _kind == routing.TRADE_DISPUTE,
+    }
 TYPED = ("淘宝", "小宝")  # what people typed, shown as typed in both languages
 
 
 def test_every_kind_is_covered():
     kinds = {path.stem for path in (outbox.TEMPLATES).glob("*.txt")}
     assert kinds == set(CONTEXT), "a new kind of email needs a case here"
-    assert kinds <= SECURITY_KINDS | {"activation"}
+    assert kinds <= SECURITY_KINDS | {"activation"} | set(routing.NOTIFICATION_EMAIL_KINDS.values())
 
 
 @pytest.fixture

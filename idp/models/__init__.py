@@ -4,6 +4,7 @@ from idp.models.accounts import Account, Role, StoreAssignment, account_roles
 from idp.models.audit import AuditEvent
 from idp.models.companies import Company, Marketplace, Store, StoreOperator
 from idp.models.groups import StaffGroup, group_members
+from idp.models.notifications import NotificationEvent, NotificationRoute
 from idp.models.oauth import (
     AuthorizationCode,
     Client,
@@ -25,6 +26,8 @@ __all__ = [
     "Consent",
     "IssuedToken",
     "LogoutDelivery",
+    "NotificationEvent",
+    "NotificationRoute",
     "OutboxMessage",
     "RecoveryCode",
     "SessionClient",

@@ -30,8 +30,12 @@ SCOPES = {
     # Issue 16: the company's admin API (/api/v1), for the owner's own tools and the company's
     # API clients. A token with it names the API in its audience (``tokens.api_audience``).
     "company:admin": _l("Manage your company's staff, stores, roles and audit log"),
+    # R25 (issue 18): a downstream app publishes events (client credentials) through the intake
+    # API (/api/events), and the company's notification routing emails the right people.
+    "events:publish": _l("Publish events about a company's stores, to be emailed to its staff"),
 }
 ADMIN_SCOPE = "company:admin"
+EVENTS_SCOPE = "events:publish"
 API_PATH = "/api/v1"
 SESSION_COOKIE = "idp_sso"
 # A long-lived random id of the browser: a sign-in from a device the account never used is told

@@ -180,6 +180,7 @@ ACTION_LABELS = {
     "group.renamed": _l("Staff group renamed"),
     "group.member_added": _l("Added to a staff group"),
     "group.member_removed": _l("Removed from a staff group"),
+    "notifications.route_changed": _l("Notification routing changed"),
     "wallet.set": _l("Wallet password set"),
     "wallet.changed": _l("Wallet password changed"),
     "wallet.check_failed": _l("Wrong wallet password entered"),

@@ -3,12 +3,12 @@ tokens as ``groups``. A member must hold the group's store."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from idp.errors import Conflict, InvalidInput
 from idp.extensions import db
 from idp.i18n import _l
-from idp.models import Account, StaffGroup, Store
+from idp.models import Account, NotificationRoute, StaffGroup, Store
 from idp.models.groups import group_members
 from idp.services import audit, versions
 from idp.services.authz import require_owner, require_same_company
@@ -182,6 +182,13 @@ def delete_group(actor: Account, group: StaffGroup, *, expected_version: str | N
         store=group.store.public_id,
     )
     group.members = []
+    # R25: a routing line that named the group falls back to the main account (PostgreSQL's
+    # ON DELETE SET NULL does the same; SQLite enforces no foreign key and may reuse the id).
+    db.session.execute(
+        update(NotificationRoute)
+        .where(NotificationRoute.group_id == group.id)
+        .values(group_id=None)
+    )
     db.session.delete(group)
 
 

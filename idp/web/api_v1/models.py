@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from idp.defaults import API_MAX_PAGE_SIZE, API_PAGE_SIZE, MAX_BATCH, MAX_NICKNAME, MAX_NOTES
+from idp.services import routing
 
 Text = Annotated[str, Field(max_length=300)]
 Ident = Annotated[str, Field(min_length=1, max_length=120)]
@@ -308,3 +309,35 @@ class WalletPassword(Body):
 class WalletDone(BaseModel):
     status: Literal["set", "changed"]
     wallet_password_set_at: datetime
+
+
+# --- notification routing (R25) -------------------------------------------------------------
+
+EventKind = Literal[routing.KINDS]  # the one list of kinds, in the service
+RecipientChoice = Literal[routing.RECIPIENTS]
+
+
+class RouteOut(BaseModel):
+    kind: EventKind
+    recipient: RecipientChoice
+    accounts: list[str] = Field(description="Login names, when recipient is accounts")
+    group: int | None = Field(description="The staff group's id, when recipient is group")
+    default: bool = Field(description="true while the kind has R25's default recipient")
+
+
+class RoutingTable(BaseModel):
+    items: list[RouteOut]
+
+
+class RouteIn(Body):
+    recipient: RecipientChoice
+    accounts: list[Ident] | None = Field(
+        None, max_length=20, description="Sub-accounts (id or name), when recipient is accounts"
+    )
+    group: int | None = Field(None, ge=0, le=2147483647, description="A staff group's id")
+
+
+class RoutingEdit(Body):
+    """Only the kinds sent change; the others keep their recipients."""
+
+    routes: dict[EventKind, RouteIn] = Field(min_length=1)
