@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import select
+
 from idp.errors import InvalidInput
+from idp.extensions import db
 from idp.i18n import _l
-from idp.models import Account
+from idp.models import Account, Client, Consent
 from idp.models.accounts import (
     PRIVACY_ALL_APPS,
     PRIVACY_LEVELS,
@@ -71,9 +74,16 @@ LEVEL_HINTS = {
     ),
 }
 TIER_LABELS = {
-    FIRST_PARTY: _l("Your company's app"),
-    VERIFIED_PARTNER: _l("Verified partner"),
-    THIRD_PARTY: _l("Third-party app"),
+    FIRST_PARTY: _l("Your company's apps"),
+    VERIFIED_PARTNER: _l("Verified partner apps"),
+    THIRD_PARTY: _l("Other third-party apps"),
+}
+TIER_HINTS = {
+    FIRST_PARTY: _l("Seller centers and consoles run for your company. They never ask you."),
+    VERIFIED_PARTNER: _l(
+        "Apps of other firms that the operators have checked. They ask for your approval."
+    ),
+    THIRD_PARTY: _l("Any other app. It asks for your approval."),
 }
 
 
@@ -112,6 +122,20 @@ def release_text(text: str, level: str, tier: str | None) -> str:
     if allows(level, tier):
         return text
     return json.dumps(release(json.loads(text), level, tier), separators=(",", ":"))
+
+
+def apps_of(account: Account) -> list[Client]:
+    """The apps the account uses, to show what each gets: those it can open from the start
+    page and those it approved, enabled, by name."""
+    from idp.oauth.clients import apps_for
+
+    approved = db.session.scalars(
+        select(Client)
+        .join(Consent, Consent.client_id == Client.id)
+        .where(Consent.account_id == account.id, Client.disabled.is_(False))
+    ).all()
+    found = {app.id: app for app in [*apps_for(account), *approved]}
+    return sorted(found.values(), key=lambda app: app.name.casefold())
 
 
 @transaction
