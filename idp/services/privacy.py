@@ -14,6 +14,7 @@ own."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
@@ -122,6 +123,48 @@ def release_text(text: str, level: str, tier: str | None) -> str:
     if allows(level, tier):
         return text
     return json.dumps(release(json.loads(text), level, tier), separators=(",", ":"))
+
+
+# One app's kind, as its consent screen says it.
+TIER_NAMES = {
+    FIRST_PARTY: _l("Your company's app"),
+    VERIFIED_PARTNER: _l("Verified partner"),
+    THIRD_PARTY: _l("Third-party app, not verified"),
+}
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One line of a consent screen: what the app would get, and whether it will (R21)."""
+
+    text: str
+    scope: str
+    shared: bool = True
+    personal: bool = False
+
+
+def shown_on_consent(level: str, tier: str, scope: str) -> list[Shown]:
+    """What a consent screen lists for an app of ``tier`` asking for ``scope``, for an account
+    at ``level``: the scopes as the app gets them, the profile claims marked withheld when the
+    level keeps them from it (the claims are released as ``release`` says: this only shows
+    it)."""
+    from idp.oauth.config import SCOPES
+
+    released = allows(level, tier)
+    shown: list[Shown] = []
+    for name in dict.fromkeys(scope.split()):
+        if name == "profile":
+            shown.append(
+                Shown(_l("Your login name, company, account type, roles and stores"), name)
+            )
+            shown.append(Shown(_l("Your name, gender and photo"), name, released, True))
+        elif name == "email":
+            shown.append(Shown(_l("Your email address"), name, released, True))
+        elif name == "phone":
+            shown.append(Shown(_l("Your mobile number"), name, released, True))
+        else:
+            shown.append(Shown(SCOPES.get(name, name), name))
+    return shown
 
 
 def apps_of(account: Account) -> list[Client]:
