@@ -574,6 +574,28 @@ def relation_options(command):
     return command
 
 
+# R21: a client's tier, as typed (``first-party``) and as stored (``first_party``).
+TIER_CHOICES = ("first-party", "verified-partner", "third-party")
+
+
+def tier_option(command):
+    return click.option(
+        "--tier",
+        type=click.Choice(TIER_CHOICES),
+        help="R21: first-party (no consent asked), verified-partner (a third party the "
+        "operators checked: accounts that show their personal information to partner apps "
+        "only still share it), or third-party. Default: first-party.",
+    )(command)
+
+
+def _stored_tier(tier: str | None) -> str | None:
+    return tier.replace("-", "_") if tier else None
+
+
+def _shown_tier(tier: str) -> str:
+    return tier.replace("_", "-")
+
+
 @cli.group("clients")
 def clients_group() -> None:
     """Register relying parties (apps) that delegate sign-in to this provider."""
@@ -583,7 +605,8 @@ def clients_group() -> None:
 @click.argument("name")
 @click.option("--public", is_flag=True, help="A public client (SPA, mobile): PKCE, no secret.")
 @click.option("--consumer", is_flag=True, help="A buyer app: sub-accounts are refused (R6).")
-@click.option("--third-party", is_flag=True, help="Users must consent before it gets tokens.")
+@click.option("--third-party", is_flag=True, help="Users must consent first (--tier third-party).")
+@tier_option
 @click.option("--redirect-uri", "redirect_uris", multiple=True)
 @click.option("--post-logout-redirect-uri", "logout_uris", multiple=True)
 @click.option("--backchannel-logout-uri")
@@ -610,6 +633,7 @@ def clients_create(
     public,
     consumer,
     third_party,
+    tier,
     redirect_uris,
     logout_uris,
     backchannel_logout_uri,
@@ -624,11 +648,14 @@ def clients_create(
 ):
     from idp.oauth import clients
 
+    if third_party and tier not in (None, "third-party"):
+        raise click.UsageError("--third-party and --tier name different tiers")
     client, secret = clients.create_client(
         name,
         client_type="public" if public else "confidential",
         app_type="consumer" if consumer else "merchant",
         first_party=not third_party,
+        tier=_stored_tier(tier),
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=logout_uris,
         backchannel_logout_uri=backchannel_logout_uri,
@@ -654,7 +681,7 @@ def clients_list():
     for c in clients.list_clients():
         click.echo(
             f"{c.client_id:<24} {c.client_type:<12} {c.app_type:<9} "
-            f"{'1st' if c.first_party else '3rd'}-party {c.name}  "
+            f"{_shown_tier(c.tier):<16} {c.name}  "
             f"grants={','.join(c.grant_types)} redirect={' '.join(c.redirect_uris)}"
             + (f" home={c.client_uri}" if c.client_uri else "")
             + (f" exchangeable-by={','.join(c.exchangeable_by)}" if c.exchangeable_by else "")
@@ -672,11 +699,13 @@ def clients_list():
 @relation_options
 @click.option("--no-exchange", is_flag=True, help="No other client may exchange its tokens.")
 @click.option("--no-resource-server", is_flag=True, help="Introspect its own tokens only.")
+@tier_option
 @friendly
 def clients_set(
-    client_id, home_url, exchangeable_by, no_exchange, resource_server_for, no_resource_server
+    client_id, home_url, exchangeable_by, no_exchange, resource_server_for, no_resource_server, tier
 ):
-    """Change CLIENT_ID's home page, who may exchange its tokens, whose tokens it introspects."""
+    """Change CLIENT_ID's home page, who may exchange its tokens, whose tokens it introspects,
+    its tier (R21)."""
     from idp.oauth import clients
 
     client = clients.set_relations(
@@ -684,9 +713,10 @@ def clients_set(
         client_uri=home_url,
         exchangeable_by=[] if no_exchange else (exchangeable_by or None),
         resource_server_for=[] if no_resource_server else (resource_server_for or None),
+        tier=_stored_tier(tier),
     )
     click.echo(
-        f"{client.client_id}: home={client.client_uri or '-'} "
+        f"{client.client_id}: tier={_shown_tier(client.tier)} home={client.client_uri or '-'} "
         f"exchangeable-by={','.join(client.exchangeable_by) or '-'} "
         f"resource-server-for={','.join(client.resource_server_for) or '-'}"
     )

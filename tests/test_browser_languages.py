@@ -313,6 +313,7 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "enrol": (ALICE, go("/account/2fa")),
     "enrol-wrong-code": (ALICE, enrol_wrong_code),
     "preferences": (ALICE, go("/account/preferences")),
+    "privacy": (ALICE, go("/account/privacy")),  # R21
     "console-refused": (ALICE, go("/console/staff")),
     "sign-out-confirm": (ALICE, go("/oauth/logout")),
     "consent": (ALICE, lambda page, w: page.goto(authorize(w, w.partner))),
@@ -338,6 +339,7 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "console-api-clients": (OWNER, api_clients_listed),
     "console-api-client-created": (OWNER, api_client_created),
     "preferences-owner": (OWNER, go("/account/preferences")),
+    "privacy-owner": (OWNER, go("/account/privacy")),
     "second-factor": (None, second_factor_step),
     "second-factor-status": (None, second_factor_status),
     "recovery-codes": (None, recovery_codes),

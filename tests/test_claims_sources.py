@@ -32,10 +32,10 @@ from idp.models import (
     account_roles,
     group_members,
 )
-from idp.models.accounts import MAIN
+from idp.models.accounts import MAIN, PRIVACY_NO_APP
 from idp.models.base import utcnow
 from idp.oauth import claims, shared_state, userinfo
-from idp.services import accounts, groups, roles, stores
+from idp.services import accounts, groups, privacy, roles, stores
 from tests import oidc_flow as flow
 
 pytest_plugins = ["tests.oidc_fixtures"]
@@ -117,6 +117,12 @@ def world(web, ctx, owner, rp, make) -> World:
         globex,
         tokens,
     )
+
+
+def rp_tier(rp) -> str:
+    from idp.oauth import clients
+
+    return clients.get_client(rp.client_id).tier
 
 
 def _get(model, row):
@@ -208,6 +214,7 @@ CHANGES = {
     "Account.phone": lambda w: accounts.update_sub_account(
         _owner(w), _alice(w), phone="+6587654321"
     ),
+    "Account.privacy": lambda w: privacy.set_level(_alice(w), PRIVACY_NO_APP),  # R21
     "Account.must_change_password": lambda w: accounts.reset_sub_account_password(
         _owner(w), _alice(w)
     ),
@@ -280,7 +287,7 @@ def _caches_of(source: str) -> list[claims.Cached]:
 class Seen:
     """What one account's caches and endpoints say, and what the database says now."""
 
-    profile: dict | None
+    profile: claims.Profile | None
     facts: dict | None
     userinfo: dict | None  # None: 401
     active: bool  # introspection of the token held
@@ -297,12 +304,16 @@ def _seen(web, rp, w: World, account_id: int, *, built: bool = False) -> Seen:
         answer = userinfo._build(sub, store, scope)  # the profile claims in it: checked equal
         active = not shared_state._revoked_in_database(payload)
         loads = lambda text: None if text is None else json.loads(text)  # noqa: E731
-        return Seen(loads(profile), loads(facts), loads(answer) if active else None, active)
+        if answer is not None:  # as released to the app (first-party), R21
+            level, _, body = answer.partition("|")
+            answer = privacy.release_text(body, level, rp_tier(rp))
+        profile = None if profile is None else claims.Profile(**json.loads(profile))
+        return Seen(profile, loads(facts), loads(answer) if active else None, active)
     facts = claims._account_facts(account_id)  # the shared store's, not this request's memo
     response = flow.userinfo(web, token)
     assert response.status_code in (200, 401)
     return Seen(
-        claims.profile_claims(sub, store),
+        claims.profile(sub, store),
         None if facts is None else _facts_dict(facts),
         response.get_json() if response.status_code == 200 else None,
         flow.introspect(web, rp, token)["active"],
@@ -348,7 +359,8 @@ def test_issue14_a_change_to_a_declared_source_is_seen_at_once(web, rp, world, s
             continue
         token = renewed.get_json()["access_token"]
         payload = flow.jwt_payload(token)
-        expected = claims.profile_claims(payload["sub"], payload.get("store"))
+        profile = claims.profile(payload["sub"], payload.get("store"))
+        expected = profile.released_to(rp_tier(rp))
         body = flow.introspect(web, rp, token)
         assert body["active"] is True
         assert {k: body.get(k) for k in expected} == expected
@@ -388,10 +400,10 @@ def _built(w: World, scope: str = FULL_SCOPE) -> dict:
         sub = db.session.scalar(select(Account.public_id).where(Account.id == account.id))
         store = db.session.scalar(select(Store.public_id).where(Store.id == w.shop1.id))
         shared_state.new_generation()
-        out[("pc:", account.id)] = claims.build_profile(sub, store)
-        out[("af:", account.id)] = claims.build_account_facts(account.id)
+        out[(claims.PROFILE_CLAIMS.prefix, account.id)] = claims.build_profile(sub, store)
+        out[(claims.ACCOUNT_FACTS.prefix, account.id)] = claims.build_account_facts(account.id)
         shared_state.new_generation()
-        out[("ui:", account.id)] = userinfo._build(sub, store, scope)
+        out[(claims.USERINFO.prefix, account.id)] = userinfo._build(sub, store, scope)
     return out
 
 

@@ -29,6 +29,19 @@ ACTIVE = "active"
 PENDING = "pending"  # a self-registered main account not yet activated (R13)
 DEPARTED = "departed"  # a disabled sub-account (R4)
 
+# R21: who an account's personal information (its profile claims) is visible to. The rule that
+# reads them is ``idp.services.privacy``.
+PRIVACY_ALL_APPS = "all_apps"
+PRIVACY_PARTNER_APPS = "partner_apps"  # first-party and verified partner apps
+PRIVACY_NO_APP = "no_app"
+PRIVACY_LEVELS = (PRIVACY_ALL_APPS, PRIVACY_PARTNER_APPS, PRIVACY_NO_APP)
+# The default, for new accounts and for those that existed before R21: every app, as before.
+# Sharing with a third-party app still needs the person's consent to each scope, as at the big
+# providers (Google, Microsoft, Alibaba.com's "visible to all users"): the level is a ceiling
+# the person may lower, not a second consent. A stricter default would silently take names and
+# emails from the apps that work today, before anyone chose anything.
+DEFAULT_PRIVACY = PRIVACY_ALL_APPS
+
 account_roles = Table(
     "account_roles",
     db.Model.metadata,
@@ -86,6 +99,10 @@ class Account(db.Model):
     # for emails. And the IANA time zone its dates are shown in (None: the company's).
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # R21: one of PRIVACY_LEVELS.
+    privacy: Mapped[str] = mapped_column(
+        String(16), default=DEFAULT_PRIVACY, server_default=DEFAULT_PRIVACY
+    )
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.extensions import db
@@ -17,6 +18,15 @@ CONFIDENTIAL = "confidential"
 PUBLIC = "public"
 MERCHANT = "merchant"
 CONSUMER = "consumer"
+
+# R21: how far an app is trusted with personal information, most trusted first. First-party:
+# the provider's and the companies' own seller apps (no consent asked). Verified partner: a
+# third party the operator has checked. Third party: any other; both kinds of third party need
+# the person's consent.
+FIRST_PARTY = "first_party"
+VERIFIED_PARTNER = "verified_partner"
+THIRD_PARTY = "third_party"
+TIERS = (FIRST_PARTY, VERIFIED_PARTNER, THIRD_PARTY)
 
 
 class Client(db.Model):
@@ -31,7 +41,7 @@ class Client(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     client_type: Mapped[str] = mapped_column(String(16), default=CONFIDENTIAL)
     app_type: Mapped[str] = mapped_column(String(16), default=MERCHANT)  # R6: consumer apps
-    first_party: Mapped[bool] = mapped_column(Boolean, default=True)  # third party needs consent
+    tier: Mapped[str] = mapped_column(String(20), default=FIRST_PARTY)  # one of TIERS (R21)
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
@@ -64,6 +74,22 @@ class Client(db.Model):
     @property
     def is_public(self) -> bool:
         return self.client_type == PUBLIC
+
+    @hybrid_property
+    def first_party(self) -> bool:
+        """A first-party app needs no consent (``idp.oauth.consents``). Before R21 this was the
+        column; setting it still works (True: first-party, False: third-party) for callers that
+        know no partners."""
+        return self.tier == FIRST_PARTY
+
+    @first_party.inplace.setter
+    def _first_party_setter(self, value: bool) -> None:
+        self.tier = FIRST_PARTY if value else THIRD_PARTY
+
+    @first_party.inplace.expression
+    @classmethod
+    def _first_party_expression(cls):
+        return cls.tier == FIRST_PARTY
 
     # Authlib's ClientMixin. Redirect URIs match exactly, character for character.
     def get_client_id(self) -> str:

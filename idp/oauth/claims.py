@@ -1,6 +1,6 @@
 """What tokens and userinfo say about an account (SPEC "What downstream apps see").
 
-``profile_claims`` runs on every token issue and ID token: it is answered from the shared store
+``profile`` runs on every token issue and ID token: it is answered from the shared store
 while nothing it is made of has changed, else built with a few queries (roles, stores, groups).
 
 Every answer cached here (and userinfo's, ``idp.oauth.userinfo``) declares below what it is
@@ -31,6 +31,7 @@ from idp.models import (
 )
 from idp.models.accounts import ACTIVE, MAIN
 from idp.oauth import shared_state
+from idp.services import privacy
 from idp.services.groups import groups_of
 from idp.services.roles import permissions_of
 
@@ -66,9 +67,10 @@ def _names(*names: str) -> frozenset[str]:
 
 # ``preferred_username`` and ``name`` (``login_name``), ``company``, ``account_type``, ``roles``
 # and ``permissions``, ``stores`` (a sub-account's assignments, or every authorized store of the
-# main account's company), the token's ``store`` and ``marketplace``, ``groups``, ``muted``.
+# main account's company), the token's ``store`` and ``marketplace``, ``groups``, ``muted``; and
+# the account's privacy level (R21), which decides who is released ``name``.
 PROFILE_CLAIMS = Cached(
-    "pc:",
+    "prof:",  # "pc:" held the claims alone, before R21
     reads={
         Account: _names(
             "name",
@@ -79,6 +81,7 @@ PROFILE_CLAIMS = Cached(
             "assignments",
             "email_verified_at",  # muted (R14)
             "phone_verified_at",
+            "privacy",  # R21
         ),
         Company: _names("public_id", "name"),
         Store: _names("public_id", "company_id", "status", "marketplace_code"),
@@ -111,9 +114,10 @@ ACCOUNT_FACTS = Cached(
 )
 
 # The userinfo answer (``idp.oauth.userinfo``): the profile claims, and by scope the contacts;
-# nothing at all for an account that is not active.
+# nothing at all for an account that is not active. Cached with the account's privacy level,
+# whatever the client: each client is released its part when it asks (R21).
 USERINFO = Cached(
-    "ui:",
+    "info:",  # "ui:" held the answer alone, before R21
     reads={
         **PROFILE_CLAIMS.reads,
         Account: PROFILE_CLAIMS.reads[Account]
@@ -134,21 +138,41 @@ def is_muted(account: Account) -> bool:
     return account.is_muted
 
 
-def profile_claims(sub: str, store: str | None) -> dict | None:
-    """The seller claims of account ``sub`` working in ``store`` (public ids; the active store
-    of a token, R27), or None when there is no such account. Cached in the shared store until
-    something they are made of changes (``shared_state.generational``)."""
+@dataclass(frozen=True)
+class Profile:
+    """The seller claims of an account in a store, as a token carries them when everything may
+    be released, and the account's privacy level (R21), which says to whom ``name`` is."""
 
+    claims: dict
+    privacy: str
+
+    def released_to(self, tier: str | None) -> dict:
+        """The claims a client of ``tier`` is released (``idp.services.privacy``)."""
+        return privacy.release(self.claims, self.privacy, tier)
+
+
+def profile(sub: str, store: str | None) -> Profile | None:
+    """The seller claims of account ``sub`` working in ``store`` (public ids; the active store
+    of a token, R27) with its privacy level, or None when there is no such account. Cached in
+    the shared store until something they are made of changes (``shared_state.generational``)."""
     text = shared_state.generational(profile_key(sub, store), lambda: build_profile(sub, store))
-    return None if text is None else json.loads(text)
+    return None if text is None else Profile(**json.loads(text))
+
+
+def profile_claims(sub: str, store: str | None) -> dict | None:
+    """``profile(sub, store).claims``: for what judges by them (stores held, R6), not what
+    sends them to an app (that is ``Profile.released_to``)."""
+    found = profile(sub, store)
+    return None if found is None else found.claims
 
 
 def build_profile(sub: str, store: str | None) -> str | None:
-    """``profile_claims`` read from the database, as cached (``PROFILE_CLAIMS``)."""
+    """``profile`` read from the database, as cached (``PROFILE_CLAIMS``)."""
     account = fresh(Account, sub)
     if account is None:
         return None
-    return json.dumps(_profile_claims(account, fresh(Store, store) if store else None))
+    claims = _profile_claims(account, fresh(Store, store) if store else None)
+    return json.dumps({"claims": claims, "privacy": account.privacy})
 
 
 def profile_key(sub: str, store: str | None) -> str:
@@ -260,11 +284,13 @@ def _profile_claims(account: Account, store: Store | None) -> dict:
 
 
 def userinfo_claims(account: Account, scope: str, store: Store | None) -> dict:
-    """Claims by scope (OIDC Core 5.4): ``profile`` for the seller claims, ``email``, ``phone``."""
+    """Claims by scope (OIDC Core 5.4): ``profile`` for the seller claims, ``email``, ``phone``;
+    all of them, before the account's privacy level is applied for the client asking (R21:
+    ``idp.services.privacy.release``)."""
     scopes = set((scope or "").split())
     claims: dict = {"sub": account.public_id}
     if "profile" in scopes:
-        claims.update(profile_claims(account.public_id, store.public_id if store else None))
+        claims.update(profile(account.public_id, store.public_id if store else None).claims)
         if account.gender:
             claims["gender"] = account.gender
     if "email" in scopes and account.email:

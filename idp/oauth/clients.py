@@ -1,5 +1,6 @@
-"""The client registry: confidential and public clients, merchant or consumer apps (R6), first
-or third party. Secrets are shown once and stored as a keyed hash."""
+"""The client registry: confidential and public clients, merchant or consumer apps (R6), of a
+tier: first-party, verified partner or other third party (R21). Secrets are shown once and
+stored as a keyed hash."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.models import Client, Marketplace
 from idp.models.base import utcnow
-from idp.models.oauth import CONFIDENTIAL, CONSUMER, MERCHANT, PUBLIC
+from idp.models.oauth import (
+    CONFIDENTIAL,
+    CONSUMER,
+    FIRST_PARTY,
+    MERCHANT,
+    PUBLIC,
+    THIRD_PARTY,
+    TIERS,
+)
 from idp.oauth.config import SIGNING_ALGS
 from idp.oauth.crypto import client_secret_hash
 from idp.services import audit
@@ -58,6 +67,7 @@ def create_client(
     client_type: str = CONFIDENTIAL,
     app_type: str = MERCHANT,
     first_party: bool = True,
+    tier: str | None = None,
     redirect_uris=(),
     post_logout_redirect_uris=(),
     backchannel_logout_uri: str | None = None,
@@ -70,7 +80,10 @@ def create_client(
     exchangeable_by=(),
     resource_server_for=(),
 ) -> tuple[Client, str | None]:
-    """Register a client; returns it and its secret (None for a public client), shown once."""
+    """Register a client; returns it and its secret (None for a public client), shown once.
+    ``tier`` (R21), else ``first_party``: first-party, or else an unverified third party."""
+    tier = tier or (FIRST_PARTY if first_party else THIRD_PARTY)
+    _check_tier(tier)
     if not name or not name.strip() or len(name) > MAX_CLIENT_NAME:
         raise InvalidInput(f"A client name has 1 to {MAX_CLIENT_NAME} characters", field="name")
     if client_type not in (CONFIDENTIAL, PUBLIC):
@@ -112,7 +125,7 @@ def create_client(
         name=name.strip(),
         client_type=client_type,
         app_type=app_type,
-        first_party=first_party,
+        tier=tier,
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=_check_uris(
             post_logout_redirect_uris, "post_logout_redirect_uris"
@@ -141,8 +154,15 @@ def create_client(
         name=client.name,
         client_type=client_type,
         app_type=app_type,
+        tier=tier,
     )
     return client, secret
+
+
+def _check_tier(tier: str) -> str:
+    if tier not in TIERS:
+        raise InvalidInput(f"The tier is one of {', '.join(TIERS)}", field="tier")
+    return tier
 
 
 def _known_clients(client_ids, field: str) -> list[str]:
@@ -164,10 +184,19 @@ def set_relations(
     client_uri: str | None = None,
     exchangeable_by=None,
     resource_server_for=None,
+    tier: str | None = None,
 ) -> Client:
     """Change what the start page links to (``client_uri``, "" to remove it), which clients may
-    exchange this client's tokens, and whose tokens this client may introspect. ``None`` leaves
-    a setting as it is. Audited."""
+    exchange this client's tokens, whose tokens this client may introspect, and its tier (R21:
+    what accounts' privacy levels release to it, from its next token and userinfo answer on).
+    ``None`` leaves a setting as it is. Audited."""
+    if tier is not None:
+        if client.company_id is not None and tier != THIRD_PARTY:
+            raise InvalidInput(
+                "A company's own API client stays a third party: it acts for its company only",
+                field="tier",
+            )
+        client.tier = _check_tier(tier)
     if client_uri is not None:
         client.client_uri = _check_uri(client_uri, "client_uri") if client_uri else None
     if exchangeable_by is not None:
@@ -182,6 +211,7 @@ def set_relations(
         client_uri=client.client_uri,
         exchangeable_by=client.exchangeable_by,
         resource_server_for=client.resource_server_for,
+        tier=client.tier,
     )
     return client
 

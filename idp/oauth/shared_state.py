@@ -494,12 +494,14 @@ def process_copy(client_id: str) -> Client | None:
     return current_app.extensions.setdefault(PROCESS_CLIENTS, {}).get(client_id)
 
 
-def cached_client(client_id: str) -> Client | None:
+def cached_client(client_id: str, *, text=_READ) -> Client | None:
     """The client row, from the shared store when cached (no query), else from the database.
-    Either way this process keeps a copy (``process_copy``)."""
+    Either way this process keeps a copy (``process_copy``). ``text``: the value of its key,
+    when already read (userinfo reads it with the token's state, R21)."""
     copies = current_app.extensions.setdefault(PROCESS_CLIENTS, {})
     store, key = kv(), client_key(client_id)
-    text = _read([key])[0]
+    if text is _READ:
+        text = _read([key])[0]
     if text == UNKNOWN:
         return None
     if text is not None and text != HELD:

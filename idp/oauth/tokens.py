@@ -23,10 +23,11 @@ from idp.extensions import db
 from idp.models import Account, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import shared_state, token_store
-from idp.oauth.claims import MESSAGING_SCOPES, profile_claims
+from idp.oauth.claims import MESSAGING_SCOPES, Profile, profile
 from idp.oauth.config import ACCESS_TOKEN_TTL, ADMIN_SCOPE, API_PATH, OFFLINE_REFRESH_TTL
 from idp.oauth.crypto import random_token, token_hash
 from idp.oauth.keys import keyring
+from idp.services import privacy
 
 
 @dataclass
@@ -34,7 +35,9 @@ class Principal:
     """Who a token is for and how they signed in, as plain facts (OIDC ``auth_time``, ``amr``,
     ``acr``, ``sid``), never ORM rows: the token endpoint builds it from one row or from a
     verified token. Authlib passes it around as the grant's ``user``. ``claims`` are the seller
-    claims for its store, read (from the shared store, usually) when first needed."""
+    claims for its store, read (from the shared store, usually) when first needed, with the
+    account's privacy level (``profile``); ``tier`` is the tier of the app the tokens go to,
+    set by the grant from its client, which decides what of them is released (R21)."""
 
     sub: str  # the account's public id
     account_id: int
@@ -53,10 +56,11 @@ class Principal:
     # itself) and who acts for the account (its ``act`` claim).
     audience: str | None = None
     actor: dict | None = None
+    tier: str | None = None
     # A refresh whose successor was written with its rotation: the jti, refresh token and
     # times the new tokens must carry (``RefreshTokenGrant``).
     successor: dict | None = field(default=None, repr=False)
-    _claims: dict | None = field(default=None, repr=False)
+    _profile: Profile | None = field(default=None, repr=False)
 
     @classmethod
     def signed_in(cls, account: Account, session: SsoSession | None, **facts) -> Principal:
@@ -94,15 +98,19 @@ class Principal:
     def at_store(self, store: Store | None) -> None:
         self.store_id = store.id if store else None
         self.store = store.public_id if store else None
-        self._claims = None
+        self._profile = None
+
+    @property
+    def profile(self) -> Profile:
+        if self._profile is None:
+            self._profile = profile(self.sub, self.store)
+            if self._profile is None:  # the account went away meanwhile
+                raise InvalidGrantError("The account no longer exists")
+        return self._profile
 
     @property
     def claims(self) -> dict:
-        if self._claims is None:
-            self._claims = profile_claims(self.sub, self.store)
-            if self._claims is None:  # the account went away meanwhile
-                raise InvalidGrantError("The account no longer exists")
-        return self._claims
+        return self.profile.claims
 
     def get_user_id(self) -> str:
         return self.sub
@@ -183,7 +191,9 @@ class TokenGenerator:
                 claims["amr"] = user.amr
             if user.sid is not None:
                 claims["sid"] = user.sid
-            claims.update(user.claims)
+            # R21: the tokens' own app, and the one named by token exchange (the grant's tier).
+            tier = privacy.lowest(client.tier, user.tier) if user.tier else client.tier
+            claims.update(user.profile.released_to(tier))
             if user.actor:
                 claims["act"] = user.actor
         token = TokenResponse(

@@ -195,6 +195,7 @@ ACTION_LABELS = {
     "account.password_reset_requested": _l("Password reset link requested"),
     "account.password_reset": _l("Password reset through an emailed link"),
     "account.preferences_changed": _l("Own language or time zone changed"),
+    "account.privacy_changed": _l("Privacy level changed"),
     "account.verification_code_sent": _l("Verification code sent"),
     "account.verified": _l("Email or phone verified"),
     "account.totp_enabled": _l("Two-step verification turned on"),

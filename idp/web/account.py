@@ -171,4 +171,5 @@ def preferences_page():
     ), (400 if error else 200)
 
 
-from idp.web import account_sessions  # noqa: E402,F401  (its routes join bp)
+# Each section's page lives in its own module; importing it adds its routes to ``bp``.
+from idp.web import account_privacy, account_sessions  # noqa: E402,F401,I001

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from idp.i18n import LANG_COOKIE, LANG_COOKIE_AGE, NATIVE_NAMES, _, match, zone_of
 from idp.oauth import clients
 from idp.oauth.store_context import choose
-from idp.services import totp
+from idp.services import privacy, totp
 from idp.web.sso import current_session, safe_next
 
 bp = Blueprint("home", __name__)
@@ -29,6 +29,7 @@ def index():
         "home/index.html",
         account=account,
         apps=clients.apps_for(account),
+        tier_names=privacy.TIER_NAMES,  # R21: apps outside the company say so
         active=choose(account, None, current_id=sso.active_store_id),
         by_marketplace=by_marketplace,
         second_factor=totp.is_enrolled(account),

@@ -22,7 +22,7 @@ from idp.oauth.claims import account_facts
 from idp.oauth.config import SCOPES, SIGNING_ALGS
 from idp.oauth.server import authorization_server
 from idp.oauth.tokens import Principal, issuer
-from idp.services import authz
+from idp.services import authz, privacy
 from idp.web import answers
 from idp.web.sso import current_session
 
@@ -164,11 +164,14 @@ def authorize():
             return server.handle_error_response(
                 None, _redirecting(grant, "consent_required", "The user must approve this app")
             )
+        level = session.account.privacy  # R21: what the app would be released
         return render_template(
             "signin/consent.html",
             client=client,
             account=account,
-            scopes=[(s, SCOPES.get(s, s)) for s in scope.split()],
+            tier=privacy.TIER_NAMES[client.tier],
+            shown=privacy.shown_on_consent(level, client.tier, scope),
+            level=privacy.LEVEL_LABELS.get(level, level),
         )
     return server.create_authorization_response(grant_user=principal, grant=grant)
 

@@ -125,5 +125,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if not row.account_active or row.session_ended_at is not None or not row.held:
             return None  # disabled (R5), signed out, or the store was taken away (R10)
         return Principal.from_row(
-            row, code_id=row.id, offline="offline_access" in row.scope.split()
+            row,
+            code_id=row.id,
+            offline="offline_access" in row.scope.split(),
+            tier=self.request.client.tier,  # R21: what its tokens release
         )

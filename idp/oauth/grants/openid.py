@@ -57,8 +57,8 @@ class OpenIDConnect(OpenIDCode):
 
     def generate_user_info(self, user: Principal, scope: str) -> UserInfo:
         """The ID token says what userinfo says for the same scope and store (one cached
-        answer for both)."""
-        claims = userinfo_answer.claims(user.sub, user.store, scope)
+        answer for both), to a client of the tier the grant found (R21)."""
+        claims = userinfo_answer.claims(user.sub, user.store, scope, user.tier)
         if claims is None:
             raise InvalidGrantError("The account is no longer active")
         if user.sid is not None:

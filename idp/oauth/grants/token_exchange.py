@@ -36,7 +36,7 @@ from idp.errors import InvalidTargetError, StoreRefused
 from idp.extensions import db
 from idp.models import Client
 from idp.oauth import consents, shared_state, store_context, token_store, tokens
-from idp.oauth.claims import profile_claims
+from idp.oauth.claims import profile
 from idp.oauth.clients import may_exchange
 from idp.oauth.grants.common import CLIENT_AUTH, client_changed
 from idp.oauth.token_store import Outcome
@@ -62,9 +62,10 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
         wanted = (form.get("store") or "")[:64]
         if not wanted:
             raise InvalidRequestError("Name the store to switch to ('store')")
-        claims = profile_claims(subject["sub"], wanted)
-        if claims is None:
+        found = profile(subject["sub"], wanted)
+        if found is None:
             raise InvalidGrantError("The subject token's account is disabled")
+        claims = found.claims
         for app in {client.client_id: client, target.client_id: target}.values():
             if not authz.may_use_app(claims["account_type"], app):
                 raise AccessDeniedError(authz.CONSUMER_REFUSED)
@@ -102,7 +103,8 @@ class TokenExchangeGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             offline=self._refresh,
             audience=target.client_id,
             actor=actor,
-            _claims=claims,
+            tier=target.tier,  # R21: the token tells its holder and its audience
+            _profile=found,
         )
 
     def create_token_response(self):
