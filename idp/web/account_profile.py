@@ -15,6 +15,12 @@ from idp.web.account import bp
 PROFILE_TEMPLATE = "account/profile.html"
 
 
+@bp.app_context_processor
+def profile_completeness():
+    """The overview's line about how complete the profile is."""
+    return {"profile_completeness": profile.completeness}
+
+
 def _form(name: str, limit: int) -> str:
     """A form field cut a little past ``limit``: the service says what is too long."""
     return (request.form.get(name) or "")[: limit + 1]
