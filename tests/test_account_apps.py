@@ -15,6 +15,8 @@ from idp.models import Account, AuditEvent, Consent
 from idp.services import connected_apps
 from tests import oidc_flow as flow
 
+pytest_plugins = ["tests.live"]  # logout_receiver: a real back-channel logout endpoint
+
 
 @pytest.fixture
 def owner(ctx, make) -> Account:
@@ -104,6 +106,26 @@ def test_revoking_an_app_ends_its_tokens_and_consent_at_once(ctx, alice, make):
     assert event.target_id == alice.public_id
     assert event.details["client"] == partner.client_id and event.details["consent_removed"]
     assert event.details["tokens_ended"] >= 1
+
+
+def test_a_revoked_app_is_told_by_back_channel_logout_and_the_session_goes_on(
+    ctx, alice, make, logout_receiver
+):
+    from idp.oauth import logout
+
+    chat = flow.register("Chat console", backchannel_logout_uri=logout_receiver.url)
+    seller = flow.register("Seller center", backchannel_logout_uri=logout_receiver.url)
+    web = signed_in(ctx, "acme:alice", make)
+    flow.token_set(web, chat, prompt="none")
+    flow.token_set(web, seller, prompt="none")
+    assert revoke(web, chat.client_id).status_code == 302
+    logout.deliver_due()
+    (delivery,) = logout_receiver.wait_for(1)
+    told = flow.jwt_payload(delivery["logout_token"])
+    assert told["aud"] == chat.client_id and told["sub"] == alice.public_id
+    # Only that app: the SSO session goes on, and the other app signs in without a password.
+    assert flow.token_set(web, seller, prompt="none")["access_token"]
+    assert len(logout_receiver.received) == 1
 
 
 def test_the_owner_revokes_its_own_app_too(ctx, owner, make):

@@ -104,12 +104,40 @@ def list_apps(account: Account) -> list[ConnectedApp]:
     return apps
 
 
+def _sign_out_of_sessions(account: Account, client: Client) -> None:
+    """The app is told by back-channel logout, for each live session of the account it had
+    tokens in, and is no longer one of those sessions' apps (the sessions go on)."""
+    from idp.oauth import logout
+
+    live = db.session.scalars(
+        select(SsoSession)
+        .join(SessionClient, SessionClient.session_id == SsoSession.id)
+        .where(
+            SsoSession.account_id == account.id,
+            SsoSession.ended_at.is_(None),
+            SessionClient.client_id == client.id,
+        )
+    ).all()
+    if not live:
+        return
+    logout.queue_backchannel(list(live), client_id=client.id)
+    db.session.execute(
+        delete(SessionClient)
+        .where(
+            SessionClient.client_id == client.id,
+            SessionClient.session_id.in_([s.id for s in live]),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 @transaction
 def revoke(account: Account, client_id: str) -> int:
     """Take back an app's access to the account: its consent is removed (a third-party app asks
-    again) and every token it holds for the account is revoked, at once for introspection and
-    refresh. A first-party app may sign the person in again silently while the SSO session
-    lasts (R26): revoking ends what it holds now. Audited. Returns how many tokens ended."""
+    again), every token it holds for the account is revoked, at once for introspection and
+    refresh, and it is told by back-channel logout. A first-party app may sign the person in
+    again silently while the SSO session lasts (R26): revoking ends what it holds now.
+    Audited. Returns how many tokens ended."""
     client = db.session.scalar(
         select(Client).where(
             Client.client_id == (client_id or "")[:64], Client.company_id.is_(None)
@@ -125,6 +153,7 @@ def revoke(account: Account, client_id: str) -> int:
     ended = shared_state.revoke(
         IssuedToken.account_id == account.id, IssuedToken.client_id == client.id
     )
+    _sign_out_of_sessions(account, client)
     audit.record(
         account,
         "account.app_revoked",
