@@ -59,6 +59,12 @@ REBUILD_WAIT = 3.0
 REBUILD_POLL = 0.02
 # A cached SSO session row (never past the session's own end).
 SESSION_CACHE_TTL = 300
+# The sessions page's "last seen" (issue 17) is written at most this often per session: a
+# minute's precision is all a person reading it needs, and pages must not write on every request.
+SESSION_SEEN_EVERY = 60
+# The device cookie that tells a known device from a new one (the "new sign-in" notice, R22):
+# two years, so a person's own laptop stays known across many sessions.
+DEVICE_COOKIE_AGE = 2 * 365 * 24 * 3600
 
 # --- sign-in protection ---
 

@@ -20,6 +20,13 @@ pytest_plugins = ["tests.smtp"]  # the smtp fixture: a real SMTP server on loopb
 MOMENT = datetime(2026, 12, 2, 23, 30, tzinfo=UTC)  # 07:30 on the 3rd in UTC+8
 CONTEXT = {
     "activation": {"company": "淘宝", "link": "https://idp.example/activate/x"},
+    "new_sign_in": {
+        "when": MOMENT,
+        "device": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " Chrome/131.0.0.0 Safari/537.36",
+        "ip": "203.0.113.7",
+        "sessions_url": "https://idp.example/account/sessions",
+    },
     "password_changed": {"when": MOMENT},
     "password_reset_by_owner": {},
     "password_reset_link": {"link": "https://idp.example/reset/x"},

@@ -133,10 +133,17 @@ class SsoSession(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     user_agent: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The account centre's sessions page (issue 17): where the session was last used from, and
+    # when (written at most every SESSION_SEEN_EVERY); the device cookie's hash it was made on.
+    ip: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    device_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # The store this session works in (R27's switcher); None = the account's default store.
     active_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id"), nullable=True)
 
     account: Mapped[Account] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_sso_sessions_account_device", "account_id", "device_hash"),)
 
 
 class SessionClient(db.Model):

@@ -34,3 +34,6 @@ SCOPES = {
 ADMIN_SCOPE = "company:admin"
 API_PATH = "/api/v1"
 SESSION_COOKIE = "idp_sso"
+# A long-lived random id of the browser: a sign-in from a device the account never used is told
+# to the account ("new sign-in", R22). Only its hash is stored.
+DEVICE_COOKIE = "idp_device"

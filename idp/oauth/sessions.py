@@ -22,7 +22,13 @@ from idp.services.tx import transaction
 
 
 def create(
-    account: Account, *, amr: list[str], acr: str = "1", user_agent: str | None = None
+    account: Account,
+    *,
+    amr: list[str],
+    acr: str = "1",
+    user_agent: str | None = None,
+    ip: str | None = None,
+    device_hash: str | None = None,
 ) -> tuple[SsoSession, str]:
     """A new session (never a reused one: no session fixation). Returns it and the cookie value."""
     cookie = random_token(32)
@@ -37,6 +43,9 @@ def create(
         created_at=now,
         expires_at=now + timedelta(seconds=SESSION_TTL),
         user_agent=(user_agent or "")[:255] or None,
+        ip=(ip or "")[:45] or None,
+        last_seen_at=now,
+        device_hash=device_hash,
     )
     db.session.add(session)
     db.session.flush()
@@ -141,3 +150,117 @@ def switch_store(session: SsoSession, store_public_id: str) -> Store:
         raise StoreRefused(_l("Choose a store"))
     session.active_store_id = store.id
     return store
+
+
+# --- the account centre's sessions page (issue 17) -----------------------------------------------
+
+
+def active_for(account: Account) -> list[SsoSession]:
+    """The account's live sessions, the most recently used first."""
+    now = utcnow()
+    rows = db.session.scalars(
+        select(SsoSession).where(
+            SsoSession.account_id == account.id,
+            SsoSession.ended_at.is_(None),
+            SsoSession.expires_at > now,
+        )
+    ).all()
+    return sorted(rows, key=lambda s: s.last_seen_at or s.created_at, reverse=True)
+
+
+def _sign_out(account: Account, rows: list[SsoSession], action: str) -> int:
+    """End ``rows`` as the person asked from the sessions page: the session, every token it
+    gave (offline refresh tokens too: "sign out that device" means its apps as well) and a
+    back-channel logout to each of its apps."""
+    if not rows:
+        return 0
+    end_many(rows)
+    shared_state.revoke(IssuedToken.session_id.in_([s.id for s in rows]))
+    audit.record(
+        account,
+        action,
+        company_id=account.company_id,
+        target=account,
+        sessions=[s.sid for s in rows],
+    )
+    return len(rows)
+
+
+@transaction
+def sign_out_one(account: Account, sid: str) -> None:
+    """One of the account's own live sessions, named by its ``sid``; another account's, an ended
+    or an unknown one is :class:`NotFound` (nobody learns which)."""
+    from idp.errors import NotFound
+
+    row = db.session.scalar(
+        select(SsoSession).where(
+            SsoSession.sid == (sid or "")[:64],
+            SsoSession.account_id == account.id,
+            SsoSession.ended_at.is_(None),
+        )
+    )
+    if row is None:
+        raise NotFound(_l("That session has already ended"))
+    _sign_out(account, [row], "account.session_ended")
+
+
+@transaction
+def sign_out_others(account: Account, keep_sid: str) -> int:
+    """Every live session of the account but the one it is using now."""
+    rows = db.session.scalars(
+        select(SsoSession).where(
+            SsoSession.account_id == account.id,
+            SsoSession.ended_at.is_(None),
+            SsoSession.sid != keep_sid,
+        )
+    ).all()
+    return _sign_out(account, list(rows), "account.other_sessions_ended")
+
+
+def seen(session_id: int, ip: str) -> None:
+    """Note that a session was used now, from ``ip`` (the sessions page's "last seen").
+    Caller commits; called at most every ``SESSION_SEEN_EVERY`` per session."""
+    db.session.execute(
+        update(SsoSession)
+        .where(SsoSession.id == session_id)
+        .values(last_seen_at=utcnow(), ip=ip[:45])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def device_known(account: Account, device_hash: str) -> bool | None:
+    """Whether the account signed in on this device before: True, False, or None when the
+    account has no device on record yet (its first sign-in, or its first since devices were
+    recorded). Then nothing is "new": the first device is learned without a notice."""
+    rows = db.session.execute(
+        select(SsoSession.device_hash)
+        .where(SsoSession.account_id == account.id, SsoSession.device_hash.is_not(None))
+        .where(SsoSession.device_hash == device_hash)
+        .limit(1)
+    ).first()
+    if rows is not None:
+        return True
+    anything = db.session.execute(
+        select(SsoSession.id)
+        .where(SsoSession.account_id == account.id, SsoSession.device_hash.is_not(None))
+        .limit(1)
+    ).first()
+    return False if anything is not None else None
+
+
+def apps_of(rows: list[SsoSession]) -> dict[int, list[str]]:
+    """The names of the apps each session gave tokens to, by session id."""
+    from idp.models import Client, SessionClient
+
+    if not rows:
+        return {}
+    found: dict[int, list[str]] = {}
+    pairs = db.session.execute(
+        select(SessionClient.session_id, Client.name)
+        .join(Client, Client.id == SessionClient.client_id)
+        .where(SessionClient.session_id.in_([s.id for s in rows]))
+        .order_by(Client.name)
+    )
+    for session_id, name in pairs:
+        found.setdefault(session_id, []).append(name)
+    return found

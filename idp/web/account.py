@@ -171,4 +171,7 @@ def preferences_page():
     ), (400 if error else 200)
 
 
-from idp.web import account_profile  # noqa: E402,F401  (its routes join bp)
+from idp.web import (  # noqa: E402  (their routes join bp)
+    account_profile,  # noqa: F401
+    account_sessions,  # noqa: F401
+)

@@ -9,6 +9,7 @@ from datetime import datetime
 from flask import (
     Blueprint,
     current_app,
+    g,
     make_response,
     redirect,
     render_template,
@@ -26,12 +27,22 @@ from idp.extensions import db
 from idp.i18n import _
 from idp.kv import kv
 from idp.models import Account, Client
+from idp.models.base import utcnow
 from idp.oauth import sessions
+from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
-from idp.oauth.tokens import jose_header
-from idp.services import accounts, throttle, totp
+from idp.oauth.tokens import issuer, jose_header
+from idp.services import accounts, outbox, throttle, totp
 from idp.services.names import normalize
-from idp.web.sso import clear_cookie, client_ip, current_session, safe_next, set_cookie, to_sign_in
+from idp.web.sso import (
+    clear_cookie,
+    client_ip,
+    current_session,
+    device_id,
+    safe_next,
+    set_cookie,
+    to_sign_in,
+)
 
 bp = Blueprint("signin", __name__, template_folder="../../templates")
 
@@ -50,11 +61,29 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
     # Read before the session's commit expires the account's attributes (no reload).
     must_change, muted = account.must_change_password, account.is_muted
     noticed = account.lockout_notice_at is not None
+    user_agent = request.headers.get("User-Agent")
+    device, fresh = device_id()
+    if fresh:
+        g.idp_new_device = device  # set_cookie gives it to the browser with the session's
+    device_hash = token_hash(device)
+    if account.email and sessions.device_known(account, device_hash) is False:
+        # R22: a security notice, in the sign-in's own transaction (sessions.create commits).
+        outbox.send_email(
+            "new_sign_in",
+            account.email,
+            account=account,
+            when=utcnow(),
+            device=user_agent,
+            ip=client_ip(),
+            sessions_url=issuer().rstrip("/") + "/account/sessions",
+        )
     _, cookie = sessions.create(
         account,
         amr=amr,
         acr="2" if "otp" in amr else "1",
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=user_agent,
+        ip=client_ip(),
+        device_hash=device_hash,
     )
     session.pop(PENDING, None)
     target = next_url
@@ -262,8 +291,6 @@ def _verified_hint(id_token_hint: str) -> dict | None:
         )
     except (JoseError, ValueError, TypeError):
         return None
-    from idp.oauth.tokens import issuer
-
     return header.claims if header.claims.get("iss") == issuer() else None
 
 

@@ -2,20 +2,71 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from flask import current_app, g, make_response, redirect, request, url_for
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
-from idp.defaults import MAX_NEXT
+from idp.defaults import DEVICE_COOKIE_AGE, MAX_NEXT, SESSION_SEEN_EVERY
+from idp.extensions import db
+from idp.kv import kv
 from idp.models import Account, SsoSession
 from idp.oauth import sessions
-from idp.oauth.config import SESSION_COOKIE, SESSION_TTL
+from idp.oauth.config import DEVICE_COOKIE, SESSION_COOKIE, SESSION_TTL
+from idp.oauth.crypto import random_token
+
+log = logging.getLogger(__name__)
 
 
 def current_session() -> SsoSession | None:
     if "idp_sso" not in g:
         g.idp_sso = sessions.find(request.cookies.get(SESSION_COOKIE))
+        if g.idp_sso is not None and request.method == "GET":
+            g.idp_sso_seen = g.idp_sso.id
     return g.idp_sso
+
+
+def _note_seen(response):
+    """The sessions page's "last seen" and address (issue 17), for a page the session opened:
+    written after the page, at most every ``SESSION_SEEN_EVERY`` per session (a marker in the
+    shared store says it was written lately), and never at a page's expense."""
+    session_id = g.pop("idp_sso_seen", None)
+    if session_id is None or response.is_streamed or response.status_code >= 500:
+        return response
+    try:
+        if kv().set(f"seen:{session_id}", "1", SESSION_SEEN_EVERY, only_if_absent=True):
+            db.session.rollback()  # a GET page changes nothing: commit the note alone
+            sessions.seen(session_id, client_ip())
+            db.session.commit()
+    except (SQLAlchemyError, RedisError):
+        db.session.rollback()
+        log.warning("could not note session %s as seen", session_id, exc_info=True)
+    return response
+
+
+def device_id() -> tuple[str, bool]:
+    """This browser's device cookie (the "new sign-in" notice, R22): its value and whether it
+    is new (then the caller sets it with :func:`set_device_cookie`)."""
+    value = request.cookies.get(DEVICE_COOKIE) or ""
+    if 32 <= len(value) <= 128 and value.isascii():
+        return value, False
+    return random_token(32), True
+
+
+def set_device_cookie(response, value: str):
+    settings = current_app.extensions["idp.settings"]
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=DEVICE_COOKIE_AGE,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="Lax",
+        path="/",
+    )
+    return response
 
 
 def current_account() -> Account | None:
@@ -42,6 +93,10 @@ def here() -> str:
 
 
 def init_app(app) -> None:
+    from idp.services.devices import describe
+
+    app.after_request(_note_seen)
+    app.jinja_env.filters["device"] = describe
     app.jinja_env.globals["viewer_account"] = viewer_account
     app.jinja_env.globals["here"] = here
 
@@ -57,6 +112,9 @@ def set_cookie(response, value: str):
         samesite="Lax",
         path="/",
     )
+    new_device = g.pop("idp_new_device", None)
+    if new_device is not None:
+        set_device_cookie(response, new_device)
     return response
 
 

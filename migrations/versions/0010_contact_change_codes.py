@@ -5,7 +5,7 @@ the new address is saved only once its code is typed in. ``purpose`` tells such 
 that proves the account's current address (R14).
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0018
 Create Date: 2026-12-02 14:30:00.000000
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0010"
-down_revision = "0009"
+down_revision = "0018"  # re-chained after main's 0018 (session devices)
 branch_labels = None
 depends_on = None
 
