@@ -114,14 +114,14 @@ def test_created_sub_account_names_it_its_roles_and_stores(w):
 
 def test_update_records_before_and_after_of_changed_fields_only(w):
     accounts.update_sub_account(
-        w.owner, w.alice, nickname="Ali", gender="f", notes=None, roles=["Night shift"]
+        w.owner, w.alice, nickname="Ali", gender="female", notes=None, roles=["Night shift"]
     )
     event = newest(w, "subaccount.updated")
     assert event.target_id == w.alice.public_id
     assert event.details == {
         "changes": {
             "nickname": {"before": None, "after": "Ali"},
-            "gender": {"before": None, "after": "f"},
+            "gender": {"before": None, "after": "female"},
             "roles": {"before": [], "after": ["Night shift"]},
         }
     }

@@ -224,6 +224,24 @@ def lockout_notice(page, w):
     sign_in(page, w.base, login)
 
 
+def profile_code_waiting(page, w):
+    """R20: a new email waits for the code sent to it (a fresh account: one code a minute)."""
+    _, login = fresh_staff(w)
+    sign_in(page, w.base, login)
+    page.goto(f"{w.base}/account/profile")
+    page.fill("input[name=email]", f"new{w.counter}@acme.example")
+    page.locator("#contact form button[type=submit]").first.click()
+    page.wait_for_load_state()
+
+
+def profile_refused(page, w):
+    """R3: another account's email, refused on the form."""
+    page.goto(f"{w.base}/account/profile")
+    page.fill("input[name=email]", "owner@acme.example")
+    page.locator("#contact form button[type=submit]").first.click()
+    page.wait_for_load_state()
+
+
 def registered(page, w):
     w.counter += 1
     page.goto(f"{w.base}/register")
@@ -340,6 +358,12 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "console-api-client-created": (OWNER, api_client_created),
     "preferences-owner": (OWNER, go("/account/preferences")),
     "privacy-owner": (OWNER, go("/account/privacy")),
+    "profile": (ALICE, go("/account/profile")),
+    "profile-refused": (ALICE, profile_refused),
+    "profile-code-waiting": (None, profile_code_waiting),
+    "profile-owner": (OWNER, go("/account/profile")),
+    "apps": (ALICE, go("/account/apps")),
+    "apps-owner": (OWNER, go("/account/apps")),
     "second-factor": (None, second_factor_step),
     "second-factor-status": (None, second_factor_status),
     "recovery-codes": (None, recovery_codes),

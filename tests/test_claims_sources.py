@@ -207,7 +207,7 @@ CHANGES = {
         db.session.commit(),
     ),
     "Account.status": lambda w: accounts.disable_sub_account(_owner(w), _alice(w)),
-    "Account.gender": lambda w: accounts.update_sub_account(_owner(w), _alice(w), gender="f"),
+    "Account.gender": lambda w: accounts.update_sub_account(_owner(w), _alice(w), gender="female"),
     "Account.email": lambda w: accounts.update_sub_account(
         _owner(w), _alice(w), email="alicia@acme.example"
     ),

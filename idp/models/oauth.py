@@ -354,6 +354,9 @@ class VerificationCode(db.Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8))  # "email" or "phone"
+    # "verify": proves the account's own email or phone (R14); "change": proves a new one the
+    # account wants instead (R20), which is saved only once the code is typed in.
+    purpose: Mapped[str] = mapped_column(String(8), default="verify", server_default="verify")
     destination: Mapped[str] = mapped_column(String(254))
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -33,6 +33,7 @@ from idp.models.accounts import ACTIVE, MAIN
 from idp.oauth import shared_state
 from idp.services import privacy
 from idp.services.groups import groups_of
+from idp.services.profile import gender_claim
 from idp.services.roles import permissions_of
 
 # --- what the cached answers are made of (issue 14) -----------------------------------------------
@@ -291,8 +292,9 @@ def userinfo_claims(account: Account, scope: str, store: Store | None) -> dict:
     claims: dict = {"sub": account.public_id}
     if "profile" in scopes:
         claims.update(profile(account.public_id, store.public_id if store else None).claims)
-        if account.gender:
-            claims["gender"] = account.gender
+        gender = gender_claim(account)  # R20: "prefer not to say" is not told
+        if gender:
+            claims["gender"] = gender
     if "email" in scopes and account.email:
         claims["email"] = account.email
         claims["email_verified"] = account.email_verified_at is not None

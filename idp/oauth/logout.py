@@ -57,14 +57,18 @@ def logout_token(client: Client, session: SsoSession) -> str:
     return jwt.encode({"alg": alg, "kid": key.kid, "typ": "logout+jwt"}, claims, key)
 
 
-def queue_backchannel(sessions: list[SsoSession]) -> None:
-    """Write the outbox rows (inside the caller's transaction) and wake the sender."""
+def queue_backchannel(sessions: list[SsoSession], *, client_id: int | None = None) -> None:
+    """Write the outbox rows (inside the caller's transaction) and wake the sender. With
+    ``client_id``, that client alone is told (an app signed out of a session that goes on)."""
     ids = [s.id for s in sessions]
-    rows = db.session.execute(
+    query = (
         select(SessionClient.session_id, Client)
         .join(Client, Client.id == SessionClient.client_id)
         .where(SessionClient.session_id.in_(ids), Client.backchannel_logout_uri.is_not(None))
-    ).all()
+    )
+    if client_id is not None:
+        query = query.where(Client.id == client_id)
+    rows = db.session.execute(query).all()
     by_id = {s.id: s for s in sessions}
     for session_id, client in rows:
         db.session.add(

@@ -39,6 +39,7 @@ from idp.services.names import (
     parse_login_name,
     validate_sub_name,
 )
+from idp.services.profile import check_gender
 from idp.services.tx import transaction
 
 WRONG_CREDENTIALS = _l("The login name or password is incorrect")
@@ -476,7 +477,7 @@ def _edit(
     if "notes" in changes:
         account.notes = _check_text(changes["notes"], MAX_NOTES, "notes")
     if "gender" in changes:
-        account.gender = _check_text(changes["gender"], 16, "gender")
+        account.gender = check_gender(changes["gender"])  # R20's choices, as on the profile
     if "roles" in changes:
         account.roles = _roles(actor, changes["roles"])
     if changes.get("password"):

@@ -198,6 +198,10 @@ ACTION_LABELS = {
     "account.privacy_changed": _l("Privacy level changed"),
     "account.verification_code_sent": _l("Verification code sent"),
     "account.verified": _l("Email or phone verified"),
+    "account.profile_changed": _l("Own name or gender changed"),
+    "account.contact_change_code_sent": _l("Code sent to a new email or mobile"),
+    "account.contact_changed": _l("Own email or mobile changed"),
+    "account.app_revoked": _l("App's access revoked"),
     "account.totp_enabled": _l("Two-step verification turned on"),
     "account.totp_disabled": _l("Two-step verification turned off"),
     "account.recovery_code_used": _l("Recovery code used to sign in"),
@@ -246,6 +250,7 @@ DETAIL_LABELS = {
     "stores": _l("Stores"),
     "timezone": _l("Time zone"),
     "tokens_ended": _l("Tokens ended"),
+    "consent_removed": _l("Consent removed"),
     "until": _l("Until"),
     "what": _l("What"),
 }

@@ -10,6 +10,12 @@ with a conditional UPDATE before the code is compared, and the code is used up w
 neither racing nor replaying gives more than 5 guesses or two verifications. Before that second
 UPDATE, a single-use marker in the shared store (issue 6) refuses a replay on any instance.
 
+The same codes prove a new email or phone an account wants instead of its own (R20, issue 17:
+``send_change_code``, ``confirm_change``): the code goes to the new address, and the address is
+saved (and counts as verified) only once its code is typed in. Such a code is a ``change`` code;
+the page that lifts a mute sees ``verify`` codes only. Both kinds share the limits above, and a
+new code of either kind voids the older ones.
+
 Times come from ``idp.clock.now()`` so tests can move past the 10 minutes."""
 
 from __future__ import annotations
@@ -40,12 +46,13 @@ from idp.extensions import db
 from idp.i18n import Moment, _l
 from idp.models import Account, VerificationCode
 from idp.services import accounts, audit, outbox, single_use
-from idp.services.names import normalize_email, typed_code
+from idp.services.names import normalize_email, normalize_phone, typed_code
 from idp.services.throttle import wait_for
 from idp.services.tx import transaction
 
 EMAIL, PHONE = "email", "phone"
 CHANNELS = (EMAIL, PHONE)
+VERIFY, CHANGE = "verify", "change"  # what a code proves (VerificationCode.purpose)
 CODE_DIGITS, CODE_TTL, MAX_ATTEMPTS = (
     VERIFICATION_CODE_DIGITS,
     VERIFICATION_CODE_TTL,
@@ -135,13 +142,12 @@ def _still_yours(account: Account, row: VerificationCode) -> bool:
     return row.destination == account.phone_key
 
 
-def _latest(account: Account) -> VerificationCode | None:
-    return db.session.scalars(
-        select(VerificationCode)
-        .where(VerificationCode.account_id == account.id)
-        .order_by(VerificationCode.id.desc())
-        .limit(1)
-    ).first()
+def _latest(account: Account, purpose: str | None = VERIFY) -> VerificationCode | None:
+    """The account's newest code for ``purpose`` (None: of either purpose)."""
+    query = select(VerificationCode).where(VerificationCode.account_id == account.id)
+    if purpose is not None:
+        query = query.where(VerificationCode.purpose == purpose)
+    return db.session.scalars(query.order_by(VerificationCode.id.desc()).limit(1)).first()
 
 
 def _serialize_on(account: Account) -> None:
@@ -164,7 +170,7 @@ def _check_resend_limit(account: Account, now: datetime) -> None:
         )
     ).one()
     count, oldest = recent
-    latest = _latest(account)
+    latest = _latest(account, None)
     if latest is not None and latest.created_at + RESEND_INTERVAL > now:
         wait = math.ceil((latest.created_at + RESEND_INTERVAL - now).total_seconds())
         raise ResendLimited(
@@ -203,6 +209,22 @@ def send_code(account: Account, channel: str) -> PendingCode:
     if not account.is_active:
         raise Forbidden(_l("This account cannot be verified: it is not active"))
     destination = _destination(account, channel)
+    row = _new_code(account, channel, VERIFY, destination, send_to=destination)
+    audit.record(
+        account,
+        "account.verification_code_sent",
+        company_id=account.company_id,
+        target=account,
+        channel=channel,
+    )
+    return _pending(row)
+
+
+def _new_code(
+    account: Account, channel: str, purpose: str, destination: str, *, send_to: str
+) -> VerificationCode:
+    """Within the limits, void the account's earlier codes and queue a new one to ``send_to``
+    (an email address, or a phone's normalized key). Runs in the caller's transaction."""
     now = clock.now()
     _serialize_on(account)
     _check_resend_limit(account, now)
@@ -220,6 +242,7 @@ def send_code(account: Account, channel: str) -> PendingCode:
     row = VerificationCode(
         account_id=account.id,
         channel=channel,
+        purpose=purpose,
         destination=destination,
         code_hash=_code_hash(account, code),
         created_at=now,
@@ -228,19 +251,12 @@ def send_code(account: Account, channel: str) -> PendingCode:
     )
     db.session.add(row)
     if channel == EMAIL:
-        outbox.send_email(MESSAGE_KIND, destination, account=account, code=code)
+        outbox.send_email(MESSAGE_KIND, send_to, account=account, code=code)
     else:
         with i18n.language_of(account):  # the text in the account's language
             text = str(SMS_TEXT % {"login": account.login_name, "code": code})
-        outbox.send_sms(MESSAGE_KIND, destination, text, account=account)
-    audit.record(
-        account,
-        "account.verification_code_sent",
-        company_id=account.company_id,
-        target=account,
-        channel=channel,
-    )
-    return _pending(row)
+        outbox.send_sms(MESSAGE_KIND, send_to, text, account=account)
+    return row
 
 
 def _pending(row: VerificationCode) -> PendingCode:
@@ -253,9 +269,9 @@ def _pending(row: VerificationCode) -> PendingCode:
     )
 
 
-def pending_code(account: Account) -> PendingCode | None:
+def pending_code(account: Account, purpose: str = VERIFY) -> PendingCode | None:
     """The code waiting to be typed in, if one can still work."""
-    row = _latest(account)
+    row = _latest(account, purpose)
     if (
         row is None
         or row.used_at is not None
@@ -296,6 +312,13 @@ def verify_code(account: Account, code: str) -> Account:
             else _l("Your phone number changed since the code was sent; ask for a new one"),
             field="code",
         )
+    _attempt(account, row, code, now)
+    return _redeem(account, row)
+
+
+def _attempt(account: Account, row: VerificationCode, code: str, now: datetime) -> None:
+    """Count an attempt (committed before the comparison, so a wrong guess costs one even when
+    the request then fails), then compare in constant time; refused unless right."""
     attempt = db.session.execute(
         update(VerificationCode)
         .where(
@@ -339,7 +362,6 @@ def verify_code(account: Account, code: str) -> Account:
             ),
             field="code",
         )
-    return _redeem(account, row)
 
 
 @transaction
@@ -347,6 +369,13 @@ def _redeem(account: Account, row: VerificationCode) -> Account:
     """Use the code up (its marker, then a conditional UPDATE: of two requests with the right
     code one wins) and lift the mute, together. The marker names the row and its hash: ids alone
     come back when tables are emptied, and two codes of an account may be the same digits."""
+    _use_up(row)
+    accounts.mark_verified(account, row.channel)
+    return account
+
+
+def _use_up(row: VerificationCode) -> None:
+    """The code works once: its marker in the shared store, then a conditional UPDATE."""
     marker = f"verification:{row.id}:{row.code_hash}"
     if not single_use.claim(marker, int(CODE_TTL.total_seconds())):
         raise CodeRefused(ALREADY_USED, field="code")
@@ -358,5 +387,115 @@ def _redeem(account: Account, row: VerificationCode) -> Account:
     ).rowcount
     if used != 1:
         raise CodeRefused(ALREADY_USED, field="code")
+
+
+# --- R20: a new email or phone, proved before it is saved --------------------------------------
+
+
+def _new_contact(account: Account, channel: str, value: str | None) -> tuple[str, str]:
+    """The new address as (display, key): well formed (R20), not the current one, and no other
+    account's (R3)."""
+    if channel not in CHANNELS:
+        raise InvalidInput(_l("Choose to change your email or your mobile"), field="channel")
+    display, key = (normalize_email if channel == EMAIL else normalize_phone)(value)
+    if key is None:
+        raise InvalidInput(
+            _l("Enter the new email address")
+            if channel == EMAIL
+            else _l("Enter the new mobile number"),
+            field=channel,
+        )
+    if key == (account.email_key if channel == EMAIL else account.phone_key):
+        raise InvalidInput(
+            _l("This is already your email address")
+            if channel == EMAIL
+            else _l("This is already your mobile number"),
+            field=channel,
+        )
+    accounts.ensure_contact_free(
+        key if channel == EMAIL else None,
+        key if channel == PHONE else None,
+        except_id=account.id,
+    )
+    return display, key
+
+
+@transaction
+def send_change_code(account: Account, channel: str, value: str | None) -> PendingCode:
+    """R20: a code to the NEW email or phone the account wants (checked as in R3 first); the
+    address is saved only by ``confirm_change``. Main and sub-accounts alike."""
+    if not account.is_active:
+        raise Forbidden(_l("This account cannot be changed: it is not active"))
+    display, key = _new_contact(account, channel, value)
+    row = _new_code(account, channel, CHANGE, display, send_to=display if channel == EMAIL else key)
+    audit.record(
+        account,
+        "account.contact_change_code_sent",
+        company_id=account.company_id,
+        target=account,
+        channel=channel,
+    )
+    return _pending(row)
+
+
+def confirm_change(account: Account, code: str) -> str:
+    """R20: the right code (within 10 minutes, 5 attempts, once) saves the new email or phone it
+    went to, verified now (R14: a muted account's mute lifts). Returns the channel changed."""
+    code = typed_code((code or "")[:40])
+    if not _CODE.fullmatch(code):
+        raise InvalidInput(
+            _l("Enter the %(digits)d-digit code from the message", digits=CODE_DIGITS),
+            field="code",
+        )
+    row = _latest(account, CHANGE)
+    now = clock.now()
+    if row is None or row.used_at is not None:
+        raise CodeRefused(
+            _l("No change is waiting for a code; enter the new address again"), field="code"
+        )
+    if row.expires_at <= now:
+        raise CodeRefused(
+            _l("This code has expired (codes are valid for 10 minutes); ask for a new one"),
+            field="code",
+        )
+    _attempt(account, row, code, now)
+    return _change(account, row)
+
+
+@transaction
+def _change(account: Account, row: VerificationCode) -> str:
+    """Save the proved address. R3 again, first: it may have been taken since the code was sent
+    (a race past this check meets the unique key, and ``transaction`` says so)."""
+    display, key = _new_contact(account, row.channel, row.destination)
+    _use_up(row)
+    before = account.email if row.channel == EMAIL else account.phone
+    if row.channel == EMAIL:
+        account.email, account.email_key = display, key
+    else:
+        account.phone, account.phone_key = display, key
+    db.session.flush()
     accounts.mark_verified(account, row.channel)
-    return account
+    audit.record(
+        account,
+        "account.contact_changed",
+        company_id=account.company_id,
+        target=account,
+        changes={row.channel: {"before": before, "after": display}},
+    )
+    return row.channel
+
+
+def cancel_change(account: Account) -> None:
+    """Drop the change waiting for its code (the code stops working). Commits."""
+    db.session.execute(
+        update(VerificationCode)
+        .where(
+            VerificationCode.account_id == account.id,
+            VerificationCode.purpose == CHANGE,
+            VerificationCode.used_at.is_(None),
+            VerificationCode.expires_at > clock.now(),
+        )
+        .values(expires_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()

@@ -12,7 +12,7 @@ from flask_babel import ngettext
 from idp.errors import DomainError
 from idp.i18n import _
 from idp.oauth import sessions
-from idp.services import accounts, groups, roles, stores, totp
+from idp.services import accounts, groups, profile, roles, stores, totp
 from idp.services.accounts import ACTIVE_STAFF, ALL_STAFF, DEPARTED_STAFF
 from idp.web.console import bp, done, form_list, form_text, owner
 
@@ -143,6 +143,7 @@ def _form_values(account=None, *, typed: bool = True) -> dict:
             "email": form.get("email", "")[:254],
             "phone": form.get("phone", "")[:40],
             "notes": form.get("notes", "")[:2000],
+            "gender": form.get("gender", "")[:20],
             "roles": set(form.getlist("roles")),
             "stores": set(form.getlist("stores")),
             "default_store": form.get("default_store", ""),
@@ -155,6 +156,7 @@ def _form_values(account=None, *, typed: bool = True) -> dict:
         "email": account.email or "",
         "phone": account.phone or "",
         "notes": account.notes or "",
+        "gender": account.gender or "",
         "roles": {str(r.id) for r in account.roles},
         "stores": {a.store.public_id for a in account.assignments},
         "default_store": account.default_store.public_id if account.default_store else "",
@@ -183,6 +185,7 @@ def _form_page(
         account=account,
         values=_form_values(account, typed=typed),
         version=version or (accounts.edit_version(account) if account else None),
+        genders=profile.gender_choices(),
         quota=(company.sub_account_count, company.sub_account_limit),
         error=error,
         field=field,
@@ -248,7 +251,8 @@ def _member(ident: str):
 
 @bp.route("/staff/<ident>", methods=["GET", "POST"])
 def staff_member(ident: str):
-    """R18: nickname, name, email, phone, notes, roles, stores and the default store (R9). A
+    """R18: nickname, name, email, phone, notes, gender (R20's choices, as on the person's own
+    profile), roles, stores and the default store (R9). A
     save made against a version of the account older than the current one is refused, and the
     form then shows the current values: two owners' tabs never overwrite each other."""
     account = _member(ident)
@@ -268,6 +272,7 @@ def staff_member(ident: str):
             email=form_text("email", 254) or None,
             phone=form_text("phone", 40) or None,
             notes=form_text("notes", 2000),
+            gender=form_text("gender", 20),
             roles=_role_ids(form_list("roles")),
         )
     except accounts.EditConflict as exc:
