@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         register,
         signin,
         sso,
+        unsubscribe,
         verify,
     )
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(signin.bp)
     for blueprint in (register.bp, verify.bp, console.bp, api.bp, api_v1.bp, account.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(unsubscribe.bp)  # R22: RFC 8058 one-click, no sign-in
     if settings.env == "development":
         from idp.web import demo_app
 
