@@ -100,7 +100,7 @@ GROUPS: dict[str, Group] = {
         Group(
             "disputes",
             _l("Complaints and disputes"),
-            _l("Complaints and disputes about your stores (R25 routes them to you)."),
+            _l("Fraud, trade and infringement complaints about your company's stores."),
         ),
     )
 }
