@@ -13,6 +13,7 @@ from flask import Blueprint, render_template
 
 from idp.errors import LinkRefused
 from idp.extensions import csrf
+from idp.i18n import _
 from idp.services import subscriptions
 
 bp = Blueprint("unsubscribe", __name__)
@@ -22,7 +23,7 @@ def _page(template: str, found: subscriptions.Unsubscription, token: str, status
     return render_template(
         template,
         label=found.label,
-        address=subscriptions.masked_email(found.account.email),
+        address=subscriptions.masked_email(found.account.email) or _("your address"),
         done=found.done,
         token=token,
     ), status
