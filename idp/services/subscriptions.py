@@ -212,6 +212,7 @@ def set_subscriptions(account: Account, wanted: Iterable[str]) -> bool:
     whatever is asked. Refuses an id that is not an optional kind. Audited when something
     changed; returns whether it did."""
     wanted = set(wanted)
+    db.session.refresh(account, with_for_update=True)  # a one-click at the same moment is kept
     unknown = wanted - OPTIONAL - ALWAYS_SENT
     if unknown:
         raise InvalidInput(_l("Choose among the emails listed on the page"), field="kind")
