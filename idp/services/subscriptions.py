@@ -23,6 +23,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import LazyString
 from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import select
 
 from idp import i18n
 from idp.defaults import MAX_LINK_TOKEN_LENGTH
@@ -212,13 +213,20 @@ def set_subscriptions(account: Account, wanted: Iterable[str]) -> bool:
     whatever is asked. Refuses an id that is not an optional kind. Audited when something
     changed; returns whether it did."""
     wanted = set(wanted)
-    db.session.refresh(account, with_for_update=True)  # a one-click at the same moment is kept
+    _lock(account)  # a one-click at the same moment is kept
     unknown = wanted - OPTIONAL - ALWAYS_SENT
     if unknown:
         raise InvalidInput(_l("Choose among the emails listed on the page"), field="kind")
     reachable = {k for k in OPTIONAL if KINDS[k].reaches(account)}
     kept = set(account.email_opt_out or []) - reachable  # e.g. an owner's choice before a hand-over
     return _opt_out(account, kept | (reachable - wanted), via="page")
+
+
+def _lock(account: Account) -> None:
+    """Lock the account's row (PostgreSQL; SQLite writes one at a time anyway) and read its
+    opt-outs anew. The row alone: FOR UPDATE cannot reach the outer joins an account loads."""
+    db.session.execute(select(Account.id).where(Account.id == account.id).with_for_update())
+    db.session.refresh(account, ["email_opt_out"])
 
 
 def _opt_out(account: Account, opted_out: set[str], *, via: str, actor: Account | None = None):
@@ -323,7 +331,7 @@ def unsubscribe(token: Any) -> Unsubscription:
     audited again."""
     found = read_token(token)
     account = found.account
-    db.session.refresh(account, with_for_update=True)  # two clicks at once: one read-modify-write
+    _lock(account)  # two clicks at once: one read-modify-write after the other
     wanted_off = set(account.email_opt_out or []) | {k.id for k in found.kinds}
     _opt_out(account, wanted_off, via="unsubscribe_link")
     return found
