@@ -28,7 +28,7 @@ from tests.languages import has_chinese
 pytest_plugins = ["tests.smtp"]  # the smtp fixture: a real SMTP server on loopback
 
 FORM = "application/x-www-form-urlencoded"
-NOTICE = "rfq_matched"  # an optional kind (R25), given a template here
+NOTICE = "event_rfq_matched"  # an optional kind (R25), given a template here
 SECURITY_NOTICES = {
     "password_changed",
     "password_reset_by_owner",
@@ -41,12 +41,12 @@ SECURITY_NOTICES = {
 }
 OPTIONAL = {
     "avatar_reviewed",
-    "listing_returned",
-    "fraud_complaint",
-    "trade_dispute",
-    "infringement_complaint",
-    "rfq_matched",
-    "quotation_reviewed",
+    "event_listing_returned",
+    "event_fraud_complaint",
+    "event_trade_dispute",
+    "event_infringement_complaint",
+    "event_rfq_matched",
+    "event_quotation_reviewed",
 }
 TEXT = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 UNSUBSCRIBE = re.compile(r"https?://[^/\s]+(/unsubscribe/[A-Za-z0-9_.-]+)(\?ui_locales=[\w-]+)?")
@@ -225,7 +225,11 @@ def test_r22_a_group_link_stops_every_kind_of_its_group(owner):
     token = subscriptions.unsubscribe_token(owner, group="disputes")
     response = app().test_client().post(f"/unsubscribe/{token}")
     assert response.status_code == 200
-    assert opt_outs(owner) == {"fraud_complaint", "trade_dispute", "infringement_complaint"}
+    assert opt_outs(owner) == {
+        "event_fraud_complaint",
+        "event_trade_dispute",
+        "event_infringement_complaint",
+    }
 
 
 def test_r22_the_unsubscribe_page_in_chinese(alice):
@@ -252,7 +256,7 @@ def test_r22_a_tampered_token_is_refused_with_a_page(alice):
     token = subscriptions.unsubscribe_token(alice, kind_id=NOTICE)
     payload, _, signature = token.partition(".")
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    other = subscriptions.unsubscribe_token(alice, kind_id="trade_dispute").partition(".")[0]
+    other = subscriptions.unsubscribe_token(alice, kind_id="event_trade_dispute").partition(".")[0]
     for bad in (f"{payload}.{flipped}", f"{other}.{signature}", token[:-3], token + "x"):
         refused(f"/unsubscribe/{bad}")
         refused(f"/unsubscribe/{bad}", "post")
@@ -338,12 +342,12 @@ def test_r22_page_groups_the_kinds_and_shows_security_notices_always_on(owner, a
 def test_r22_page_saves_the_choice_and_audits_it(alice):
     web = signed_in("acme:alice")
     fields = flow.form_fields(web.get("/account/subscriptions").get_data(as_text=True))
-    keep = sorted(OPTIONAL - {"trade_dispute", "avatar_reviewed"})
+    keep = sorted(OPTIONAL - {"event_trade_dispute", "avatar_reviewed"})
     saved = web.post("/account/subscriptions", data={**fields, "kind": keep})
     assert saved.status_code == 302
-    assert opt_outs(alice) == {"trade_dispute", "avatar_reviewed"}
+    assert opt_outs(alice) == {"event_trade_dispute", "avatar_reviewed"}
     page = web.get("/account/subscriptions").get_data(as_text=True)
-    assert "were saved" in page and 'value="trade_dispute">' in page  # unticked now
+    assert "were saved" in page and 'value="event_trade_dispute">' in page  # unticked now
     [entry] = audits(alice)
     assert entry.details["before"] == [] and entry.actor == "acme:alice"
     web.post("/account/subscriptions", data={**fields, "kind": keep})

@@ -43,15 +43,15 @@ def test_r22_owner_turns_a_kind_off_and_security_notices_stay_locked(browser, li
         locked = page.locator("fieldset[disabled] input[type=checkbox]")
         assert locked.count() >= 7 and all(b.is_checked() for b in locked.all())
         assert page.get_by_text("The wallet was locked after wrong passwords").is_visible()
-        page.locator("input[name=kind][value=trade_dispute]").uncheck()
+        page.locator("input[name=kind][value=event_trade_dispute]").uncheck()
         page.click("form.card button[type=submit]")
         page.wait_for_load_state()
         assert page.get_by_text("Your email subscriptions were saved.").is_visible()
-        assert not page.locator("input[name=kind][value=trade_dispute]").is_checked()
+        assert not page.locator("input[name=kind][value=event_trade_dispute]").is_checked()
         assert fits(page)
     finally:
         context.close()
-    assert opt_outs(owner) == {"trade_dispute"}
+    assert opt_outs(owner) == {"event_trade_dispute"}
 
 
 def test_r22_one_click_link_in_a_browser_that_never_signed_in(browser, live_server, owner):  # noqa: F811
@@ -68,4 +68,8 @@ def test_r22_one_click_link_in_a_browser_that_never_signed_in(browser, live_serv
         assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
     finally:
         context.close()
-    assert opt_outs(owner) == {"fraud_complaint", "trade_dispute", "infringement_complaint"}
+    assert opt_outs(owner) == {
+        "event_fraud_complaint",
+        "event_trade_dispute",
+        "event_infringement_complaint",
+    }

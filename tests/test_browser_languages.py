@@ -299,7 +299,7 @@ def unsubscribe_link(click: bool) -> Step:
         alice = accounts.find_by_login_name("acme:alice")
         alice.email_opt_out = []
         db.session.commit()
-        token = subscriptions.unsubscribe_token(alice, kind_id="trade_dispute")
+        token = subscriptions.unsubscribe_token(alice, kind_id="event_trade_dispute")
         page.goto(f"{w.base}/unsubscribe/{token}")
         if click:
             page.click("main button[type=submit]")

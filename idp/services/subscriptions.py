@@ -141,14 +141,15 @@ KINDS: dict[str, Kind] = {
         # what the person asked for
         Kind("activation", REQUESTED, _l("Account activation link"), audience=MAIN_ONLY),
         Kind("verification_code", REQUESTED, _l("Verification codes")),
-        # notifications (R22: each can be turned off)
+        # notifications (R22: each can be turned off); R25's store events are emailed as
+        # ``event_<kind>`` (idp/services/routing.py, NOTIFICATION_EMAIL_KINDS)
         Kind("avatar_reviewed", "account", _l("Your photo was approved or rejected")),
-        Kind("listing_returned", "listings", _l("A listing was returned for changes")),
-        Kind("rfq_matched", "listings", _l("You were matched to a buyer's request")),
-        Kind("quotation_reviewed", "listings", _l("A quotation was approved or returned")),
-        Kind("fraud_complaint", "disputes", _l("A fraud complaint")),
-        Kind("trade_dispute", "disputes", _l("A trade dispute")),
-        Kind("infringement_complaint", "disputes", _l("An infringement complaint")),
+        Kind("event_listing_returned", "listings", _l("A listing was returned for changes")),
+        Kind("event_rfq_matched", "listings", _l("You were matched to a buyer's request")),
+        Kind("event_quotation_reviewed", "listings", _l("A quotation was approved or returned")),
+        Kind("event_fraud_complaint", "disputes", _l("A fraud complaint")),
+        Kind("event_trade_dispute", "disputes", _l("A trade dispute")),
+        Kind("event_infringement_complaint", "disputes", _l("An infringement complaint")),
     )
 }
 
