@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         register,
         signin,
         sso,
+        unsubscribe,
         verify,
     )
 
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         account.bp,
     ):
         app.register_blueprint(blueprint)
+    app.register_blueprint(unsubscribe.bp)  # R22: RFC 8058 one-click, no sign-in
     if settings.env == "development":
         from idp.web import demo_app
 

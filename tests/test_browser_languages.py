@@ -27,6 +27,7 @@ from idp.services import (
     permissions,
     registration,
     stores,
+    subscriptions,
     throttle,
     totp,
 )
@@ -308,6 +309,22 @@ def to_console(path: str) -> Step:
     return step
 
 
+def unsubscribe_link(click: bool) -> Step:
+    """R22: alice's one-click link for a trade dispute, opened without signing in; ``click``
+    confirms it (her subscription is put back first, so each language sees the same page)."""
+
+    def step(page, w):
+        alice = accounts.find_by_login_name("acme:alice")
+        alice.email_opt_out = []
+        db.session.commit()
+        token = subscriptions.unsubscribe_token(alice, kind_id="event_trade_dispute")
+        page.goto(f"{w.base}/unsubscribe/{token}")
+        if click:
+            page.click("main button[type=submit]")
+
+    return step
+
+
 PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "sign-in": (None, go("/login")),
     "sign-in-wrong-password": (None, failed_sign_in("acme:alice", "not the password")),
@@ -364,6 +381,11 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "profile-owner": (OWNER, go("/account/profile")),
     "apps": (ALICE, go("/account/apps")),
     "apps-owner": (OWNER, go("/account/apps")),
+    "subscriptions": (ALICE, go("/account/subscriptions")),
+    "subscriptions-owner": (OWNER, go("/account/subscriptions")),
+    "unsubscribe": (None, unsubscribe_link(click=False)),
+    "unsubscribed": (None, unsubscribe_link(click=True)),
+    "unsubscribe-refused": (None, go("/unsubscribe/not-a-real-link")),
     "second-factor": (None, second_factor_step),
     "second-factor-status": (None, second_factor_status),
     "recovery-codes": (None, recovery_codes),

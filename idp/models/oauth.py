@@ -344,6 +344,9 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     given_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # RFC 8058: the one-click unsubscribe URL of an email that can be turned off (R22), sent as
+    # its List-Unsubscribe header; None for security notices.
+    unsubscribe_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
 
 
 class VerificationCode(db.Model):

@@ -33,25 +33,16 @@ from idp.background import Worker, lease_due, record_attempt, worker
 from idp.defaults import OUTBOX_LEASE_SECONDS, OUTBOX_MAX_ATTEMPTS, OUTBOX_MAX_DELAY
 from idp.extensions import db
 from idp.models import Account, OutboxMessage
+from idp.services import subscriptions
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "email"  # <kind>.txt, .html
 MAX_ATTEMPTS, LEASE_SECONDS = OUTBOX_MAX_ATTEMPTS, OUTBOX_LEASE_SECONDS
-# R22: sent whatever the account's subscriptions say.
-SECURITY_KINDS = frozenset(
-    {
-        "password_changed",
-        "password_reset_by_owner",
-        "password_reset_link",
-        "wallet_changed",
-        "wallet_locked",
-        "second_factor_added",
-        "activation",
-        "verification_code",
-        "new_sign_in",
-    }
-)
+# R22: sent whatever the account's subscriptions say. The registry of kinds
+# (``idp.services.subscriptions.KINDS``) decides; this name stays for the callers that read it.
+SECURITY_KINDS = subscriptions.ALWAYS_SENT
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058 section 3.1, the List-Unsubscribe-Post value
 
 
 def _render(kind: str, context: dict) -> tuple[str, str, str]:
@@ -80,14 +71,46 @@ def _text_as_html(text: str) -> str:
 def send_email(
     kind: str, to: str, *, account: Account | None = None, lang: str | None = None, **context
 ) -> OutboxMessage | None:
-    """Queue an email. Non-security kinds respect the account's opt-outs (R22)."""
-    if account is not None and kind not in SECURITY_KINDS and kind in (account.email_opt_out or []):
+    """Queue an email, or None when the account turned this kind off (R22). A kind missing from
+    the registry raises ``subscriptions.UnknownKind``. A kind that can be turned off goes to an
+    account only, and carries its one-click unsubscribe link (RFC 8058): in the headers and,
+    visibly, at the end of the body."""
+    if not subscriptions.wants(account, kind):
         return None
+    unsubscribe_url = None
+    if not subscriptions.kind(kind).always_sent:
+        if account is None:
+            raise ValueError(f"a {kind!r} email can be turned off, so it needs its account")
+        unsubscribe_url = subscriptions.unsubscribe_url(account, kind)
     with i18n.language_of(account, lang):
-        subject, text, html = _render(
-            kind, {"account": account, "zone": i18n.zone_of(account), **context}
-        )
-    return _queue("email", kind, to, account, subject=subject, text_body=text, html_body=html)
+        values = {"account": account, "zone": i18n.zone_of(account), **context}
+        subject, text, html = _render(kind, values)
+        if unsubscribe_url is not None:
+            text, html = _with_unsubscribe_footer(text, html, unsubscribe_url, kind)
+    return _queue(
+        "email",
+        kind,
+        to,
+        account,
+        subject=subject,
+        text_body=text,
+        html_body=html,
+        unsubscribe_url=unsubscribe_url,
+    )
+
+
+def _with_unsubscribe_footer(text: str, html: str, url: str, kind: str) -> tuple[str, str]:
+    """The visible one-click link (RFC 8058 leaves the body to the sender; people need it where
+    their mail program shows no button), in the email's language."""
+    issuer = current_app.extensions["idp.settings"].issuer.rstrip("/")
+    values = {
+        "unsubscribe_url": url,
+        "settings_url": f"{issuer}/account/subscriptions",
+        "kind_label": subscriptions.kind(kind).label,
+    }
+    footer_text = render_template("email/parts/unsubscribe.txt", **values).strip()
+    footer_html = render_template("email/parts/unsubscribe.html", **values).strip()
+    return f"{text.rstrip()}\n\n-- \n{footer_text}\n", f"{html}\n{footer_html}"
 
 
 def send_sms(kind: str, to: str, text: str, *, account: Account | None = None) -> OutboxMessage:
@@ -139,6 +162,10 @@ def _as_email(message: OutboxMessage, sender_address: str) -> EmailMessage:
     email["Subject"] = message.subject
     # One Message-ID per outbox row: a retry after an unclear failure is recognizably the same.
     email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain="idp.local")
+    if message.unsubscribe_url:
+        # RFC 8058: a mail program may offer "unsubscribe" and POST to the URL on its own.
+        email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        email["List-Unsubscribe-Post"] = ONE_CLICK
     email.set_content(message.text_body)
     if message.html_body:
         email.add_alternative(message.html_body, subtype="html")

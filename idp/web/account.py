@@ -172,4 +172,9 @@ def preferences_page():
 
 
 # Each section's page lives in its own module; importing it adds its routes to ``bp``.
-from idp.web import account_privacy, account_profile, account_sessions  # noqa: E402,F401,I001
+from idp.web import (  # noqa: E402,F401,I001
+    account_privacy,
+    account_profile,
+    account_sessions,
+    account_subscriptions,
+)
