@@ -86,6 +86,9 @@ class Account(db.Model):
     # for emails. And the IANA time zone its dates are shown in (None: the company's).
     language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # R20: the public id of the approved avatar it shows (the ``picture`` claim); None: none.
+    # A photo waiting for review or rejected leaves it as it is.
+    picture_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])
