@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         account,
         api,
         api_v1,
+        avatars,
         console,
         direct,
         errors,
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     sso.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(avatars.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
     for blueprint in (register.bp, verify.bp, console.bp, api.bp, api_v1.bp, account.bp):
