@@ -57,7 +57,9 @@ def photo_reject(public_id: str):
     except NotFound:
         raise
     except DomainError as exc:
-        return _queue_page(error=exc.message, failed=public_id, reason=reason, status=exc.status)
+        # A missing reason is shown on that photo's form; "reviewed meanwhile" above the queue.
+        failed = public_id if exc.field == "reason" else None
+        return _queue_page(error=exc.message, failed=failed, reason=reason, status=exc.status)
     return done(
         _(
             "The photo of %(name)s is rejected; they were told why. Their current photo stays.",
