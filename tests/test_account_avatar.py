@@ -364,3 +364,24 @@ def test_r20_an_approved_photo_is_served_cacheable_and_typed(ctx, shop):
         assert again.status_code == 304 and not again.data
     for path in (f"/avatars/{public_id}-99.jpg", "/avatars/nothing.jpg", f"/avatars/{public_id}"):
         assert client.get(path).status_code == 404
+
+
+def test_r20_the_operator_reviews_main_accounts_photos_with_the_idp_command(ctx, shop, run):
+    owner, alice = shop
+    settings_before = ctx.extensions["idp.settings"]
+    ctx.extensions["idp.settings"] = replace(settings_before, avatar_review_main=True)
+    try:
+        first = avatars.submit(owner, files.jpeg()).public_id
+        staff_photo = avatars.submit(alice, files.jpeg()).public_id
+        listed = run("avatars", "pending").output
+        assert first in listed and "acme" in listed and staff_photo not in listed
+        run("avatars", "approve", first)
+        assert db.session.get(Account, owner.id).picture_id == first
+        second = avatars.submit(owner, files.jpeg()).public_id
+        run("avatars", "reject", second, "--reason", "Logo, not a photo")
+        assert db.session.get(Account, owner.id).picture_id == first
+        assert "already reviewed" in run("avatars", "approve", second, code=1).output
+        approved = db.session.query(AuditEvent).filter_by(action="avatar.approved").one()
+        assert approved.actor.startswith("cli:")
+    finally:
+        ctx.extensions["idp.settings"] = settings_before
