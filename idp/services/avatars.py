@@ -67,7 +67,6 @@ DAMAGED = _l(
 NO_SUCH_PHOTO = _l("No such photo waiting for review in your company")
 ALREADY_REVIEWED = _l("This photo was already reviewed, or replaced by a newer one.")
 REASON_MISSING = _l("Say why the photo is refused: the person reads it.")
-OPERATOR_REVIEWS_MAIN = _l("The main account's photo is reviewed by the provider's operator.")
 
 
 def refused(message) -> InvalidInput:
