@@ -385,3 +385,15 @@ def test_r20_the_operator_reviews_main_accounts_photos_with_the_idp_command(ctx,
         assert approved.actor.startswith("cli:")
     finally:
         ctx.extensions["idp.settings"] = settings_before
+
+
+def test_r20_the_upload_route_refuses_a_body_over_its_limit_unread(ctx, shop):
+    """Whatever the body holds (here 3.5 MB under another field's name), past 3 MB and the
+    form's overhead the route stops reading and says the photo is too large."""
+    web = signed_in(ctx, "acme:alice")
+    answer = web.post(
+        "/account/photo",
+        data={"csrf_token": csrf(web), "other": (io.BytesIO(b"\0" * int(3.5 * files.MB)), "x")},
+        content_type="multipart/form-data",
+    )
+    assert TOO_LARGE in refusal(answer)
