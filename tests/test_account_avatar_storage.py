@@ -5,6 +5,7 @@ deleted), the bucket being moto's S3 server on loopback (real HTTP, boto3 as in 
 from __future__ import annotations
 
 import socket
+import uuid
 from dataclasses import replace
 
 import boto3
@@ -73,17 +74,18 @@ def test_r20_avatars_in_a_folder(ctx, make, using, tmp_path):
 def test_r20_avatars_in_an_s3_bucket(ctx, make, using, s3_server):
     keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     bucket = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **keys)
-    bucket.create_bucket(Bucket="idp-avatars")
+    name = f"idp-avatars-{uuid.uuid4().hex[:12]}"  # one per test: the server outlives it
+    bucket.create_bucket(Bucket=name)
     using(
         avatar_storage="s3",
-        avatar_s3_bucket="idp-avatars",
+        avatar_s3_bucket=name,
         avatar_s3_endpoint_url=s3_server,
         avatar_s3_region="us-east-1",
         avatar_s3_access_key_id="test",
         avatar_s3_secret_access_key="test",
     )
     replaced, shown = journey(make)
-    listed = bucket.list_objects_v2(Bucket="idp-avatars").get("Contents", [])
+    listed = bucket.list_objects_v2(Bucket=name).get("Contents", [])
     assert sorted(o["Key"] for o in listed) == sorted(
         f"{S3_PREFIX}{shown}-{size}.jpg" for size in AVATAR_SIZES
     )

@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from idp.defaults import AVATAR_FORM_OVERHEAD, AVATAR_MAX_BYTES, AVATAR_SIZES
 from idp.errors import DomainError
 from idp.i18n import _
+from idp.models.avatars import APPROVED
 from idp.services import avatars
 from idp.web import errors
 from idp.web.account import bp
@@ -72,7 +73,7 @@ def photo():
         avatar = avatars.submit(account, data)
     except DomainError as exc:
         return _page(account, error=exc.message, status=400)
-    if avatar.status == "approved":
+    if avatar.status == APPROVED:
         flash(_("Your new photo is shown from now on."), "success")
     else:
         flash(
