@@ -79,7 +79,14 @@ def photo():
         flash(
             _("Your photo was sent. It is shown once your company's owner approves it."), "success"
         )
-    return redirect(url_for("account.photo"))
+    return redirect(_card_page())
+
+
+def _card_page() -> str:
+    """Where the photo card is: the profile page once this build has it, else its own page."""
+    if "account.profile" in current_app.view_functions:
+        return url_for("account.profile") + "#photo"
+    return url_for("account.photo")
 
 
 @bp.get("/photo/waiting/<public_id>-<int:size>.jpg")
