@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         account,
         api,
         api_v1,
+        avatars,
         console,
         direct,
         errors,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     sso.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(avatars.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
     for blueprint in (

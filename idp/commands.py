@@ -803,3 +803,51 @@ def deliver_logouts():
     from idp.oauth.logout import deliver_due
 
     click.echo(f"delivered {deliver_due()}")
+
+
+# --- avatars (R20) --------------------------------------------------------------------------
+
+
+@cli.group("avatars")
+def avatars_group() -> None:
+    """Main accounts' photos, when IDP_AVATAR_REVIEW_MAIN makes the operator review them (staff
+    photos are reviewed by their owner, in the console)."""
+
+
+def _photo_owner(photo_id: str) -> Account:
+    from idp.models import Avatar
+
+    avatar = db.session.query(Avatar).filter_by(public_id=photo_id).one_or_none()
+    if avatar is None:
+        click.echo(f"error: no photo {photo_id}", err=True)
+        sys.exit(1)
+    return db.session.query(Account).filter_by(company_id=avatar.company_id, kind="main").one()
+
+
+@avatars_group.command("pending")
+def avatars_pending():
+    from idp.services import avatars
+
+    for avatar in avatars.operator_queue():
+        click.echo(f"{avatar.public_id}  {avatar.account.login_name:<28} {avatar.created_at:%F %T}")
+
+
+@avatars_group.command("approve")
+@click.argument("photo_id")
+@friendly
+def avatars_approve(photo_id):
+    from idp.services import avatars
+
+    avatar = avatars.approve(_photo_owner(photo_id), photo_id, by_operator=True)
+    click.echo(f"approved: {avatar.account.login_name} shows {photo_id}")
+
+
+@avatars_group.command("reject")
+@click.argument("photo_id")
+@click.option("--reason", required=True, help="Told to the account, by email")
+@friendly
+def avatars_reject(photo_id, reason):
+    from idp.services import avatars
+
+    avatar = avatars.reject(_photo_owner(photo_id), photo_id, reason, by_operator=True)
+    click.echo(f"rejected: {avatar.account.login_name} keeps its current photo")

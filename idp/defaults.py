@@ -180,6 +180,32 @@ PLAN_LIMITS = {"standard": 99, "basic": 5}  # R2: sub-accounts per plan
 # list this long is one screen to review. Revoked clients do not count.
 MAX_API_CLIENTS = 20
 
+# --- avatars (R20, issue 17) ---------------------------------------------------------------------
+
+# R20: an avatar is a JPEG of at most 3 MB (bytes, 3 × 2**20), counted while it is read.
+AVATAR_MAX_BYTES = 3 * 1024 * 1024
+# The upload form's request may be this much larger than the photo (multipart boundaries and
+# headers, the CSRF token): the route's body limit, so a larger body is never read at all.
+AVATAR_FORM_OVERHEAD = 64 * 1024
+# Pixels (width × height) beyond which a JPEG is a decompression bomb: a few kilobytes that
+# would decode to gigabytes. 50 MP covers the largest phone and camera photos (8160 × 6120).
+# Pillow's own check (Image.MAX_IMAGE_PIXELS, 89 MP) is set to this while decoding.
+AVATAR_MAX_PIXELS = 50_000_000
+# A side longer than this (pixels) is no photo of a person (a strip, a panorama, a crafted
+# header); a side shorter than the minimum is too small to show at the smallest size.
+AVATAR_MAX_SIDE = 8_192
+AVATAR_MIN_SIDE = 32
+# The square copies stored and served (pixels): the profile card and apps' headers (512), the
+# console's lists and apps' lists (128). The first is the default size of the ``picture`` URL.
+AVATAR_SIZES = (512, 128)
+AVATAR_JPEG_QUALITY = 85  # the copies: a 512 px photo is about 40 KB
+# How long browsers and proxies keep a served avatar (seconds). A photo's URL never changes its
+# content (a new photo gets a new id); a replaced one stops being served, and caches let it go
+# within the hour.
+AVATAR_CACHE_SECONDS = 3600
+AVATAR_REASON_MAX = 300  # characters of a rejection's reason, shown to the person and emailed
+AVATAR_QUEUE_MAX = 200  # photos on the owner's review page at once (oldest first)
+
 # --- cookies (seconds) ----------------------------------------------------------------------------
 
 LANG_COOKIE_AGE = 365 * 86400

@@ -42,6 +42,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, get_timezone, gettext, lazy_gettext
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.defaults import LANG_COOKIE_AGE  # noqa: F401  (the switcher's cookie)
 
@@ -145,6 +146,8 @@ def _requested_ui_locales() -> str | None:
         direct = request.values.get("ui_locales")
         back = request.values.get("next") or ""
     except UnicodeDecodeError:  # a query string that is no UTF-8 (refused with a 400 anyway)
+        return None
+    except RequestEntityTooLarge:  # a body over the limit: its answer (413) is being rendered
         return None
     if direct:
         return direct[:100]

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+AVATAR_STORAGES = ("db", "folder", "s3")
 PRODUCTION_REQUIRED = ("IDP_DATABASE_URL", "IDP_SECRET_KEY", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEY")
 
 
@@ -82,6 +83,17 @@ class Settings:
     # none, texts go to the console and the outbox (development).
     sms_webhook_url: str = ""
     sms_webhook_token: str = ""
+    # Avatars (R20): where the photos are kept (db, folder or s3), the folder, and the bucket.
+    # And whether a main account's photo waits for the operator's review too (it has no owner
+    # above it: by default it is approved at once).
+    avatar_storage: str = "db"
+    avatar_folder: Path | None = None
+    avatar_s3_bucket: str = ""
+    avatar_s3_endpoint_url: str = ""
+    avatar_s3_region: str = ""
+    avatar_s3_access_key_id: str = ""
+    avatar_s3_secret_access_key: str = ""
+    avatar_review_main: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -151,7 +163,23 @@ class Settings:
             mail_from=env.get("IDP_MAIL_FROM", "Seller IdP <no-reply@localhost>"),
             sms_webhook_url=env.get("IDP_SMS_WEBHOOK_URL", ""),
             sms_webhook_token=env.get("IDP_SMS_WEBHOOK_TOKEN", ""),
+            avatar_storage=_choice(
+                "IDP_AVATAR_STORAGE", env.get("IDP_AVATAR_STORAGE"), "db", AVATAR_STORAGES
+            ),
+            avatar_folder=(
+                Path(env["IDP_AVATAR_FOLDER"]).resolve() if env.get("IDP_AVATAR_FOLDER") else None
+            ),
+            avatar_s3_bucket=env.get("IDP_AVATAR_S3_BUCKET", ""),
+            avatar_s3_endpoint_url=env.get("IDP_AVATAR_S3_ENDPOINT_URL", ""),
+            avatar_s3_region=env.get("IDP_AVATAR_S3_REGION", ""),
+            avatar_s3_access_key_id=env.get("IDP_AVATAR_S3_ACCESS_KEY_ID", ""),
+            avatar_s3_secret_access_key=env.get("IDP_AVATAR_S3_SECRET_ACCESS_KEY", ""),
+            avatar_review_main=_bool(
+                "IDP_AVATAR_REVIEW_MAIN", env.get("IDP_AVATAR_REVIEW_MAIN"), False
+            ),
         )
+        if settings.avatar_storage == "s3" and not settings.avatar_s3_bucket:
+            raise SettingsError("IDP_AVATAR_STORAGE=s3 needs IDP_AVATAR_S3_BUCKET")
         return settings.with_development_defaults()
 
     def with_development_defaults(self) -> Settings:
@@ -167,6 +195,12 @@ class Settings:
         return replace(
             self, database_url=database_url, secret_key=secret_key, key_encryption_key=kek
         )
+
+    @property
+    def avatar_path(self) -> Path:
+        """The folder of ``IDP_AVATAR_STORAGE=folder``: ``IDP_AVATAR_FOLDER``, else
+        ``avatars/`` in the instance folder."""
+        return self.avatar_folder or self.instance_path / "avatars"
 
 
 def _persisted_secret(path: Path) -> str:

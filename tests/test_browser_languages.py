@@ -297,6 +297,25 @@ def api_client_created(page, w):
     page.locator("main form button[type=submit]").first.click()
 
 
+def _waiting_photo(login: str) -> None:
+    from idp.services import avatars
+    from tests.avatar_files import jpeg
+
+    avatars.submit(accounts.find_by_login_name(login), jpeg(300, 300))
+
+
+def photo_waiting(page, w):
+    """R20: the account's photo card with a photo waiting for review."""
+    _waiting_photo("acme:alice")
+    page.goto(f"{w.base}/account/photo")
+
+
+def photos_queue(page, w):
+    """R20: the owner's queue of staff photos waiting for review."""
+    _waiting_photo("acme:alice")
+    page.goto(f"{w.base}/console/photos")
+
+
 def to_console(path: str) -> Step:
     """A console page about alice or the SG store (ids looked up when the page is opened)."""
 
@@ -386,6 +405,9 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "unsubscribe": (None, unsubscribe_link(click=False)),
     "unsubscribed": (None, unsubscribe_link(click=True)),
     "unsubscribe-refused": (None, go("/unsubscribe/not-a-real-link")),
+    "account-photo": (ALICE, photo_waiting),
+    "account-photo-owner": (OWNER, go("/account/photo")),
+    "console-photos": (OWNER, photos_queue),
     "second-factor": (None, second_factor_step),
     "second-factor-status": (None, second_factor_status),
     "recovery-codes": (None, recovery_codes),

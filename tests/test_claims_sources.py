@@ -35,7 +35,8 @@ from idp.models import (
 from idp.models.accounts import MAIN, PRIVACY_NO_APP
 from idp.models.base import utcnow
 from idp.oauth import claims, shared_state, userinfo
-from idp.services import accounts, groups, privacy, roles, stores
+from idp.services import accounts, avatars, groups, privacy, roles, stores
+from tests import avatar_files
 from tests import oidc_flow as flow
 
 pytest_plugins = ["tests.oidc_fixtures"]
@@ -167,6 +168,11 @@ def _assign_shop3(w):
     stores.assign_stores(_owner(w), ["alice"], [w.shop3.public_id], mode=stores.ADD)
 
 
+def _approve_photo_of_alice(w):  # R20: the picture claim
+    photo = avatars.submit(_alice(w), avatar_files.jpeg())
+    avatars.approve(_owner(w), photo.public_id)
+
+
 def _role_of_alice(w):
     accounts.update_sub_account(_owner(w), _alice(w), roles=[w.picker.id])
 
@@ -206,6 +212,7 @@ CHANGES = {
         accounts.mark_verified(_alice(w), "phone"),
         db.session.commit(),
     ),
+    "Account.picture_id": _approve_photo_of_alice,
     "Account.status": lambda w: accounts.disable_sub_account(_owner(w), _alice(w)),
     "Account.gender": lambda w: accounts.update_sub_account(_owner(w), _alice(w), gender="female"),
     "Account.email": lambda w: accounts.update_sub_account(

@@ -2,6 +2,7 @@
 
 from idp.models.accounts import Account, Role, StoreAssignment, account_roles
 from idp.models.audit import AuditEvent
+from idp.models.avatars import Avatar, AvatarImage
 from idp.models.companies import Company, Marketplace, Store, StoreOperator
 from idp.models.groups import StaffGroup, group_members
 from idp.models.notifications import NotificationEvent, NotificationRoute
@@ -35,6 +36,8 @@ __all__ = [
     "SsoSession",
     "VerificationCode",
     "AuditEvent",
+    "Avatar",
+    "AvatarImage",
     "Company",
     "Marketplace",
     "Role",

@@ -103,6 +103,9 @@ class Account(db.Model):
     privacy: Mapped[str] = mapped_column(
         String(16), default=DEFAULT_PRIVACY, server_default=DEFAULT_PRIVACY
     )
+    # R20: the public id of the approved avatar it shows (the ``picture`` claim); None: none.
+    # A photo waiting for review or rejected leaves it as it is.
+    picture_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])

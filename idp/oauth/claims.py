@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from flask import g
+from flask import current_app, g
 from sqlalchemy import Table
 
 from idp.extensions import db
@@ -68,8 +68,9 @@ def _names(*names: str) -> frozenset[str]:
 
 # ``preferred_username`` and ``name`` (``login_name``), ``company``, ``account_type``, ``roles``
 # and ``permissions``, ``stores`` (a sub-account's assignments, or every authorized store of the
-# main account's company), the token's ``store`` and ``marketplace``, ``groups``, ``muted``; and
-# the account's privacy level (R21), which decides who is released ``name``.
+# main account's company), the token's ``store`` and ``marketplace``, ``groups``, ``muted``,
+# ``picture`` (the approved avatar, R20: approving one changes ``picture_id``); and the account's
+# privacy level (R21), which decides who is released the profile claims.
 PROFILE_CLAIMS = Cached(
     "prof:",  # "pc:" held the claims alone, before R21
     reads={
@@ -83,6 +84,7 @@ PROFILE_CLAIMS = Cached(
             "email_verified_at",  # muted (R14)
             "phone_verified_at",
             "privacy",  # R21
+            "picture_id",  # R20
         ),
         Company: _names("public_id", "name"),
         Store: _names("public_id", "company_id", "status", "marketplace_code"),
@@ -267,9 +269,17 @@ def fresh(model, public_id: str):
     return db.session.query(model).filter_by(public_id=public_id).populate_existing().one_or_none()
 
 
+AVATAR_PATH = "/avatars/"  # idp.web.avatars serves approved photos there
+
+
+def picture_url(public_id: str) -> str:
+    """The ``picture`` claim (OIDC Core 5.1): the approved avatar's absolute URL (R20)."""
+    return f"{current_app.extensions['idp.settings'].issuer}{AVATAR_PATH}{public_id}.jpg"
+
+
 def _profile_claims(account: Account, store: Store | None) -> dict:
     groups = groups_of(account)
-    return {
+    claims = {
         "preferred_username": account.login_name,
         "name": account.nickname or account.name,
         "company": {"id": account.company.public_id, "name": account.company.name},
@@ -282,6 +292,9 @@ def _profile_claims(account: Account, store: Store | None) -> dict:
         "groups": [f"{g.store.public_id}/{g.name}" for g in groups],
         "muted": is_muted(account),
     }
+    if account.picture_id:  # only once approved (R20)
+        claims["picture"] = picture_url(account.picture_id)
+    return claims
 
 
 def userinfo_claims(account: Account, scope: str, store: Store | None) -> dict:

@@ -206,6 +206,9 @@ ACTION_LABELS = {
     "account.totp_disabled": _l("Two-step verification turned off"),
     "account.recovery_code_used": _l("Recovery code used to sign in"),
     "api.read": _l("Read through the admin API"),
+    "avatar.submitted": _l("Photo sent for review"),
+    "avatar.approved": _l("Photo approved"),
+    "avatar.rejected": _l("Photo rejected"),
 }
 
 # The names of the details entries carry, for the log's page.
@@ -238,6 +241,7 @@ DETAIL_LABELS = {
     "password": _l("Password"),
     "permissions": _l("Permissions"),
     "phone": _l("Phone"),
+    "photo": _l("Photo"),
     "re_enabled": _l("Enabled again"),
     "reason": _l("Reason"),
     "remaining": _l("Recovery codes left"),

@@ -173,6 +173,7 @@ def preferences_page():
 
 # Each section's page lives in its own module; importing it adds its routes to ``bp``.
 from idp.web import (  # noqa: E402,F401,I001
+    account_avatar,
     account_privacy,
     account_profile,
     account_sessions,

@@ -66,6 +66,16 @@ def outage(exc: Exception) -> tuple[int, str, str] | None:
     return None
 
 
+def http_answer(exc: HTTPException):
+    """The answer to an HTTP error (also for a blueprint's own handler of one, for the routes it
+    does not answer itself)."""
+    status = exc.code or 500
+    code = exc.name.lower().replace(" ", "_")
+    if not _wants_json():  # a person reads it: in the page's language
+        return _render(status, code, HTTP_MESSAGES.get(status, exc.description or ""))
+    return _render(status, code, exc.description or "")
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_nul_bytes():
@@ -90,13 +100,7 @@ def init_app(app: Flask) -> None:
     def csrf_error(exc: CSRFError):
         return _render(400, "csrf_failed", CSRF_FAILED)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        status = exc.code or 500
-        code = exc.name.lower().replace(" ", "_")
-        if not _wants_json():  # a person reads it: in the page's language
-            return _render(status, code, HTTP_MESSAGES.get(status, exc.description or ""))
-        return _render(status, code, exc.description or "")
+    app.errorhandler(HTTPException)(http_answer)
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -59,6 +59,7 @@ from idp.web.console import (  # noqa: E402,F401
     company,
     groups,
     notifications,
+    photos,
     roles,
     staff,
     stores,
