@@ -82,6 +82,11 @@ class Settings:
     # none, texts go to the console and the outbox (development).
     sms_webhook_url: str = ""
     sms_webhook_token: str = ""
+    # Passkeys (WebAuthn): the relying party id, a registrable suffix of the issuer's host (e.g.
+    # "example.com" for https://id.example.com, so that passkeys outlive a move of the provider
+    # within the domain). Empty: the issuer's host. Passkeys are bound to it: changing it later
+    # makes every registered passkey useless.
+    webauthn_rp_id: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -151,6 +156,7 @@ class Settings:
             mail_from=env.get("IDP_MAIL_FROM", "Seller IdP <no-reply@localhost>"),
             sms_webhook_url=env.get("IDP_SMS_WEBHOOK_URL", ""),
             sms_webhook_token=env.get("IDP_SMS_WEBHOOK_TOKEN", ""),
+            webauthn_rp_id=_rp_id(env.get("IDP_WEBAUTHN_RP_ID", ""), issuer),
         )
         return settings.with_development_defaults()
 
@@ -167,6 +173,23 @@ class Settings:
         return replace(
             self, database_url=database_url, secret_key=secret_key, key_encryption_key=kek
         )
+
+
+def _rp_id(value: str, issuer: str) -> str:
+    """IDP_WEBAUTHN_RP_ID must be the issuer's host or a parent domain of it (WebAuthn 5.1.3:
+    the browser refuses any other)."""
+    value = value.strip().lower().rstrip(".")
+    if not value:
+        return ""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(issuer).hostname or "").lower()
+    if host != value and not host.endswith("." + value):
+        raise SettingsError(
+            f"IDP_WEBAUTHN_RP_ID must be the issuer's host ({host}) or a domain above it, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _persisted_secret(path: Path) -> str:

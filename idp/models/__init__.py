@@ -17,6 +17,7 @@ from idp.models.oauth import (
     SsoSession,
     VerificationCode,
 )
+from idp.models.passkeys import Passkey
 
 __all__ = [
     "Account",
@@ -26,6 +27,7 @@ __all__ = [
     "IssuedToken",
     "LogoutDelivery",
     "OutboxMessage",
+    "Passkey",
     "RecoveryCode",
     "SessionClient",
     "SigningKey",

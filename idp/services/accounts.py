@@ -69,16 +69,22 @@ def authenticate(login: str, password: str) -> Account:
         account = None
     if not passwords.verify_password(account.password_hash if account else None, password):
         raise AuthenticationFailed(WRONG_CREDENTIALS)
+    check_may_sign_in(account)
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_password(password)
+        db.session.commit()
+    return account
+
+
+def check_may_sign_in(account: Account) -> None:
+    """Whether an account that proved itself (a password, a passkey) may sign in: departed (R4)
+    and never activated (R13) accounts are refused, each with its reason."""
     if account.status == DEPARTED:
         raise AccountDisabled(_l("This account has been disabled by the company's owner"))
     if account.status == PENDING:
         raise AccountNotActivated(
             _l("This account has not been activated yet; follow the link in the activation email")
         )
-    if passwords.needs_rehash(account.password_hash):
-        account.password_hash = passwords.hash_password(password)
-        db.session.commit()
-    return account
 
 
 # --- lookups scoped to the actor's company ---------------------------------------------------

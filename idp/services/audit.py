@@ -199,6 +199,10 @@ ACTION_LABELS = {
     "account.totp_enabled": _l("Two-step verification turned on"),
     "account.totp_disabled": _l("Two-step verification turned off"),
     "account.recovery_code_used": _l("Recovery code used to sign in"),
+    "account.recovery_codes_renewed": _l("New recovery codes made"),
+    "account.passkey_added": _l("Passkey added"),
+    "account.passkey_renamed": _l("Passkey renamed"),
+    "account.passkey_removed": _l("Passkey removed"),
     "api.read": _l("Read through the admin API"),
 }
 

@@ -47,6 +47,7 @@ SECURITY_KINDS = frozenset(
         "wallet_changed",
         "wallet_locked",
         "second_factor_added",
+        "second_factor_removed",
         "activation",
         "verification_code",
         "new_sign_in",

@@ -169,3 +169,6 @@ def preferences_page():
         field=field,
         form=request.form,
     ), (400 if error else 200)
+
+
+from idp.web import account_security  # noqa: E402,F401  (its routes join bp)
