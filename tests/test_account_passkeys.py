@@ -467,3 +467,24 @@ def test_r19_security_page_sets_up_and_turns_off_the_authenticator_app(web, alic
     codes = web.post("/account/security/recovery-codes", data={**fields, "password": make.PASSWORD})
     assert codes.status_code == 400
     assert totp.is_enrolled(fresh(alice))
+
+
+def test_r19_forced_enrolment_accepts_a_passkey_then_asks_for_it(web, owner, alice, make):
+    """The owner requires a second factor; a staff member with none makes a passkey instead of
+    setting up an app, and the second step then asks for that passkey."""
+    totp.set_required_for_staff(owner, True)
+    assert flow.location(flow.sign_in(web, "acme:alice", make.PASSWORD)) == "/login/2fa"
+    assert flow.location(web.get("/login/2fa")) == "/login/2fa/enrol"
+    page = web.get("/login/2fa/enrol").text
+    assert "Or use a passkey" in page
+    token = flow.form_fields(page)["csrf_token"]
+    device = Authenticator(ORIGIN)
+    credential = device.create(options(web, "/login/2fa/enrol/passkey/options", token))
+    made = web.post(
+        "/login/2fa/enrol/passkey",
+        data={"csrf_token": token, "credential": credential, "name": "Phone"},
+    )
+    assert flow.location(made) == "/login/2fa" and flow.sso_cookie(web) is None
+    answer = device.get(options(web, "/login/2fa/passkey", token))
+    done = web.post("/login/2fa", data={"csrf_token": token, "assertion": answer})
+    assert done.status_code == 302 and flow.sso_cookie(web) is not None

@@ -249,6 +249,42 @@ def passkey_sign_in():
     return _finish(account, amr, next_url)
 
 
+@bp.post("/login/2fa/enrol/passkey/options")
+def enrol_passkey_options():
+    """R19: a company that requires a second factor accepts a passkey too; the options to make
+    one for the account that passed the password step."""
+    account, _pending = _pending_account()
+    if account is None:
+        return {"error": _("Sign in again: this step expired")}, 400
+    return ceremonies.begin(passkeys.REGISTER, account)
+
+
+@bp.post("/login/2fa/enrol/passkey")
+def enrol_passkey():
+    """Keep the passkey made at the forced enrolment, then use it: making a passkey proves
+    nothing by itself ("none" attestation), so the second step asks for it like any other."""
+    account, _pending = _pending_account()
+    if account is None:
+        return redirect(url_for("signin.login"))
+    try:
+        passkeys.finish_registration(
+            account,
+            ceremonies.take(passkeys.REGISTER),
+            request.form.get("credential") or "",
+            (request.form.get("name") or "")[:200],
+        )
+    except DomainError as exc:
+        page = render_template(
+            "signin/enrol.html",
+            account=account,
+            enrolment=totp.begin_enrolment(account, _pending_secret(account)),
+            voluntary=False,
+            passkey_error=exc.message,
+        )
+        return page, 400
+    return redirect(url_for("signin.second_factor"))
+
+
 ENROLMENT = "idp_totp_enrolment"  # in the signed Flask session: the secret being set up
 
 
