@@ -488,3 +488,18 @@ def test_r19_forced_enrolment_accepts_a_passkey_then_asks_for_it(web, owner, ali
     answer = device.get(options(web, "/login/2fa/passkey", token))
     done = web.post("/login/2fa", data={"csrf_token": token, "assertion": answer})
     assert done.status_code == 302 and flow.sso_cookie(web) is not None
+
+
+def test_r19_a_passkey_counts_as_a_second_factor_in_python_and_sql(owner, alice, bob, make):
+    """The console's filter and count (SQL) agree with the sign-in's rule (Python)."""
+    from idp.services import companies
+
+    carol = make.staff(owner, "carol")
+    register(alice, Authenticator(ORIGIN))
+    secret = totp.begin_enrolment(bob).secret
+    totp.confirm_enrolment(bob, secret, pyotp.TOTP(secret).now())
+    with_one = {a.name for a in accounts.list_staff(owner, second_factor=True)}
+    without = {a.name for a in accounts.list_staff(owner, second_factor=False)}
+    assert with_one == {a.name for a in (alice, bob, carol) if second_factors.has_any(a)}
+    assert with_one == {"alice", "bob"} and without == {"carol"}
+    assert companies.staff_without_second_factor(owner) == 1

@@ -156,7 +156,9 @@ def list_staff(
         unverified = Account.email_verified_at.is_(None) & Account.phone_verified_at.is_(None)
         query = query.filter(unverified if muted else ~unverified)
     if second_factor is not None:
-        enrolled = Account.totp_enabled_at.is_not(None)
+        from idp.services.second_factors import has_any_clause
+
+        enrolled = has_any_clause()  # an authenticator app or a passkey (R19)
         query = query.filter(enrolled if second_factor else ~enrolled)
     if after is not None:
         query = query.filter(Account.name_key > after)

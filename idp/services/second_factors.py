@@ -32,8 +32,21 @@ class Proof:
 
 
 def has_any(account: Account) -> bool:
-    """Whether the account has a second factor: an authenticator app or a passkey."""
+    """Whether the account has a second factor: an authenticator app or a passkey. The same rule
+    in SQL, for lists and counts: ``has_any_clause`` (a test holds them equal)."""
     return totp.is_enrolled(account) or passkeys.has_passkey(account)
+
+
+def has_any_clause():
+    """``has_any`` as a condition on ``Account`` rows (the console's staff filter and count)."""
+    from sqlalchemy import and_, exists, or_, select
+
+    from idp.models import Passkey
+
+    return or_(
+        and_(Account.totp_enabled_at.is_not(None), Account.totp_secret_encrypted.is_not(None)),
+        exists(select(Passkey.id).where(Passkey.account_id == Account.id)),
+    )
 
 
 def step_up(account: Account, proof: Proof) -> None:
