@@ -100,6 +100,9 @@ def test_r19_a_challenge_works_once_replay_refused(alice):
     passkeys.sign_in(ceremony.id, answer)
     with pytest.raises(AuthenticationFailed, match="expired or was already used"):
         passkeys.sign_in(ceremony.id, answer)
+    # A new signature over the used challenge (its counter risen): the challenge alone refuses.
+    with pytest.raises(AuthenticationFailed, match="expired or was already used"):
+        passkeys.sign_in(ceremony.id, device.get(ceremony.options))
 
 
 def test_r19_a_registration_challenge_works_once(alice):
@@ -503,3 +506,21 @@ def test_r19_a_passkey_counts_as_a_second_factor_in_python_and_sql(owner, alice,
     assert with_one == {a.name for a in (alice, bob, carol) if second_factors.has_any(a)}
     assert with_one == {"alice", "bob"} and without == {"carol"}
     assert companies.staff_without_second_factor(owner) == 1
+
+
+def test_r19_the_rp_id_setting_must_cover_the_issuer(tmp_path):
+    from idp.settings import Settings, SettingsError
+
+    env = {
+        "IDP_ISSUER": "https://id.example.com",
+        "IDP_ENV": "test",
+        "IDP_INSTANCE_PATH": str(tmp_path),
+    }
+    assert Settings.from_env(env).webauthn_rp_id == ""
+    assert Settings.from_env({**env, "IDP_WEBAUTHN_RP_ID": "Example.com"}).webauthn_rp_id == (
+        "example.com"
+    )
+    with pytest.raises(SettingsError, match="IDP_WEBAUTHN_RP_ID"):
+        Settings.from_env({**env, "IDP_WEBAUTHN_RP_ID": "evil.example"})
+    with pytest.raises(SettingsError):
+        Settings.from_env({**env, "IDP_WEBAUTHN_RP_ID": "ample.com"})
