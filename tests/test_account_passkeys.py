@@ -136,6 +136,9 @@ def test_r19_a_ceremony_of_another_purpose_refused(alice):
     step_up = passkeys.begin_authentication(passkeys.STEP_UP, alice)
     with pytest.raises(AuthenticationFailed):
         passkeys.sign_in(step_up.id, device.get(step_up.options))
+    second = passkeys.begin_authentication(passkeys.SECOND_FACTOR, alice)
+    with pytest.raises(AuthenticationFailed):  # the same account, another purpose
+        passkeys.accept(second.id, device.get(second.options), passkeys.STEP_UP, alice)
 
 
 def test_r19_an_unknown_credential_refused(alice):
