@@ -527,3 +527,21 @@ def test_r19_the_rp_id_setting_must_cover_the_issuer(tmp_path):
         Settings.from_env({**env, "IDP_WEBAUTHN_RP_ID": "evil.example"})
     with pytest.raises(SettingsError):
         Settings.from_env({**env, "IDP_WEBAUTHN_RP_ID": "ample.com"})
+
+
+def test_r19_step_up_guesses_are_throttled_like_sign_in(web, alice, make):
+    """A stolen session cookie must not be a password oracle: wrong step-ups slow down."""
+    device = Authenticator(ORIGIN)
+    passkey = register(alice, device)
+    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
+    token = csrf_of(web, "/account/security")
+    path = f"/account/security/passkeys/{passkey.public_id}/remove"
+    for _ in range(4):
+        wrong = web.post(path, data={"csrf_token": token, "password": "guess"})
+        assert wrong.status_code == 400
+    answer = device.get(options(web, "/account/security/step-up", token))
+    held = web.post(
+        path, data={"csrf_token": token, "password": make.PASSWORD, "assertion": answer}
+    )
+    assert held.status_code == 400 and "password is incorrect" not in held.text
+    assert len(passkeys.list_for(alice)) == 1

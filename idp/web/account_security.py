@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from idp.errors import DomainError
+from idp.errors import AuthenticationFailed, DomainError, Forbidden
 from idp.i18n import _
-from idp.services import passkeys, second_factors, totp
+from idp.kv import kv
+from idp.services import passkeys, second_factors, throttle, totp
 from idp.web import ceremonies
 from idp.web.account import bp
+from idp.web.sso import client_ip
 
 
 def _page(error=None, field=None, status=200, form=None):
@@ -39,6 +41,21 @@ def _proof() -> second_factors.Proof:
         ceremony_id=ceremonies.take(passkeys.STEP_UP) if assertion else "",
         assertion=assertion,
     )
+
+
+def _stepped_up(action, *args):
+    """Run a change behind a step-up, counted like sign-in guesses (a stolen session cookie
+    must not become a password or code oracle): the second-factor limits of the account."""
+    store, ip, key = kv(), client_ip(), throttle.second_factor_key(g.account)
+    throttle.check(store, key, ip)
+    try:
+        result = action(g.account, *args)
+    except (Forbidden, AuthenticationFailed) as exc:
+        if exc.field in ("password", "code") or isinstance(exc, AuthenticationFailed):
+            throttle.record_failure(store, key, ip)
+        raise
+    throttle.record_success(store, key, ip)
+    return result
 
 
 def _failed(exc: DomainError, key: str):
@@ -70,7 +87,7 @@ def security_totp():
 @bp.post("/security/totp/remove")
 def security_totp_remove():
     try:
-        second_factors.remove_totp(g.account, _proof())
+        _stepped_up(second_factors.remove_totp, _proof())
     except DomainError as exc:
         return _failed(exc, "totp")
     flash(_("The authenticator app was turned off."), "success")
@@ -80,7 +97,7 @@ def security_totp_remove():
 @bp.post("/security/recovery-codes")
 def security_recovery_codes():
     try:
-        codes = second_factors.regenerate_recovery_codes(g.account, _proof())
+        codes = _stepped_up(second_factors.regenerate_recovery_codes, _proof())
     except DomainError as exc:
         return _failed(exc, "recovery")
     return render_template(
@@ -129,7 +146,7 @@ def security_passkey_rename(pid: str):
 @bp.post("/security/passkeys/<pid>/remove")
 def security_passkey_remove(pid: str):
     try:
-        second_factors.remove_passkey(g.account, pid, _proof())
+        _stepped_up(second_factors.remove_passkey, pid, _proof())
     except DomainError as exc:
         return _failed(exc, f"remove-{pid[:40]}")
     flash(_("The passkey was removed."), "success")
