@@ -531,9 +531,9 @@ def test_r19_the_rp_id_setting_must_cover_the_issuer(tmp_path):
 
 def test_r19_step_up_guesses_are_throttled_like_sign_in(web, alice, make):
     """A stolen session cookie must not be a password oracle: wrong step-ups slow down."""
+    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
     device = Authenticator(ORIGIN)
     passkey = register(alice, device)
-    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
     token = csrf_of(web, "/account/security")
     path = f"/account/security/passkeys/{passkey.public_id}/remove"
     for _ in range(4):
