@@ -88,6 +88,18 @@ TOTP_STEP_MARKER_TTL = (2 * TOTP_VALID_WINDOW + 2) * TOTP_STEP_SECONDS
 RECOVERY_CODE_COUNT = 10
 # A used recovery code stays used in the database; its marker only has to outlive a racing use.
 RECOVERY_MARKER_TTL = 3600
+# Passkeys (WebAuthn): a ceremony's challenge lives in the shared store this long (seconds), so
+# that any instance can finish it, and works once. WebAuthn's recommended ceremony timeout is
+# 300 s for user verification (Level 3, 15.1); the browser is told the same in milliseconds.
+WEBAUTHN_CHALLENGE_TTL = 300
+# A used challenge's single-use marker outlives the challenge itself.
+WEBAUTHN_USED_MARKER_TTL = WEBAUTHN_CHALLENGE_TTL + 60
+# Passkeys per account: a phone, a laptop, a security key or two, with room to spare; the list
+# stays one screen, and the excluded-credentials list sent at each registration stays small.
+MAX_PASSKEYS = 20
+MAX_PASSKEY_NAME = 60  # characters (the passkeys.name column)
+# A credential as the browser sends it (JSON: an attestation with a certificate chain is a few KB).
+MAX_WEBAUTHN_RESPONSE = 64 * 1024
 # Passwords: a floor for people, a ceiling for the hashing cost of hostile input (characters).
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256

@@ -94,6 +94,11 @@ class Settings:
     avatar_s3_access_key_id: str = ""
     avatar_s3_secret_access_key: str = ""
     avatar_review_main: bool = False
+    # Passkeys (WebAuthn): the relying party id, a registrable suffix of the issuer's host (e.g.
+    # "example.com" for https://id.example.com, so that passkeys outlive a move of the provider
+    # within the domain). Empty: the issuer's host. Passkeys are bound to it: changing it later
+    # makes every registered passkey useless.
+    webauthn_rp_id: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -177,6 +182,7 @@ class Settings:
             avatar_review_main=_bool(
                 "IDP_AVATAR_REVIEW_MAIN", env.get("IDP_AVATAR_REVIEW_MAIN"), False
             ),
+            webauthn_rp_id=_rp_id(env.get("IDP_WEBAUTHN_RP_ID", ""), issuer),
         )
         if settings.avatar_storage == "s3" and not settings.avatar_s3_bucket:
             raise SettingsError("IDP_AVATAR_STORAGE=s3 needs IDP_AVATAR_S3_BUCKET")
@@ -201,6 +207,23 @@ class Settings:
         """The folder of ``IDP_AVATAR_STORAGE=folder``: ``IDP_AVATAR_FOLDER``, else
         ``avatars/`` in the instance folder."""
         return self.avatar_folder or self.instance_path / "avatars"
+
+
+def _rp_id(value: str, issuer: str) -> str:
+    """IDP_WEBAUTHN_RP_ID must be the issuer's host or a parent domain of it (WebAuthn 5.1.3:
+    the browser refuses any other)."""
+    value = value.strip().lower().rstrip(".")
+    if not value:
+        return ""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(issuer).hostname or "").lower()
+    if host != value and not host.endswith("." + value):
+        raise SettingsError(
+            f"IDP_WEBAUTHN_RP_ID must be the issuer's host ({host}) or a domain above it, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _persisted_secret(path: Path) -> str:

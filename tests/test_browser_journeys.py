@@ -161,7 +161,7 @@ def test_enrol_a_second_factor_after_one_mistyped_code(page, live_server, alice,
     page.goto(f"{live_server}/login")
     sign_in(page, "acme:alice", make.PASSWORD)
     page.wait_for_url(f"{live_server}/")
-    page.goto(f"{live_server}/account/2fa")
+    page.goto(f"{live_server}/account/security/totp")
     secret = page.inner_text("main code")
     authenticator = pyotp.TOTP(secret)
     wrong = f"{(int(authenticator.now()) + 1) % 1_000_000:06d}"

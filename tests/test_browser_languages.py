@@ -172,7 +172,7 @@ def forgot_sent(page, w):
 
 
 def enrol_wrong_code(page, w):
-    page.goto(f"{w.base}/account/2fa")
+    page.goto(f"{w.base}/account/security/totp")
     page.fill("input[name=code]", "000000")
     page.locator("main form button[type=submit]").first.click()  # turn on
 
@@ -206,13 +206,13 @@ def second_factor_status(page, w):
     page.fill("input[name=code]", authenticator.at(time.time() + 30))  # the next step's code
     page.locator("main button[type=submit]").click()
     page.wait_for_load_state()
-    page.goto(f"{w.base}/account/2fa")
+    page.goto(f"{w.base}/account/security")
 
 
 def recovery_codes(page, w):
     _, login = fresh_staff(w)
     sign_in(page, w.base, login)
-    page.goto(f"{w.base}/account/2fa")
+    page.goto(f"{w.base}/account/security/totp")
     secret = page.inner_text("main code")
     page.fill("input[name=code]", pyotp.TOTP(secret).now())
     page.locator("main form button[type=submit]").first.click()
@@ -364,7 +364,8 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "start-staff": (ALICE, go("/")),
     "stores-staff": (ALICE, go("/stores")),
     "password": (ALICE, go("/account/password")),
-    "enrol": (ALICE, go("/account/2fa")),
+    "enrol": (ALICE, go("/account/security/totp")),
+    "security": (ALICE, go("/account/security")),
     "enrol-wrong-code": (ALICE, enrol_wrong_code),
     "preferences": (ALICE, go("/account/preferences")),
     "privacy": (ALICE, go("/account/privacy")),  # R21

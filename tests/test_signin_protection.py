@@ -197,14 +197,14 @@ def shown_secret(page) -> str:
     return re.search(r"<code>([A-Z2-7]+)</code>", page.get_data(as_text=True)).group(1)
 
 
-@pytest.mark.parametrize("path", ["/login/2fa/enrol", "/account/2fa"])
+@pytest.mark.parametrize("path", ["/login/2fa/enrol", "/account/security/totp"])
 def test_r19_a_mistyped_code_keeps_the_secret_being_set_up(web, company, make, path):
     """The person scanned the QR code; one mistyped code must not replace the secret their app
     now holds (issue 12), nor must reloading the page. Only asking for a new code does."""
     totp.set_required_for_staff(company, True)
     bob = make.staff(company, "bob")
     login = f"{company.company.name}:bob"
-    if path == "/account/2fa":  # enrolling by choice: a company that does not require it
+    if path == "/account/security/totp":  # enrolling by choice: a company that does not require it
         totp.set_required_for_staff(company, False)
         assert flow.sign_in(web, login, make.PASSWORD).status_code == 302
     else:
@@ -225,12 +225,12 @@ def test_r19_a_mistyped_code_keeps_the_secret_being_set_up(web, company, make, p
 def test_r19_show_a_new_code_replaces_the_secret_being_set_up(web, company, make):
     make.staff(company, "bob")
     assert flow.sign_in(web, f"{company.company.name}:bob", make.PASSWORD).status_code == 302
-    page = web.get("/account/2fa")
+    page = web.get("/account/security/totp")
     first = shown_secret(page)
     fields = flow.form_fields(page.get_data(as_text=True))
-    renewed = web.post("/account/2fa", data={**fields, "action": "restart"})
+    renewed = web.post("/account/security/totp", data={**fields, "action": "restart"})
     assert renewed.status_code == 200 and shown_secret(renewed) != first
-    stale = web.post("/account/2fa", data={**fields, "code": pyotp.TOTP(first).now()})
+    stale = web.post("/account/security/totp", data={**fields, "code": pyotp.TOTP(first).now()})
     assert stale.status_code == 400  # the replaced secret no longer enrols
 
 

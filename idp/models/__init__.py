@@ -19,6 +19,7 @@ from idp.models.oauth import (
     SsoSession,
     VerificationCode,
 )
+from idp.models.passkeys import Passkey
 
 __all__ = [
     "Account",
@@ -30,6 +31,7 @@ __all__ = [
     "NotificationEvent",
     "NotificationRoute",
     "OutboxMessage",
+    "Passkey",
     "RecoveryCode",
     "SessionClient",
     "SigningKey",

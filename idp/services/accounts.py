@@ -70,16 +70,22 @@ def authenticate(login: str, password: str) -> Account:
         account = None
     if not passwords.verify_password(account.password_hash if account else None, password):
         raise AuthenticationFailed(WRONG_CREDENTIALS)
+    check_may_sign_in(account)
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_password(password)
+        db.session.commit()
+    return account
+
+
+def check_may_sign_in(account: Account) -> None:
+    """Whether an account that proved itself (a password, a passkey) may sign in: departed (R4)
+    and never activated (R13) accounts are refused, each with its reason."""
     if account.status == DEPARTED:
         raise AccountDisabled(_l("This account has been disabled by the company's owner"))
     if account.status == PENDING:
         raise AccountNotActivated(
             _l("This account has not been activated yet; follow the link in the activation email")
         )
-    if passwords.needs_rehash(account.password_hash):
-        account.password_hash = passwords.hash_password(password)
-        db.session.commit()
-    return account
 
 
 # --- lookups scoped to the actor's company ---------------------------------------------------
@@ -151,7 +157,9 @@ def list_staff(
         unverified = Account.email_verified_at.is_(None) & Account.phone_verified_at.is_(None)
         query = query.filter(unverified if muted else ~unverified)
     if second_factor is not None:
-        enrolled = Account.totp_enabled_at.is_not(None)
+        from idp.services.second_factors import has_any_clause
+
+        enrolled = has_any_clause()  # an authenticator app or a passkey (R19)
         query = query.filter(enrolled if second_factor else ~enrolled)
     if after is not None:
         query = query.filter(Account.name_key > after)

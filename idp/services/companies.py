@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from idp import i18n
 from idp.defaults import PLAN_LIMITS
@@ -151,13 +151,15 @@ def quota(actor: Account) -> Quota:
 def staff_without_second_factor(actor: Account) -> int:
     """Enabled staff with no second factor: those a company requiring one (R19) sends to enrol
     at their next sign-in."""
+    from idp.services.second_factors import has_any_clause
+
     require_owner(actor)
     return db.session.scalar(
         select(func.count(Account.id)).where(
             Account.company_id == actor.company_id,
             Account.kind == SUB,
             Account.status == ACTIVE,
-            or_(Account.totp_enabled_at.is_(None), Account.totp_secret_encrypted.is_(None)),
+            ~has_any_clause(),  # neither an authenticator app nor a passkey
         )
     )
 

@@ -68,9 +68,13 @@ def is_enrolled(account: Account) -> bool:
 
 
 def is_required(account: Account) -> bool:
-    """Whether sign-in must ask for a second factor: enrolled, or staff of a company that
-    requires it (R19), who must then enrol."""
-    return is_enrolled(account) or (not account.is_main and account.company.require_totp)
+    """Whether sign-in must ask for a second factor: an authenticator app or a passkey, or staff
+    of a company that requires one (R19), who must then enrol; either factor satisfies it."""
+    from idp.services import passkeys
+
+    if is_enrolled(account) or (not account.is_main and account.company.require_totp):
+        return True
+    return passkeys.has_passkey(account)
 
 
 def begin_enrolment(account: Account, secret: str | None = None) -> Enrolment:
@@ -138,9 +142,11 @@ def reset_totp(actor: Account, account: Account, *, expected_version: str | None
     from idp.services.accounts import check_version
 
     check_version(account, expected_version)
-    if not is_enrolled(account):
+    from idp.services import passkeys
+
+    if not is_enrolled(account) and not passkeys.has_passkey(account):
         raise Conflict(_l("'%(login)s' has no second factor to reset", login=account.login_name))
-    _clear(account)
+    clear_second_factor(account)  # the authenticator app and every passkey (a lost device)
     from idp.oauth import sessions
 
     sessions.end_all_for_account(account)  # R16: a lost phone: its sessions end too
@@ -210,11 +216,18 @@ def _matching_step(secret: str, code: str, now: float | None) -> int | None:
     return matching
 
 
+def check_code(account: Account, code: str, *, now: float | None = None) -> str:
+    """``verify`` in the caller's transaction (a step-up inside another change)."""
+    return _accept(account, code, now)
+
+
 def _accept(account: Account, code: str, now: float | None) -> str:
-    if not is_enrolled(account):
+    if not is_enrolled(account) and not has_recovery_codes(account):
         raise Conflict(_l("Two-step verification is not on for this account"))
     typed = _normalize(code)
     if _TOTP_CODE.fullmatch(typed):
+        if not is_enrolled(account):  # a passkey holder's recovery codes only
+            raise AuthenticationFailed(INVALID_CODE, field="code")
         secret = secrets_box.decrypt(account.totp_secret_encrypted)
         step = _matching_step(secret, typed, now)
         if step is None:
@@ -298,10 +311,42 @@ def _unused_recovery_codes(account: Account) -> int:
     )
 
 
+def has_recovery_codes(account: Account) -> bool:
+    return _unused_recovery_codes(account) > 0
+
+
+def unused_recovery_codes(account: Account) -> int:
+    return _unused_recovery_codes(account)
+
+
+def new_recovery_codes(account: Account) -> list[str]:
+    """Replace the account's recovery codes (the old ones stop working); returns the new ones
+    in plain text, to be shown once. In the caller's transaction."""
+    return _new_recovery_codes(account)
+
+
+def clear_recovery_codes(account: Account) -> None:
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.account_id == account.id))
+
+
+def clear_totp(account: Account, *, keep_recovery_codes: bool = False) -> None:
+    """Forget the authenticator app only (its owner removes it; passkeys stay, and the recovery
+    codes with them). In the caller's transaction."""
+    account.totp_secret_encrypted = None
+    account.totp_enabled_at = None
+    account.totp_last_step = None
+    if not keep_recovery_codes:
+        clear_recovery_codes(account)
+
+
 def clear_second_factor(account: Account) -> None:
-    """Forget the account's authenticator and recovery codes (R4's hand-over, R16's reset). In
-    the caller's transaction."""
+    """Forget every second factor of the account: authenticator, passkeys and recovery codes
+    (R4's hand-over: the next person must not sign in with the last one's passkey; R16's reset).
+    In the caller's transaction."""
+    from idp.services import passkeys
+
     _clear(account)
+    passkeys.delete_all(account)
 
 
 def _clear(account: Account) -> None:

@@ -19,7 +19,7 @@ from idp import i18n
 from idp.errors import DomainError
 from idp.i18n import _, _l
 from idp.models.base import utcnow
-from idp.services import accounts, preferences, totp
+from idp.services import accounts, preferences, second_factors
 from idp.web.sso import current_session, safe_next, to_sign_in
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -101,7 +101,7 @@ def overview():
         "account/overview.html",
         section="overview",
         account=account,
-        second_factor=totp.is_enrolled(account),
+        second_factor=second_factors.has_any(account),  # an app or a passkey (R19)
         language_name=(
             i18n.NATIVE_NAMES.get(account.language, account.language)
             if account.language
@@ -176,6 +176,7 @@ from idp.web import (  # noqa: E402,F401,I001
     account_avatar,
     account_privacy,
     account_profile,
+    account_security,
     account_sessions,
     account_subscriptions,
 )

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from idp.i18n import LANG_COOKIE, LANG_COOKIE_AGE, NATIVE_NAMES, _, match, zone_of
 from idp.oauth import clients
 from idp.oauth.store_context import choose
-from idp.services import privacy, totp
+from idp.services import privacy, second_factors
 from idp.web.sso import current_session, safe_next
 
 bp = Blueprint("home", __name__)
@@ -32,7 +32,7 @@ def index():
         tier_names=privacy.TIER_NAMES,  # R21: apps outside the company say so
         active=choose(account, None, current_id=sso.active_store_id),
         by_marketplace=by_marketplace,
-        second_factor=totp.is_enrolled(account),
+        second_factor=second_factors.has_any(account),  # an app or a passkey (R19)
         language_name=(
             NATIVE_NAMES.get(account.language, account.language)
             if account.language

@@ -32,8 +32,9 @@ from idp.oauth import sessions
 from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
 from idp.oauth.tokens import issuer, jose_header
-from idp.services import accounts, outbox, throttle, totp
+from idp.services import accounts, outbox, passkeys, throttle, totp
 from idp.services.names import normalize
+from idp.web import ceremonies
 from idp.web.sso import (
     clear_cookie,
     client_ip,
@@ -80,7 +81,7 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
     _, cookie = sessions.create(
         account,
         amr=amr,
-        acr="2" if "otp" in amr else "1",
+        acr=acr_for(amr),
         user_agent=user_agent,
         ip=client_ip(),
         device_hash=device_hash,
@@ -98,6 +99,12 @@ def _start_session(account: Account, amr: list[str], next_url: str) -> tuple[str
         session[NOTICE] = {"at": locked_at.isoformat(), "next": target}
         target = url_for("signin.lockout_notice")
     return cookie, target
+
+
+def acr_for(amr: list[str]) -> str:
+    """The session's ``acr``: "2" when two factors were shown (a password and an authenticator
+    code, or a passkey: its ``amr`` says ``mfa``), else "1"."""
+    return "2" if ("otp" in amr or "mfa" in amr) else "1"
 
 
 def _finish(account: Account, amr: list[str], next_url: str):
@@ -135,7 +142,7 @@ def login():
         return _login_error(exc.message, next_url, login_name, 401)
     throttle.record_success(store, key, ip)
     metrics.SIGNINS.labels("password_ok").inc()
-    if totp.is_required(account):  # enrolled, or required of its staff
+    if totp.is_required(account):  # a second factor, or one required of its staff
         session[PENDING] = {"account": account.id, "at": time.time(), "next": next_url}
         return redirect(url_for("signin.second_factor"))
     return _finish(account, ["pwd"], next_url)
@@ -199,21 +206,112 @@ def second_factor():
     account, pending = _pending_account()
     if account is None:
         return redirect(url_for("signin.login"))
-    if not totp.is_enrolled(account):
+    has_totp, has_passkey = totp.is_enrolled(account), passkeys.has_passkey(account)
+    if not has_totp and not has_passkey:
         return redirect(url_for("signin.enrol"))
+
+    def page(error=None):
+        return render_template(
+            "signin/second_factor.html",
+            account=account,
+            has_totp=has_totp,
+            has_passkey=has_passkey,
+            recovery=totp.has_recovery_codes(account),
+            error=error,
+        )
+
     if request.method == "GET":
-        return render_template("signin/second_factor.html", account=account)
+        return page()
+    assertion = request.form.get("assertion") or ""
+    if assertion:  # a passkey answered (static/js/passkeys.js)
+        try:
+            amr = passkeys.second_factor(
+                account, ceremonies.take(passkeys.SECOND_FACTOR), assertion
+            )
+        except DomainError as exc:
+            return page(exc.message), 401
+        return _finish(account, amr, pending["next"])
     store, ip, key = kv(), client_ip(), throttle.second_factor_key(account)
     try:
         throttle.check(store, key, ip)  # 6-digit codes must not be guessable by brute force
         method = totp.verify(account, (request.form.get("code") or "")[:40])
     except throttle.Throttled as exc:
-        return render_template("signin/second_factor.html", account=account, error=exc.message), 429
+        return page(exc.message), 429
     except DomainError as exc:
         throttle.record_failure(store, key, ip)
-        return render_template("signin/second_factor.html", account=account, error=exc.message), 401
+        return page(exc.message), 401
     throttle.record_success(store, key, ip)
     return _finish(account, ["pwd", "otp" if method == "totp" else "rc"], pending["next"])
+
+
+@bp.post("/login/2fa/passkey")
+def second_factor_options():
+    """The options of a passkey ceremony for the second step (the page's script asks)."""
+    account, _pending = _pending_account()
+    if account is None:
+        return {"error": _("Sign in again: this step expired")}, 400
+    return ceremonies.begin(passkeys.SECOND_FACTOR, account)
+
+
+@bp.post("/login/passkey/options")
+def passkey_options():
+    """A passwordless ceremony: no account named, the authenticator offers its passkeys."""
+    return ceremonies.begin(passkeys.PASSWORDLESS)
+
+
+@bp.post("/login/passkey")
+def passkey_sign_in():
+    """Sign in with a passkey alone (discoverable credential, user verified). The account must
+    be allowed to sign in as with a password; the same messages say why not."""
+    next_url = safe_next(request.values.get("next"))
+    try:
+        account, amr = passkeys.sign_in(
+            ceremonies.take(passkeys.PASSWORDLESS), request.form.get("assertion") or ""
+        )
+    except (accounts.AccountDisabled, accounts.AccountNotActivated) as exc:
+        metrics.SIGNINS.labels("failed").inc()
+        return _login_error(exc.message, next_url, "", 403)
+    except DomainError as exc:
+        metrics.SIGNINS.labels("failed").inc()
+        return _login_error(exc.message, next_url, "", 401)
+    metrics.SIGNINS.labels("passkey_ok").inc()
+    return _finish(account, amr, next_url)
+
+
+@bp.post("/login/2fa/enrol/passkey/options")
+def enrol_passkey_options():
+    """R19: a company that requires a second factor accepts a passkey too; the options to make
+    one for the account that passed the password step."""
+    account, _pending = _pending_account()
+    if account is None:
+        return {"error": _("Sign in again: this step expired")}, 400
+    return ceremonies.begin(passkeys.REGISTER, account)
+
+
+@bp.post("/login/2fa/enrol/passkey")
+def enrol_passkey():
+    """Keep the passkey made at the forced enrolment, then use it: making a passkey proves
+    nothing by itself ("none" attestation), so the second step asks for it like any other."""
+    account, _pending = _pending_account()
+    if account is None:
+        return redirect(url_for("signin.login"))
+    try:
+        passkeys.finish_registration(
+            account,
+            ceremonies.take(passkeys.REGISTER),
+            request.form.get("credential") or "",
+            (request.form.get("name") or "")[:200],
+        )
+    except DomainError as exc:
+        page = render_template(
+            "signin/enrol.html",
+            account=account,
+            enrolment=totp.begin_enrolment(account, _pending_secret(account)),
+            voluntary=False,
+            passkey_error=exc.message,
+        )
+        return page, 400
+    return redirect(url_for("signin.second_factor"))
 
 
 ENROLMENT = "idp_totp_enrolment"  # in the signed Flask session: the secret being set up
@@ -386,14 +484,9 @@ def store_switcher():
 
 @bp.route("/account/2fa", methods=["GET", "POST"])
 def second_factor_settings():
-    """R19: a signed-in account enrols a TOTP authenticator (QR code, then recovery codes)."""
-    sso = current_session()
-    if sso is None:
+    """The old address of R19's settings: the account centre's second factors page now (a
+    307 keeps a form posted to the old address a POST)."""
+    if current_session() is None:
         return to_sign_in()
-    account = sso.account
-    if totp.is_enrolled(account):
-        return render_template("signin/second_factor_status.html", account=account)
-    codes, page = _enrolment_step(account, voluntary=True)
-    if page is not None:
-        return page
-    return render_template("signin/recovery_codes.html", codes=codes, next="/")
+    target = "account.security_totp" if request.method == "POST" else "account.security"
+    return redirect(url_for(target), 307 if request.method == "POST" else 302)

@@ -1,0 +1,153 @@
+"""The account centre's second factors (R19, issue 17 section 6): the authenticator app (set
+up; removed with a step-up), passkeys (added, renamed, removed with a step-up) and recovery
+codes (made again with a step-up, shown once)."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+
+from idp.errors import AuthenticationFailed, DomainError, Forbidden
+from idp.i18n import _
+from idp.kv import kv
+from idp.services import passkeys, second_factors, throttle, totp
+from idp.web import ceremonies
+from idp.web.account import bp
+from idp.web.sso import client_ip
+
+
+def _page(error=None, field=None, status=200, form=None):
+    account = g.account
+    return render_template(
+        "account/security.html",
+        section="security",
+        account=account,
+        has_totp=totp.is_enrolled(account),
+        passkeys=passkeys.list_for(account),
+        recovery_left=totp.unused_recovery_codes(account),
+        has_any=second_factors.has_any(account),
+        required=not account.is_main and account.company.require_totp,
+        error=error,
+        field=field,
+        form=form or {},
+    ), status
+
+
+def _proof() -> second_factors.Proof:
+    form = request.form
+    assertion = form.get("assertion") or ""
+    return second_factors.Proof(
+        password=form.get("password") or "",
+        code=(form.get("code") or "")[:40],
+        ceremony_id=ceremonies.take(passkeys.STEP_UP) if assertion else "",
+        assertion=assertion,
+    )
+
+
+def _stepped_up(action, *args):
+    """Run a change behind a step-up, counted like sign-in guesses (a stolen session cookie
+    must not become a password or code oracle): the second-factor limits of the account."""
+    store, ip, key = kv(), client_ip(), throttle.second_factor_key(g.account)
+    throttle.check(store, key, ip)
+    try:
+        result = action(g.account, *args)
+    except (Forbidden, AuthenticationFailed) as exc:
+        if exc.field in ("password", "code") or isinstance(exc, AuthenticationFailed):
+            throttle.record_failure(store, key, ip)
+        raise
+    throttle.record_success(store, key, ip)
+    return result
+
+
+def _failed(exc: DomainError, key: str):
+    """The page again, the failed step-up form open with its message (``key``: which form)."""
+    return _page(exc.message, exc.field, 400, form={"action": key})
+
+
+@bp.get("/security")
+def security():
+    return _page()
+
+
+@bp.route("/security/totp", methods=["GET", "POST"])
+def security_totp():
+    """Set up the authenticator app (QR code, a code to confirm, then the recovery codes)."""
+    from idp.web.signin import _enrolment_step
+
+    account = g.account
+    if totp.is_enrolled(account):
+        return redirect(url_for("account.security"))
+    codes, page = _enrolment_step(account, voluntary=True)
+    if page is not None:
+        return page
+    return render_template(
+        "signin/recovery_codes.html", codes=codes, next=url_for("account.security")
+    )
+
+
+@bp.post("/security/totp/remove")
+def security_totp_remove():
+    try:
+        _stepped_up(second_factors.remove_totp, _proof())
+    except DomainError as exc:
+        return _failed(exc, "totp")
+    flash(_("The authenticator app was turned off."), "success")
+    return redirect(url_for("account.security"))
+
+
+@bp.post("/security/recovery-codes")
+def security_recovery_codes():
+    try:
+        codes = _stepped_up(second_factors.regenerate_recovery_codes, _proof())
+    except DomainError as exc:
+        return _failed(exc, "recovery")
+    return render_template(
+        "signin/recovery_codes.html", codes=codes, next=url_for("account.security")
+    )
+
+
+@bp.post("/security/step-up")
+def security_step_up_options():
+    """The options of a passkey ceremony that proves the account again (the page's script)."""
+    return ceremonies.begin(passkeys.STEP_UP, g.account)
+
+
+@bp.post("/security/passkeys/options")
+def security_passkey_options():
+    return ceremonies.begin(passkeys.REGISTER, g.account)
+
+
+@bp.post("/security/passkeys")
+def security_passkey_add():
+    """Keep the passkey the browser just made (its answer in ``credential``)."""
+    name = (request.form.get("name") or "")[:200]
+    try:
+        passkey = passkeys.finish_registration(
+            g.account,
+            ceremonies.take(passkeys.REGISTER),
+            request.form.get("credential") or "",
+            name,
+        )
+    except DomainError as exc:
+        return _page(exc.message, exc.field or "credential", 400, form={"name": name})
+    flash(_("The passkey “%(name)s” was added.", name=passkey.name), "success")
+    return redirect(url_for("account.security"))
+
+
+@bp.post("/security/passkeys/<pid>/rename")
+def security_passkey_rename(pid: str):
+    try:
+        passkeys.rename(g.account, pid, (request.form.get("name") or "")[:200])
+    except DomainError as exc:
+        return _page(exc.message, exc.field, 400, form={"rename": pid})
+    flash(_("The passkey was renamed."), "success")
+    return redirect(url_for("account.security"))
+
+
+@bp.post("/security/passkeys/<pid>/remove")
+def security_passkey_remove(pid: str):
+    try:
+        _stepped_up(second_factors.remove_passkey, pid, _proof())
+    except DomainError as exc:
+        return _failed(exc, f"remove-{pid[:40]}")
+    flash(_("The passkey was removed."), "success")
+    return redirect(url_for("account.security"))

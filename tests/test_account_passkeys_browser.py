@@ -1,0 +1,119 @@
+"""R19 and issue 17 section 6 in Chromium: a passkey is registered on the account centre's page
+and then used, for a passwordless sign-in and as the second step after the password, through
+Chromium's virtual authenticator (DevTools ``WebAuthn`` domain). WebAuthn needs a secure
+context, and http://localhost is one: this provider is served as http://localhost:<port>, with
+rpId ``localhost``."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from werkzeug.serving import make_server
+
+from idp.app import create_app, settings_of
+from idp.extensions import db
+from idp.models import SsoSession
+from idp.services import passkeys
+from tests.apps import close
+from tests.live import _placeholder
+
+pytest_plugins = ["tests.browser"]
+
+
+@pytest.fixture(scope="module")
+def _localhost_provider(app) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, _placeholder, threaded=True)
+    url = f"http://localhost:{server.server_port}"
+    live = create_app(replace(settings_of(app), issuer=url))
+    server.app = live
+    thread = threading.Thread(target=server.serve_forever, name="idp-localhost", daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        close(live)
+
+
+@pytest.fixture
+def base(ctx, _localhost_provider) -> str:
+    return _localhost_provider
+
+
+@pytest.fixture
+def alice(ctx, make):
+    return make.staff(make.company("acme"), "alice", email="alice@acme.example")
+
+
+@pytest.fixture
+def chromium_with_authenticator(browser):
+    """A fresh browser context with a platform authenticator that verifies its user."""
+    context = browser.new_context()
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": True,
+                "isUserVerified": True,
+            }
+        },
+    )
+    yield context, page
+    context.close()
+
+
+def password_sign_in(page, base: str, login: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", password)
+    page.click("main form button[type=submit]")
+    page.wait_for_load_state()
+
+
+def latest_session() -> SsoSession:
+    db.session.expire_all()
+    return db.session.query(SsoSession).order_by(SsoSession.id.desc()).first()
+
+
+def test_r19_a_passkey_registered_in_chromium_signs_in_alone_and_as_second_factor(
+    base, alice, make, chromium_with_authenticator
+):
+    context, page = chromium_with_authenticator
+    password_sign_in(page, base, "acme:alice", make.PASSWORD)
+    page.goto(f"{base}/account/security")
+    page.fill("#f-passkey-name", "Test laptop")
+    page.click("button[data-passkey=register]")
+    page.wait_for_selector("main p.success")  # the page again, after the form's redirect
+    assert "Test laptop" in page.inner_text("main table")
+    (passkey,) = passkeys.list_for(alice)
+    assert passkey.name == "Test laptop"
+
+    # Passwordless: no login name typed, the authenticator offers its discoverable passkey.
+    context.clear_cookies()
+    page.goto(f"{base}/login")
+    page.click("button[data-passkey=authenticate]")
+    page.wait_for_url(f"{base}/")
+    assert "acme:alice" in page.inner_text(".topbar")
+    session = latest_session()
+    assert session.amr[1:] == ["user", "mfa"] and session.amr[0] in ("hwk", "swk")
+    assert session.acr == "2"
+
+    # The second step after the password: the passkey instead of a code.
+    context.clear_cookies()
+    password_sign_in(page, base, "acme:alice", make.PASSWORD)
+    page.wait_for_url(f"{base}/login/2fa")
+    page.click("button[data-passkey=authenticate]")
+    page.wait_for_url(f"{base}/")
+    session = latest_session()
+    assert session.amr[0] == "pwd" and session.amr[2] == "mfa" and session.acr == "2"
