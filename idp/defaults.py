@@ -194,3 +194,8 @@ IDEMPOTENCY_KEY_MAX = 255  # characters of an Idempotency-Key
 API_PAGE_SIZE = 50  # items per page of the admin API's lists by default
 API_MAX_PAGE_SIZE = 200  # and at most
 API_MAX_BODY = 64 * 1024  # bytes: a batch of 500 staff ids and 50 stores is about 30 KB
+
+# --- SCIM 2.0 provisioning (issue 19) ------------------------------------------------------
+SCIM_MAX_PAGE = 200  # resources per list page (RFC 7644 3.4.2.4 lets us cap ``count``)
+SCIM_MAX_BULK_OPERATIONS = 100  # one HR sync of a department at once; each is a transaction
+SCIM_MAX_PAYLOAD = 1024 * 1024  # bytes: 100 operations of a user each fit well within it

@@ -17,6 +17,7 @@ from idp.models.oauth import (
     SsoSession,
     VerificationCode,
 )
+from idp.models.scim import ScimProfile
 
 __all__ = [
     "Account",
@@ -27,6 +28,7 @@ __all__ = [
     "LogoutDelivery",
     "OutboxMessage",
     "RecoveryCode",
+    "ScimProfile",
     "SessionClient",
     "SigningKey",
     "SsoSession",

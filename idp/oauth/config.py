@@ -30,7 +30,12 @@ SCOPES = {
     # Issue 16: the company's admin API (/api/v1), for the owner's own tools and the company's
     # API clients. A token with it names the API in its audience (``tokens.api_audience``).
     "company:admin": _l("Manage your company's staff, stores, roles and audit log"),
+    # Issue 19: SCIM 2.0 provisioning (/scim/v2), for the company's HR system or identity
+    # platform. A token with it names the SCIM service in its audience.
+    "scim": _l("Keep your company's staff accounts and staff groups in step (SCIM)"),
 }
 ADMIN_SCOPE = "company:admin"
 API_PATH = "/api/v1"
+SCIM_SCOPE = "scim"
+SCIM_PATH = "/scim/v2"
 SESSION_COOKIE = "idp_sso"

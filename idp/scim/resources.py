@@ -1,0 +1,95 @@
+"""The SCIM resources this provider serves (RFC 7643), with the attributes it keeps and no
+other: what ``/Schemas`` publishes is what a client can write and read back.
+
+- ``User`` is a sub-account: ``userName`` its sub-name (the login name is ``company:userName``),
+  ``displayName`` its nickname, ``emails``/``phoneNumbers`` its one email and one phone (R3),
+  ``active`` enabled or departed (R4, R5), ``password`` write-only (R4: a new password hands the
+  account over), ``groups`` its staff groups (read only, R23). The enterprise extension keeps
+  ``employeeNumber`` and ``department``; the seller extension ``roles``, ``stores``,
+  ``defaultStore`` (R9) and ``mustChangePassword`` (R16's policy).
+- ``Group`` is a staff group of one store (R23); the seller group extension names the store.
+  Tokens carry it as ``<store id>/<displayName>``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Union
+
+from scim2_models import (
+    CaseExact,
+    Email,
+    Extension,
+    GroupMember,
+    GroupMembership,
+    Mutability,
+    Name,
+    PhoneNumber,
+    Required,
+    Resource,
+    Returned,
+    Uniqueness,
+)
+from scim2_models.urn import URN
+
+SELLER_USER = "urn:seller-idp:params:scim:schemas:extension:seller:2.0:User"
+SELLER_GROUP = "urn:seller-idp:params:scim:schemas:extension:seller:2.0:Group"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+class StaffName(Name):
+    """The parts of the name kept (no middle name, no honorifics)."""
+
+
+class Enterprise(Extension):
+    """RFC 7643 4.3, the parts kept. ``manager`` (the team of issue 18) is not served yet."""
+
+    __schema__ = URN(ENTERPRISE_USER)
+
+    employee_number: str | None = None
+    department: str | None = None
+
+
+class Seller(Extension):
+    """What a sub-account holds here: roles by name, stores by id (``st_…``), the default
+    store (one of them, R9), and whether a new password must be chosen at next sign-in."""
+
+    __schema__ = URN(SELLER_USER)
+
+    roles: list[str] | None = None
+    stores: list[str] | None = None
+    default_store: str | None = None
+    must_change_password: bool | None = None
+
+
+class StaffUser(Resource[Union[Enterprise, Seller]]):  # noqa: UP007 (scim2-models reads Union)
+    __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:User")
+
+    user_name: Annotated[str | None, Uniqueness.server, Required.true] = None
+    name: StaffName | None = None
+    Name: ClassVar[type] = StaffName
+    display_name: str | None = None
+    active: bool | None = None
+    password: Annotated[str | None, Mutability.write_only, Returned.never, CaseExact.true] = None
+    emails: list[Email] | None = None
+    Emails: ClassVar[type] = Email
+    phone_numbers: list[PhoneNumber] | None = None
+    PhoneNumbers: ClassVar[type] = PhoneNumber
+    groups: Annotated[list[GroupMembership] | None, Mutability.read_only] = None
+
+
+class SellerGroup(Extension):
+    """The store the staff group belongs to (``st_…`` or ``marketplace/store-id``). Optional
+    when the company has one authorized store."""
+
+    __schema__ = URN(SELLER_GROUP)
+
+    store: Annotated[str | None, Mutability.immutable] = None
+
+
+class StaffGroup(Resource[SellerGroup]):
+    __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:Group")
+
+    display_name: Annotated[str | None, Required.true] = None
+    members: list[GroupMember] | None = None
+
+
+RESOURCES: tuple[type[Resource[Any]], ...] = (StaffUser, StaffGroup)
