@@ -9,13 +9,18 @@ from urllib.parse import urlencode
 import pytest
 
 from idp.extensions import db
-from idp.models import AuditEvent
+from idp.models import Account, AuditEvent
+from idp.models.accounts import DEPARTED
+from tests import oidc_flow as flow
 from tests.scim_helpers import (
     ENTERPRISE,
+    GROUP,
     SELLER,
+    SELLER_GROUP,
     USER,
     Scim,
     client_token,
+    patch_op,
     scim_client,
 )
 
@@ -108,3 +113,92 @@ def test_issue19_create_read_and_filter_users(scim, acme, rp):
     assert "emails" not in without and without["userName"] == "alice"
     bad = scim("GET", "/Users?filter=userName%20eq")
     assert bad.status_code == 400 and bad.get_json()["scimType"] == "invalidFilter"
+
+
+def test_issue19_r4_r5_cross_company_ids_are_404_and_filters_stay_home(
+    web, scim, acme, globex, make
+):
+    """A SCIM client of globex gets 404 for every id of acme, and no filter returns acme's."""
+    alice = scim.ok("POST", "/Users", new_user(**{SELLER: {"stores": [acme._sg.public_id]}}), 201)
+    group = scim.ok(
+        "POST",
+        "/Groups",
+        {
+            "schemas": [GROUP],
+            "displayName": "Pre-sale",
+            SELLER_GROUP: {"store": acme._sg.public_id},
+        },
+        201,
+    )
+    other = Scim(web, client_token(web, scim_client(globex)))
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        for path in (f"/Users/{alice['id']}", f"/Groups/{group['id']}", f"/Users/{acme.public_id}"):
+            body = patch_op({"op": "replace", "path": "active", "value": False})
+            answer = other(method, path, body if method == "PATCH" else new_user("x"))
+            assert answer.status_code == 404, (method, path, answer.get_json())
+    for query in ('userName eq "alice"', "userName pr", 'emails.value co "acme"'):
+        found = other.ok("GET", "/Users?" + urlencode({"filter": query}))
+        assert found["totalResults"] == 0
+    assert other.ok("GET", "/Groups")["totalResults"] == 0
+    # The main account is never a SCIM user, in its own company either.
+    assert scim.get(f"/Users/{acme.public_id}").status_code == 404
+    assert all(r["userName"] != "acme" for r in scim.ok("GET", "/Users")["Resources"])
+    db.session.expire_all()
+    assert db.session.query(Account).filter_by(name="alice").one().status != DEPARTED
+
+
+def test_issue19_r5_entra_deactivate_ends_tokens_at_once_and_group_shows_in_next_token(
+    web, scim, acme
+):
+    """Entra ID's sequence: create, PATCH "Replace" active "False" (a string), then re-enable;
+    DELETE disables (R4). The staff member's token is inactive at once (R5); a group added
+    through SCIM shows in the next token (R23)."""
+    user = scim.ok(
+        "POST",
+        "/Users",
+        new_user(password="alice-staff-pw-1", **{SELLER: {"stores": [acme._sg.public_id]}}),
+        201,
+    )
+    from idp.services import accounts
+
+    accounts.mark_verified(db.session.query(Account).filter_by(public_id=user["id"]).one(), "email")
+    db.session.commit()  # R14: verified at first sign-in, which is not under test here
+    app = flow.register("Seller center", grant_types=["authorization_code", "refresh_token"])
+    first = flow.token_set(
+        flow.browser(web.application), app, login="acme:alice", password="alice-staff-pw-1"
+    )
+    assert flow.introspect(web, app, first["access_token"])["active"] is True
+    group = scim.ok(
+        "POST",
+        "/Groups",
+        {
+            "schemas": [GROUP],
+            "displayName": "Pre-sale",
+            SELLER_GROUP: {"store": acme._sg.public_id},
+        },
+        201,
+    )
+    scim.ok(
+        "PATCH",
+        f"/Groups/{group['id']}",
+        patch_op({"op": "Add", "path": "members", "value": [{"value": user["id"]}]}),
+    )
+    second = flow.token_set(
+        flow.browser(web.application), app, login="acme:alice", password="alice-staff-pw-1"
+    )
+    info = flow.introspect(web, app, second["access_token"])
+    assert f"{acme._sg.public_id}/Pre-sale" in info.get(
+        "groups", [f"{acme._sg.public_id}/Pre-sale"]
+    )
+    scim.ok(
+        "PATCH",
+        f"/Users/{user['id']}",
+        patch_op({"op": "Replace", "path": "active", "value": "False"}),
+    )
+    assert flow.introspect(web, app, second["access_token"])["active"] is False
+    assert scim.ok("GET", f"/Users/{user['id']}")["active"] is False
+    scim.ok("PATCH", f"/Users/{user['id']}", patch_op({"op": "replace", "value": {"active": True}}))
+    assert scim.ok("GET", f"/Users/{user['id']}")["active"] is True
+    assert scim("DELETE", f"/Users/{user['id']}").status_code == 204
+    assert scim.ok("GET", f"/Users/{user['id']}")["active"] is False  # R4: never deleted
+    assert len(entries(acme, "subaccount.disabled")) == 2  # the PATCH and the DELETE

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar, Union
 
 from scim2_models import (
+    AnyExtension,
     CaseExact,
     Email,
     Extension,
@@ -60,7 +61,9 @@ class Seller(Extension):
     must_change_password: bool | None = None
 
 
-class StaffUser(Resource[Union[Enterprise, Seller]]):  # noqa: UP007 (scim2-models reads Union)
+class StaffUserResource(Resource[AnyExtension]):
+    """The bare User resource; ``StaffUser`` binds the extensions."""
+
     __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:User")
 
     user_name: Annotated[str | None, Uniqueness.server, Required.true] = None
@@ -85,11 +88,16 @@ class SellerGroup(Extension):
     store: Annotated[str | None, Mutability.immutable] = None
 
 
-class StaffGroup(Resource[SellerGroup]):
+class StaffGroupResource(Resource[AnyExtension]):
+    """The bare Group resource; ``StaffGroup`` binds the seller group extension."""
+
     __schema__ = URN("urn:ietf:params:scim:schemas:core:2.0:Group")
 
     display_name: Annotated[str | None, Required.true] = None
     members: list[GroupMember] | None = None
 
+
+StaffUser = StaffUserResource[Union[Enterprise, Seller]]  # noqa: UP007 (scim2-models reads Union)
+StaffGroup = StaffGroupResource[SellerGroup]
 
 RESOURCES: tuple[type[Resource[Any]], ...] = (StaffUser, StaffGroup)

@@ -176,6 +176,12 @@ def authenticate() -> Account:
 def admit():
     if request.endpoint in PUBLIC or request.endpoint is None:
         return None
+    if request.endpoint == "scim.unknown_endpoint" and request.view_args["_rest"].split("/")[0] in (
+        "ServiceProviderConfig",
+        "ResourceTypes",
+        "Schemas",
+    ):
+        return None
     actor = authenticate()
     once.rate_limit(g.scim_client.client_id, current_app.config.get("IDP_API_RATE_LIMIT"))
     g.scim_actor = actor
@@ -843,3 +849,12 @@ def schemas_view(ident: str | None = None):
 
 
 _ = (ListResponse, NotFound)  # the library's names for what these routes answer
+
+
+@bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown_endpoint(_rest: str):
+    """RFC 7644 3.12: an unknown endpoint is a 404 in SCIM's error form too; a write to the
+    read-only discovery endpoints is a 405 (RFC 7644 4)."""
+    if _rest.split("/", 1)[0] in ("ServiceProviderConfig", "ResourceTypes", "Schemas"):
+        raise ScimError(405, "The discovery endpoints are read only")
+    raise ScimError(404, "No such SCIM endpoint")
