@@ -24,3 +24,5 @@ class ScimProfile(db.Model):
     formatted_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     employee_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
     department: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    email_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    phone_type: Mapped[str | None] = mapped_column(String(16), nullable=True)

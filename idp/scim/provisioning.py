@@ -24,6 +24,7 @@ from idp.services.tx import atomic
 
 NO_USER = _l("No such user in your company")
 NO_GROUP = _l("No such group in your company")
+GROUP_CHANGED = _l("The group was changed since you read it")
 PROFILE_FIELDS = (
     "external_id",
     "given_name",
@@ -31,6 +32,8 @@ PROFILE_FIELDS = (
     "formatted_name",
     "employee_number",
     "department",
+    "email_type",
+    "phone_type",
 )
 
 
@@ -84,6 +87,11 @@ def version_of(account: Account) -> str:
     )
 
 
+def version_of_group(group: StaffGroup) -> str:
+    """The group's ``ETag``: the console's version (name, members) and the HR system's id."""
+    return versions.fingerprint({"group": groups.edit_version(group), "ext": group.external_id})
+
+
 def get_group(actor: Account, ident: str) -> StaffGroup:
     require_owner(actor)
     text = str(ident)
@@ -106,12 +114,21 @@ def list_groups(actor: Account) -> list[StaffGroup]:
 # --- users ----------------------------------------------------------------------------------
 
 
-def _first(values) -> str | None:
-    """The primary value of a multi-valued attribute, else the first (we keep one)."""
+def _chosen(values):
+    """The primary item of a multi-valued attribute, else the first (we keep one)."""
     if not values:
         return None
-    chosen = next((v for v in values if v.primary), values[0])
-    return str(chosen.value) if chosen.value is not None else None
+    return next((v for v in values if v.primary), values[0])
+
+
+def _first(values) -> str | None:
+    chosen = _chosen(values)
+    return str(chosen.value) if chosen is not None and chosen.value is not None else None
+
+
+def _type(values) -> str | None:
+    chosen = _chosen(values)
+    return str(chosen.type) if chosen is not None and chosen.type is not None else None
 
 
 def _user_fields(user: StaffUser) -> dict:
@@ -124,6 +141,8 @@ def _user_fields(user: StaffUser) -> dict:
         "formatted_name": name.formatted if name else None,
         "employee_number": enterprise.employee_number if enterprise else None,
         "department": enterprise.department if enterprise else None,
+        "email_type": _type(user.emails) if _first(user.emails) else None,
+        "phone_type": _type(user.phone_numbers) if _first(user.phone_numbers) else None,
     }
 
 
@@ -135,6 +154,8 @@ def _check_profile(fields: dict) -> None:
         "formatted_name": 255,
         "employee_number": 64,
         "department": 120,
+        "email_type": 16,
+        "phone_type": 16,
     }
     for field, limit in limits.items():
         value = fields[field]
@@ -268,21 +289,26 @@ def deactivate(actor: Account, account: Account, expected: str | None = None) ->
 # --- groups (R23) ---------------------------------------------------------------------------
 
 
-def group_store(actor: Account, named: str | None) -> Store:
-    """The store a new group belongs to: the one named, else the company's only authorized
-    store; a company with several must name it."""
-    if named:
-        return stores.get_store(actor, named)
+def group_store(actor: Account, display_name: str) -> tuple[Store, str]:
+    """The store a new group belongs to and its name: ``<store>/<name>`` names the store
+    (``st_…`` or ``marketplace/store-id``: the form tokens carry, R23); a plain name is a group
+    of the company's only authorized store, and a company with several must name it."""
+    store_part, _, name = display_name.rpartition("/")
+    if store_part:
+        try:
+            return stores.get_store(actor, store_part), name
+        except NotFound:
+            pass
     authorized = [s for s in actor.company.stores if s.is_authorized]
     if len(authorized) != 1:
         raise InvalidInput(
             _l(
-                "A staff group belongs to one store: name it in the seller group extension's "
-                "'store' (st_… or marketplace/store-id)"
+                "A staff group belongs to one store: name it before the group's name, "
+                "as in st_…/Pre-sale or shopee-sg/1001/Pre-sale"
             ),
-            field="store",
+            field="displayName",
         )
-    return authorized[0]
+    return authorized[0], display_name
 
 
 def _set_members(actor: Account, group: StaffGroup, member_ids: list[str]) -> None:
@@ -301,9 +327,33 @@ def _set_members(actor: Account, group: StaffGroup, member_ids: list[str]) -> No
         groups.add_member(actor, group, account)
 
 
-def create_group(actor: Account, name: str, store: str | None, member_ids: list[str]) -> StaffGroup:
+def _set_external_id(actor: Account, group: StaffGroup, external_id: str | None) -> None:
+    if external_id == group.external_id:
+        return
+    if external_id is not None and len(external_id) > 255:
+        raise InvalidInput(
+            _l("%(field)s has at most %(num)d characters", field="externalId", num=255),
+            field="externalId",
+        )
+    audit.record(
+        actor,
+        "group.external_id_set",
+        company_id=actor.company_id,
+        group=group.name,
+        store=group.store.public_id,
+        before=group.external_id,
+        after=external_id,
+    )
+    group.external_id = external_id
+
+
+def create_group(
+    actor: Account, display_name: str, external_id: str | None, member_ids: list[str]
+) -> StaffGroup:
     with atomic():
-        group = groups.create_group(actor, group_store(actor, store), name or "")
+        store, name = group_store(actor, display_name or "")
+        group = groups.create_group(actor, store, name)
+        _set_external_id(actor, group, external_id)
         _set_members(actor, group, member_ids)
     return group
 
@@ -312,18 +362,30 @@ def replace_group(
     actor: Account,
     group: StaffGroup,
     name: str,
+    external_id: str | None,
     member_ids: list[str],
     expected: str | None = None,
 ) -> StaffGroup:
     with atomic():
         versions.check(
-            group, expected, groups.edit_version, _l("The group was changed since you read it")
+            group, expected, version_of_group, _l("The group was changed since you read it")
         )
+        store_part, _, plain = (name or "").rpartition("/")
+        if store_part in (
+            group.store.public_id,
+            group.store.marketplace_code + "/" + group.store.external_id,
+        ):
+            name = plain  # the store is the group's own: its name alone
         if name and name != group.name:
             groups.rename_group(actor, group, name)
+        _set_external_id(actor, group, external_id)
         _set_members(actor, group, member_ids)
     return group
 
 
 def delete_group(actor: Account, group: StaffGroup, expected: str | None = None) -> None:
-    groups.delete_group(actor, group, expected_version=expected)
+    with atomic():
+        versions.check(
+            group, expected, version_of_group, _l("The group was changed since you read it")
+        )
+        groups.delete_group(actor, group)

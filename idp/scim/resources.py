@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Union
 
+from pydantic import EmailStr
 from scim2_models import (
     AnyExtension,
     CaseExact,
+    ComplexAttribute,
     Email,
     Extension,
     GroupMember,
     GroupMembership,
     Mutability,
-    Name,
     PhoneNumber,
     Required,
     Resource,
@@ -36,8 +37,28 @@ SELLER_GROUP = "urn:seller-idp:params:scim:schemas:extension:seller:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 
-class StaffName(Name):
+class StaffName(ComplexAttribute):
     """The parts of the name kept (no middle name, no honorifics)."""
+
+    formatted: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+
+
+class StaffEmail(ComplexAttribute):
+    """A sub-account has one email (R3); its type is kept, a ``display`` is not."""
+
+    value: EmailStr | None = None
+    type: Email.Type | None = None
+    primary: bool | None = None
+
+
+class StaffPhone(ComplexAttribute):
+    """A sub-account has one phone (R3); its type is kept, a ``display`` is not."""
+
+    value: str | None = None
+    type: PhoneNumber.Type | None = None
+    primary: bool | None = None
 
 
 class Enterprise(Extension):
@@ -72,20 +93,21 @@ class StaffUserResource(Resource[AnyExtension]):
     display_name: str | None = None
     active: bool | None = None
     password: Annotated[str | None, Mutability.write_only, Returned.never, CaseExact.true] = None
-    emails: list[Email] | None = None
-    Emails: ClassVar[type] = Email
-    phone_numbers: list[PhoneNumber] | None = None
-    PhoneNumbers: ClassVar[type] = PhoneNumber
+    emails: list[StaffEmail] | None = None
+    Emails: ClassVar[type] = StaffEmail
+    phone_numbers: list[StaffPhone] | None = None
+    PhoneNumbers: ClassVar[type] = StaffPhone
     groups: Annotated[list[GroupMembership] | None, Mutability.read_only] = None
 
 
 class SellerGroup(Extension):
-    """The store the staff group belongs to (``st_…`` or ``marketplace/store-id``). Optional
-    when the company has one authorized store."""
+    """The store the staff group belongs to (its ``st_…`` id). Set when the group is made: from
+    a ``displayName`` of the form ``<store>/<name>`` (``st_…`` or ``marketplace/store-id``),
+    else the company's only authorized store."""
 
     __schema__ = URN(SELLER_GROUP)
 
-    store: Annotated[str | None, Mutability.immutable] = None
+    store: Annotated[str | None, Mutability.read_only] = None
 
 
 class StaffGroupResource(Resource[AnyExtension]):

@@ -135,7 +135,7 @@ def create(actor: Account, name: str, *, scim: bool = False) -> tuple[Client, st
         company_id=actor.company_id,
         client_id=client.client_id,
         name=client.name,
-        scope=client.scope,
+        **({"scope": client.scope} if scim else {}),
     )
     return client, secret
 

@@ -27,7 +27,6 @@ from scim2_models import (
     Bulk,
     ChangePassword,
     Context,
-    Email,
     ETag,
     Filter,
     GroupMember,
@@ -36,7 +35,6 @@ from scim2_models import (
     Meta,
     Patch,
     PatchOp,
-    PhoneNumber,
     ResourceType,
     ResponseParameters,
     SchemaExtension,
@@ -67,7 +65,9 @@ from idp.scim.resources import (
     Enterprise,
     Seller,
     SellerGroup,
+    StaffEmail,
     StaffName,
+    StaffPhone,
     StaffUser,
 )
 from idp.scim.resources import (
@@ -213,6 +213,11 @@ def _etag(version: str) -> str:
     return f'W/"{version}"'
 
 
+def _kind(profile, contact: str) -> str:
+    """The type the HR system gave the email or phone; ``work`` when it gave none."""
+    return (getattr(profile, f"{contact}_type") if profile else None) or "work"
+
+
 def user_resource(account: Account) -> StaffUser:
     profile = prov.profile_of(account)
     version = prov.version_of(account)
@@ -230,9 +235,15 @@ def user_resource(account: Account) -> StaffUser:
         display_name=account.nickname,
         name=name,
         active=account.is_active,
-        emails=[Email(value=account.email, type="work", primary=True)] if account.email else None,
+        emails=(
+            [StaffEmail(value=account.email, type=_kind(profile, "email"), primary=True)]
+            if account.email
+            else None
+        ),
         phone_numbers=(
-            [PhoneNumber(value=account.phone, type="work", primary=True)] if account.phone else None
+            [StaffPhone(value=account.phone, type=_kind(profile, "phone"), primary=True)]
+            if account.phone
+            else None
         ),
         groups=[
             GroupMembership(
@@ -268,6 +279,7 @@ def group_resource(group: StaffGroup) -> GroupResource:
     ident = prov.group_id(group)
     resource = GroupResource(
         id=ident,
+        external_id=group.external_id,
         display_name=group.name,
         members=[
             GroupMember(value=a.public_id, ref=f"{base_url()}/Users/{a.public_id}", display=a.name)
@@ -279,15 +291,26 @@ def group_resource(group: StaffGroup) -> GroupResource:
             created=group.created_at,
             last_modified=group.created_at,
             location=f"{base_url()}/Groups/{ident}",
-            version=_etag(groups.edit_version(group)),
+            version=_etag(prov.version_of_group(group)),
         ),
     )
     resource[SellerGroup] = SellerGroup(store=group.store.public_id)
     return resource
 
 
+def _arg(name: str) -> str | None:
+    """A query parameter, or the same field of a ``POST /.search`` body (RFC 7644 3.4.3)."""
+    searched = g.get("scim_search")
+    if searched is not None:
+        value = searched.get(name)
+        if isinstance(value, list):
+            return ",".join(str(v) for v in value)
+        return None if value is None else str(value)
+    return request.args.get(name)
+
+
 def _attribute_list(name: str) -> list[str] | None:
-    value = request.args.get(name)
+    value = _arg(name)
     if not value:
         return None
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -400,7 +423,7 @@ def _standard_patch(body: dict) -> dict:
 
 
 def _page(items: list, build: Callable, model) -> Response:
-    filter_text = request.args.get("filter")
+    filter_text = _arg("filter")
     start = _int_arg("startIndex", 1)
     count = _int_arg("count", SCIM_MAX_PAGE)
     resources = [build(item) for item in items]
@@ -413,9 +436,9 @@ def _page(items: list, build: Callable, model) -> Response:
             resources = [r for r in resources if bound.match(r)]
         except (ValueError, TypeError, SCIMException) as exc:
             raise ScimError(400, f"filter: {exc}", "invalidFilter") from None
-    sort_by = request.args.get("sortBy")
+    sort_by = _arg("sortBy")
     if sort_by:
-        descending = request.args.get("sortOrder", "ascending").lower() == "descending"
+        descending = (_arg("sortOrder") or "ascending").lower() == "descending"
         resources.sort(key=lambda r: _sort_key(r, sort_by), reverse=descending)
     total = len(resources)
     start = max(start, 1)
@@ -433,7 +456,7 @@ def _page(items: list, build: Callable, model) -> Response:
 
 
 def _int_arg(name: str, default: int) -> int:
-    value = request.args.get(name)
+    value = _arg(name)
     if value is None or value == "":
         return default
     try:
@@ -471,6 +494,55 @@ def _actor() -> Account:
 @bp.get("/Users")
 def list_users():
     return _page(prov.staff(_actor()), user_resource, StaffUser)
+
+
+def _searched(items: list, build: Callable, model) -> Response:
+    body = _body()
+    if "urn:ietf:params:scim:api:messages:2.0:SearchRequest" not in (body.get("schemas") or []):
+        raise ScimError(400, "A search request names the SearchRequest schema", "invalidSyntax")
+    g.scim_search = body
+    return _page(items, build, model)
+
+
+@bp.post("/Users/.search")
+def search_users():
+    return _searched(prov.staff(_actor()), user_resource, StaffUser)
+
+
+@bp.post("/Groups/.search")
+def search_groups():
+    return _searched(prov.list_groups(_actor()), group_resource, GroupResource)
+
+
+@bp.post("/.search")
+def search_all():
+    """RFC 7644 3.4.3 at the root: users, then groups, each judged by its own schema."""
+    body = _body()
+    if "urn:ietf:params:scim:api:messages:2.0:SearchRequest" not in (body.get("schemas") or []):
+        raise ScimError(400, "A search request names the SearchRequest schema", "invalidSyntax")
+    g.scim_search = {**body, "startIndex": 1, "count": SCIM_MAX_PAGE}
+    found = []
+    for items, build, model in (
+        (prov.staff(_actor()), user_resource, StaffUser),
+        (prov.list_groups(_actor()), group_resource, GroupResource),
+    ):
+        try:
+            found.extend(_page(items, build, model).get_json()["Resources"])
+        except ScimError:
+            continue  # an attribute the other resource type lacks: none of it matches
+    g.scim_search = body
+    start = max(_int_arg("startIndex", 1), 1)
+    count = max(0, min(_int_arg("count", SCIM_MAX_PAGE), SCIM_MAX_PAGE))
+    page = found[start - 1 : start - 1 + count]
+    return _json(
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+            "totalResults": len(found),
+            "startIndex": start,
+            "itemsPerPage": len(page),
+            "Resources": page,
+        }
+    )
 
 
 @bp.post("/Users")
@@ -561,12 +633,8 @@ def create_group():
 
 def _create_group(body: dict) -> Response:
     resource = _parse(GroupResource, body, Context.RESOURCE_CREATION_REQUEST)
-    seller = resource[SellerGroup]
     group = prov.create_group(
-        _actor(),
-        resource.display_name or "",
-        seller.store if seller else None,
-        _member_ids(resource),
+        _actor(), resource.display_name or "", resource.external_id, _member_ids(resource)
     )
     return _one(group_resource(group), 201, Context.RESOURCE_CREATION_RESPONSE)
 
@@ -585,7 +653,12 @@ def _replace_group(ident: str, body: dict, headers) -> Response:
     group = prov.get_group(_actor(), ident)
     resource = _parse(GroupResource, body, Context.RESOURCE_REPLACEMENT_REQUEST)
     prov.replace_group(
-        _actor(), group, resource.display_name or "", _member_ids(resource), _if_match(headers)
+        _actor(),
+        group,
+        resource.display_name or "",
+        resource.external_id,
+        _member_ids(resource),
+        _if_match(headers),
     )
     return _one(group_resource(group), 200, Context.RESOURCE_REPLACEMENT_RESPONSE)
 
@@ -602,7 +675,7 @@ def _patch_group(ident: str, body: dict, headers) -> Response:
     from idp.services import versions
 
     versions.lock(group)
-    current_version = groups.edit_version(group)
+    current_version = prov.version_of_group(group)
     expected = _if_match(headers)
     if expected is not None and expected != current_version:
         raise ScimError(412, "The group was changed since you read it")
@@ -612,7 +685,12 @@ def _patch_group(ident: str, body: dict, headers) -> Response:
     except SCIMException as exc:
         raise ScimError(exc.status, str(exc), exc.scim_type) from None
     prov.replace_group(
-        actor, group, resource.display_name or group.name, _member_ids(resource), current_version
+        actor,
+        group,
+        resource.display_name or group.name,
+        resource.external_id,
+        _member_ids(resource),
+        current_version,
     )
     return _one(group_resource(group))
 
