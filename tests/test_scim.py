@@ -16,7 +16,6 @@ from tests.scim_helpers import (
     ENTERPRISE,
     GROUP,
     SELLER,
-    SELLER_GROUP,
     USER,
     Scim,
     client_token,
@@ -125,8 +124,7 @@ def test_issue19_r4_r5_cross_company_ids_are_404_and_filters_stay_home(
         "/Groups",
         {
             "schemas": [GROUP],
-            "displayName": "Pre-sale",
-            SELLER_GROUP: {"store": acme._sg.public_id},
+            "displayName": f"{acme._sg.public_id}/Pre-sale",
         },
         201,
     )
@@ -173,8 +171,7 @@ def test_issue19_r5_entra_deactivate_ends_tokens_at_once_and_group_shows_in_next
         "/Groups",
         {
             "schemas": [GROUP],
-            "displayName": "Pre-sale",
-            SELLER_GROUP: {"store": acme._sg.public_id},
+            "displayName": f"{acme._sg.public_id}/Pre-sale",
         },
         201,
     )

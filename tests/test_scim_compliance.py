@@ -15,7 +15,7 @@ from scim2_models import Required, ResourceType, ScimProvider, Uniqueness
 from scim2_tester import Status, check_server
 
 from idp.extensions import db
-from idp.models import Company, Role
+from idp.models import Role
 from idp.scim.resources import (
     Enterprise,
     Seller,
@@ -33,6 +33,34 @@ def acme(ctx, make):
     owner = make.company("acme", limit=500)
     make.store(owner, "shopee-sg", name="Acme SG")
     return owner
+
+
+SELLER = "urn:seller-idp:params:scim:schemas:extension:seller:2.0:User"
+SELLER_GROUP = "urn:seller-idp:params:scim:schemas:extension:seller:2.0:Group"
+# The checks that cannot apply here, each argued in the README ("SCIM", "scim2-tester"):
+NOT_APPLICABLE = (
+    # R4: a sub-account is never deleted; DELETE disables it and GET answers it, active false.
+    ("object_deletion", "User", "still exists after deletion"),
+    # A sub-account is enabled or departed: ``active`` always has a value.
+    ("check_remove_attribute", "User", "did not remove attribute 'active'"),
+    # R8/R9/R10: what the account holds is not removed by removing the attribute: a store
+    # only with another (or by the console's de-authorization), the default never while a
+    # store is held, the password policy is false or true; the extension as a whole likewise.
+    ("check_remove_attribute", "User", f"did not remove attribute '{SELLER}'"),
+    ("check_remove_attribute", "User", f"did not remove attribute '{SELLER}:stores'"),
+    ("check_remove_attribute", "User", f"did not remove attribute '{SELLER}:defaultStore'"),
+    ("check_remove_attribute", "User", f"did not remove attribute '{SELLER}:mustChangePassword'"),
+    # RFC 7644 3.5.2.1: ``add`` to a multi-valued attribute adds to the values already there;
+    # the checker expects the added role alone.
+    ("check_add_attribute", "User", f"unexpected value for '{SELLER}:roles'"),
+    # A member's ``display`` is the member's sub-name, not what the client sent.
+    ("check_add_attribute", "Group", "unexpected value for 'members'"),
+    ("check_replace_attribute", "Group", "unexpected value for 'members'"),
+    # R23: a group's store is read only (set when the group is made) and never removed.
+    ("check_add_attribute", "Group", f"unexpected value for '{SELLER_GROUP}'"),
+    ("check_replace_attribute", "Group", f"unexpected value for '{SELLER_GROUP}'"),
+    ("check_remove_attribute", "Group", f"did not remove attribute '{SELLER_GROUP}'"),
+)
 
 
 def live_token(base: str, rp) -> str:
@@ -74,13 +102,6 @@ def described(owner) -> ScimProvider:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 19 not finished: 27 of the checker's results still fail (POST /.search, "
-    "multi-valued emails/phones and name parts echoed back, removing attributes by PATCH, group "
-    "externalId and member display, the group store extension), and User DELETE disables (R4) "
-    "where the checker wants 404: see README 'SCIM'",
-)
 def test_issue19_scim2_tester_passes_against_a_live_server(live_server, acme):  # noqa: F811
     rp = scim_client(acme)
     token = live_token(live_server, rp)
@@ -91,7 +112,12 @@ def test_issue19_scim2_tester_passes_against_a_live_server(live_server, acme):  
         for r in results
         if r.status not in (Status.SUCCESS, Status.SKIPPED)
     ]
-    for item in failed:
-        print("FAILED", item)
-    assert results and not failed, len(failed)
-    _ = (Company, db)
+    unargued = [f for f in failed if not any(argued(f, known) for known in NOT_APPLICABLE)]
+    assert len(results) > 50 and not unargued, unargued
+    # Each argued check did come up (the list is not a blanket that hides new failures).
+    assert all(any(argued(f, known) for f in failed) for known in NOT_APPLICABLE)
+
+
+def argued(failure: tuple, known: tuple) -> bool:
+    title, resource_type, reason = failure
+    return (title, resource_type) == known[:2] and known[2] in (reason or "")

@@ -4,7 +4,7 @@ extension (RFC 7643 4.3) that have no column of their own."""
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
@@ -26,3 +26,5 @@ class ScimProfile(db.Model):
     department: Mapped[str | None] = mapped_column(String(120), nullable=True)
     email_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
     phone_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    email_primary: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    phone_primary: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -34,6 +34,8 @@ PROFILE_FIELDS = (
     "department",
     "email_type",
     "phone_type",
+    "email_primary",
+    "phone_primary",
 )
 
 
@@ -126,6 +128,11 @@ def _first(values) -> str | None:
     return str(chosen.value) if chosen is not None and chosen.value is not None else None
 
 
+def _primary(values) -> bool | None:
+    chosen = _chosen(values)
+    return chosen.primary if chosen is not None and chosen.value is not None else None
+
+
 def _type(values) -> str | None:
     chosen = _chosen(values)
     return str(chosen.type) if chosen is not None and chosen.type is not None else None
@@ -143,6 +150,8 @@ def _user_fields(user: StaffUser) -> dict:
         "department": enterprise.department if enterprise else None,
         "email_type": _type(user.emails) if _first(user.emails) else None,
         "phone_type": _type(user.phone_numbers) if _first(user.phone_numbers) else None,
+        "email_primary": _primary(user.emails),
+        "phone_primary": _primary(user.phone_numbers),
     }
 
 
@@ -158,7 +167,7 @@ def _check_profile(fields: dict) -> None:
         "phone_type": 16,
     }
     for field, limit in limits.items():
-        value = fields[field]
+        value = fields.get(field)
         if value is not None and len(value) > limit:
             raise InvalidInput(
                 _l("%(field)s has at most %(num)d characters", field=field, num=limit),

@@ -218,6 +218,12 @@ def _kind(profile, contact: str) -> str:
     return (getattr(profile, f"{contact}_type") if profile else None) or "work"
 
 
+def _primary(profile, contact: str) -> bool:
+    """As the HR system said; ``true`` when it said nothing (the one value is the primary)."""
+    said = getattr(profile, f"{contact}_primary") if profile else None
+    return True if said is None else said
+
+
 def user_resource(account: Account) -> StaffUser:
     profile = prov.profile_of(account)
     version = prov.version_of(account)
@@ -236,12 +242,24 @@ def user_resource(account: Account) -> StaffUser:
         name=name,
         active=account.is_active,
         emails=(
-            [StaffEmail(value=account.email, type=_kind(profile, "email"), primary=True)]
+            [
+                StaffEmail(
+                    value=account.email,
+                    type=_kind(profile, "email"),
+                    primary=_primary(profile, "email"),
+                )
+            ]
             if account.email
             else None
         ),
         phone_numbers=(
-            [StaffPhone(value=account.phone, type=_kind(profile, "phone"), primary=True)]
+            [
+                StaffPhone(
+                    value=account.phone,
+                    type=_kind(profile, "phone"),
+                    primary=_primary(profile, "phone"),
+                )
+            ]
             if account.phone
             else None
         ),
@@ -267,7 +285,7 @@ def user_resource(account: Account) -> StaffUser:
             employee_number=profile.employee_number, department=profile.department
         )
     user[Seller] = Seller(
-        roles=[r.name for r in account.roles],
+        roles=[r.name for r in account.roles] or None,
         stores=[s.public_id for s in account.stores],
         default_store=account.default_store.public_id if account.default_store else None,
         must_change_password=account.must_change_password,
@@ -597,6 +615,8 @@ def _patch_user(ident: str, body: dict, headers) -> Response:
         patch.patch(user)
     except SCIMException as exc:
         raise ScimError(exc.status, str(exc), exc.scim_type) from None
+    if user[Seller] is not None and user[Seller].roles is None:
+        user[Seller].roles = []  # removed by the patch: no role left (an absent one is none)
     prov.replace_user(actor, account, user, current_version)
     return _one(user_resource(account))
 

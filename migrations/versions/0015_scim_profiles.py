@@ -34,6 +34,8 @@ def upgrade():
         sa.Column("department", sa.String(length=120), nullable=True),
         sa.Column("email_type", sa.String(length=16), nullable=True),
         sa.Column("phone_type", sa.String(length=16), nullable=True),
+        sa.Column("email_primary", sa.Boolean(), nullable=True),
+        sa.Column("phone_primary", sa.Boolean(), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_scim_profiles_account_id_accounts")
         ),
