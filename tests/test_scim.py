@@ -336,3 +336,32 @@ def test_issue19_okta_sequence_and_bulk_with_fail_on_errors(web, scim, acme):
     assert [m["value"] for m in night["members"]] == [carol]
     # Carol was given the group's store to join it (R23: members hold the store).
     assert acme._my.public_id in scim.ok("GET", f"/Users/{carol}")[SELLER]["stores"]
+
+
+def test_issue19_console_creates_a_scim_client_shows_the_endpoint_once_and_last_synced(web, acme):
+    """The owner makes the SCIM client on the console's API clients page (CSRF and all): the
+    page shows the SCIM endpoint and the secret once; the client works at once, holds the
+    scim scope alone (the admin API refuses it), and the list says when it last synced."""
+    from tests.test_api_clients import PAGE, post, shown, signed_in, text_of
+
+    owner_web = signed_in(web.application, "acme")
+    page = post(owner_web, PAGE, name="Entra ID", kind="scim")
+    rp = shown(page)
+    assert "/scim/v2</pre>" in text_of(page)
+    listed = text_of(owner_web.get(PAGE))
+    assert "SCIM" in listed and rp.secret not in listed
+
+    token = client_token(web, rp)
+    assert flow.jwt_payload(token)["scope"] == "scim"
+    assert web.get("/api/v1/staff", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    never_synced = 'data-label="Last synced"><span class="muted">'
+
+    def row() -> str:
+        return text_of(owner_web.get(PAGE)).split(rp.client_id, 1)[1].split("</tr>", 1)[0]
+
+    assert never_synced in row()
+    Scim(web, token).ok("POST", "/Users", new_user(), 201)
+    assert never_synced not in row()  # last synced: just now
+
+    refused = post(owner_web, PAGE, name="", kind="scim")
+    assert refused.status_code == 400

@@ -140,6 +140,34 @@ def create(actor: Account, name: str, *, scim: bool = False) -> tuple[Client, st
     return client, secret
 
 
+def last_synced(actor: Account, clients: list[Client]) -> dict[str, object]:
+    """When each client last changed something (its newest audit entry, which names it as
+    ``api:<client id>``): the console's "last synced" of a SCIM client (issue 19)."""
+    from sqlalchemy import func
+
+    from idp.models import AuditEvent
+    from idp.services.audit import API_ACTOR
+
+    require_owner(actor)
+    names = [API_ACTOR + c.client_id for c in clients]
+    if not names:
+        return {}
+    rows = db.session.execute(
+        select(AuditEvent.actor, func.max(AuditEvent.created_at))
+        .where(
+            AuditEvent.company_id == actor.company_id,
+            AuditEvent.actor.in_(names),
+            AuditEvent.action != "api.read",
+        )
+        .group_by(AuditEvent.actor)
+    ).all()
+    return {name[len(API_ACTOR) :]: moment for name, moment in rows}
+
+
+def is_scim(client: Client) -> bool:
+    return SCIM_SCOPE in (client.scope or "").split()
+
+
 @transaction
 def revoke(actor: Account, client_id: str) -> Client:
     """Disable the client: the token endpoint refuses it (``invalid_client``) and its tokens are
