@@ -259,6 +259,11 @@ def test_issue19_etag_if_match_no_lost_update_and_no_half_written_account(scim, 
     assert clash.status_code == 409 and clash.get_json()["scimType"] == "uniqueness"
     after = scim.ok("GET", path)
     assert after["displayName"] == "From HR" and ENTERPRISE not in after
+    # The nickname is written by the console's edit, then the externalId is refused (too
+    # long): the edit is rolled back with it.
+    late = scim("PUT", path, new_user(displayName="Half", externalId="x" * 256))
+    assert late.status_code == 400 and "external_id" in late.get_json()["detail"]
+    assert scim.ok("GET", path)["displayName"] == "From HR"
 
 
 def test_issue19_r2_quota_is_a_400_with_a_detail(web, make):
