@@ -15,6 +15,7 @@ from tests import oidc_flow as flow
 from tests.scim_helpers import (
     BULK,
     ENTERPRISE,
+    ERROR,
     GROUP,
     SELLER,
     USER,
@@ -370,3 +371,54 @@ def test_issue19_console_creates_a_scim_client_shows_the_endpoint_once_and_last_
 
     refused = post(owner_web, PAGE, name="", kind="scim")
     assert refused.status_code == 400
+
+
+def test_issue19_fuzzed_filters_sorts_selections_and_patches_never_break(scim, acme):
+    """Hypothesis: any filter, sortBy, attributes or PATCH operation is answered 200 or a SCIM
+    error (RFC 7644 3.12), never a 500, and never reaches beyond the company."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+
+    user = scim.ok("POST", "/Users", new_user(), 201)
+    words = st.sampled_from(
+        [
+            "userName", "emails.value", "externalId", "active", "name.givenName", "meta.created",
+            'emails[type eq "work"]', SELLER + ":roles", "eq", "co", "sw", "pr", "gt", "and",
+            "or", "not", "(", ")", "[", "]", '"a"', "true", "null", "1", " ", "é", "\\x00",
+        ]
+    )  # fmt: skip
+    text = st.one_of(st.lists(words, max_size=8).map(" ".join), st.text(max_size=40))
+    failures: list = []
+
+    @settings(
+        deadline=None,
+        database=None,
+        max_examples=120,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        filter_=text,
+        sort=text,
+        attrs=text,
+        op=st.sampled_from(["add", "replace", "remove", "Replace", "move", ""]),
+        path=st.one_of(st.none(), text),
+        value=st.one_of(st.none(), st.booleans(), text, st.dictionaries(text, text, max_size=2)),
+    )
+    def probe(filter_, sort, attrs, op, path, value):
+        query = urlencode({"filter": filter_, "sortBy": sort, "attributes": attrs})
+        answers = [scim.get("/Users?" + query)]
+        operation = {"op": op, "value": value} | ({"path": path} if path is not None else {})
+        answers.append(scim("PATCH", f"/Users/{user['id']}", patch_op(operation)))
+        for answer in answers:
+            body = answer.get_json(silent=True) or {}
+            if answer.status_code >= 500 or (
+                answer.status_code >= 400 and body.get("schemas") != [ERROR]
+            ):
+                failures.append((filter_, sort, attrs, operation, answer.status_code))
+            for found in body.get("Resources", []):
+                if found.get("id") not in (None, user["id"]):
+                    failures.append(("another user", found))
+
+    probe()
+    assert not failures, failures[:5]

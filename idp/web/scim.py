@@ -198,6 +198,15 @@ def unbind(_exc):
 
 @bp.after_request
 def no_store(response):
+    """Never cached. An error the app answered before this blueprint's handlers ran (a NUL or
+    bytes that are no UTF-8 in the address, refused for every route) is given SCIM's error
+    form too (RFC 7644 3.12)."""
+    if response.status_code >= 400 and response.mimetype != MEDIA:
+        detail = "The request could not be understood"
+        if response.is_json:
+            body = response.get_json(silent=True) or {}
+            detail = str(body.get("error_description") or body.get("message") or detail)
+        response = _json(_error_body(ScimError(response.status_code, detail)), response.status_code)
     response.headers["Cache-Control"] = "no-store"
     return response
 
