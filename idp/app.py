@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         oauth,
         ops,
         register,
+        scim,
         signin,
         sso,
         unsubscribe,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(api.bp)  # bearer-token API: no cookies, so no cross-site forgery
     csrf.exempt(api_v1.bp)  # the admin API likewise: bearer tokens only
     csrf.exempt(events.bp)  # the events intake (R25): app tokens only
+    csrf.exempt(scim.bp)  # SCIM (issue 19) likewise
     ops.init_app(app)
     headers.init_app(app)
     sso.init_app(app)
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         api.bp,
         api_v1.bp,
         events.bp,
+        scim.bp,
         account.bp,
     ):
         app.register_blueprint(blueprint)

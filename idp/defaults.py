@@ -250,3 +250,8 @@ EVENT_ID_MAX = 128  # characters of an app's event id (a UUID is 36)
 # Named recipients of one kind: a kind that needs more people is a staff group's job (R23).
 MAX_ROUTE_ACCOUNTS = 20
 EVENTS_MAX_BODY = 8 * 1024  # bytes of an intake request: the payload and a few short fields
+
+# --- SCIM 2.0 provisioning (issue 19) ------------------------------------------------------
+SCIM_MAX_PAGE = 200  # resources per list page (RFC 7644 3.4.2.4 lets us cap ``count``)
+SCIM_MAX_BULK_OPERATIONS = 100  # one HR sync of a department at once; each is a transaction
+SCIM_MAX_PAYLOAD = 1024 * 1024  # bytes: 100 operations of a user each fit well within it

@@ -20,6 +20,7 @@ from idp.models.oauth import (
     VerificationCode,
 )
 from idp.models.passkeys import Passkey
+from idp.models.scim import ScimProfile
 
 __all__ = [
     "Account",
@@ -33,6 +34,7 @@ __all__ = [
     "OutboxMessage",
     "Passkey",
     "RecoveryCode",
+    "ScimProfile",
     "SessionClient",
     "SigningKey",
     "SsoSession",

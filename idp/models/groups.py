@@ -28,6 +28,8 @@ class StaffGroup(db.Model):
     company_id: Mapped[int] = mapped_column(ForeignKey("companies.id"), index=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id"), index=True)
     name: Mapped[str] = mapped_column(String(60))
+    # The HR system's own id for the group (SCIM ``externalId``, issue 19).
+    external_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     name_key: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -33,10 +33,15 @@ SCOPES = {
     # R25 (issue 18): a downstream app publishes events (client credentials) through the intake
     # API (/api/events), and the company's notification routing emails the right people.
     "events:publish": _l("Publish events about a company's stores, to be emailed to its staff"),
+    # Issue 19: SCIM 2.0 provisioning (/scim/v2), for the company's HR system or identity
+    # platform. A token with it names the SCIM service in its audience.
+    "scim": _l("Keep your company's staff accounts and staff groups in step (SCIM)"),
 }
 ADMIN_SCOPE = "company:admin"
 EVENTS_SCOPE = "events:publish"
 API_PATH = "/api/v1"
+SCIM_SCOPE = "scim"
+SCIM_PATH = "/scim/v2"
 SESSION_COOKIE = "idp_sso"
 # A long-lived random id of the browser: a sign-in from a device the account never used is told
 # to the account ("new sign-in", R22). Only its hash is stored.

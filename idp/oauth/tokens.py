@@ -24,7 +24,14 @@ from idp.models import Account, Client, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import shared_state, token_store
 from idp.oauth.claims import MESSAGING_SCOPES, Profile, profile
-from idp.oauth.config import ACCESS_TOKEN_TTL, ADMIN_SCOPE, API_PATH, OFFLINE_REFRESH_TTL
+from idp.oauth.config import (
+    ACCESS_TOKEN_TTL,
+    ADMIN_SCOPE,
+    API_PATH,
+    OFFLINE_REFRESH_TTL,
+    SCIM_PATH,
+    SCIM_SCOPE,
+)
 from idp.oauth.crypto import random_token, token_hash
 from idp.oauth.keys import keyring
 from idp.services import privacy
@@ -125,15 +132,21 @@ def api_audience() -> str:
     return issuer() + API_PATH
 
 
+def scim_audience() -> str:
+    """The SCIM service's identifier and base URL (issue 19): the ``aud`` its tokens carry."""
+    return issuer() + SCIM_PATH
+
+
 def audience(client: Client, scope: str, named: str | None) -> str | list[str]:
     """A token's ``aud``: the app named by token exchange, else the client; a token with the
     admin scope names the admin API too (it is only good there, and only with it: a token
     exchanged for another app's audience is not)."""
     if named:
         return named
-    if ADMIN_SCOPE in scope.split():
-        return [client.client_id, api_audience()]
-    return client.client_id
+    apis = [api_audience()] if ADMIN_SCOPE in scope.split() else []
+    if SCIM_SCOPE in scope.split():
+        apis.append(scim_audience())
+    return [client.client_id, *apis] if apis else client.client_id
 
 
 def effective_scope(muted: bool, scope: str | None) -> str:

@@ -27,7 +27,7 @@ from idp.models.base import utcnow
 from idp.models.oauth import CONFIDENTIAL, MERCHANT
 from idp.oauth import shared_state
 from idp.oauth.clients import new_secret
-from idp.oauth.config import ADMIN_SCOPE
+from idp.oauth.config import ADMIN_SCOPE, SCIM_SCOPE
 from idp.services import audit
 from idp.services.authz import require_owner
 from idp.services.names import normalize
@@ -86,8 +86,10 @@ def get(actor: Account, client_id: str) -> Client:
 
 
 @transaction
-def create(actor: Account, name: str) -> tuple[Client, str]:
-    """A new API client of the actor's company, and its secret, to be shown once. At most
+def create(actor: Account, name: str, *, scim: bool = False) -> tuple[Client, str]:
+    """A new API client of the actor's company, and its secret, to be shown once. A SCIM client
+    (``scim``, issue 19) holds the ``scim`` scope alone: it provisions staff at ``/scim/v2``
+    and cannot call the admin API; any other holds ``company:admin`` alone. At most
     ``MAX_API_CLIENTS`` in use at once; names differ among those in use (so that the owner can
     tell them apart in the list and the log)."""
     require_owner(actor)
@@ -118,7 +120,7 @@ def create(actor: Account, name: str) -> tuple[Client, str]:
         redirect_uris=[],
         post_logout_redirect_uris=[],
         grant_types=[GRANT],
-        scope=ADMIN_SCOPE,
+        scope=SCIM_SCOPE if scim else ADMIN_SCOPE,
         marketplaces=[],
         exchangeable_by=[],
         resource_server_for=[],
@@ -133,8 +135,37 @@ def create(actor: Account, name: str) -> tuple[Client, str]:
         company_id=actor.company_id,
         client_id=client.client_id,
         name=client.name,
+        **({"scope": client.scope} if scim else {}),
     )
     return client, secret
+
+
+def last_synced(actor: Account, clients: list[Client]) -> dict[str, object]:
+    """When each client last changed something (its newest audit entry, which names it as
+    ``api:<client id>``): the console's "last synced" of a SCIM client (issue 19)."""
+    from sqlalchemy import func
+
+    from idp.models import AuditEvent
+    from idp.services.audit import API_ACTOR
+
+    require_owner(actor)
+    names = [API_ACTOR + c.client_id for c in clients]
+    if not names:
+        return {}
+    rows = db.session.execute(
+        select(AuditEvent.actor, func.max(AuditEvent.created_at))
+        .where(
+            AuditEvent.company_id == actor.company_id,
+            AuditEvent.actor.in_(names),
+            AuditEvent.action != "api.read",
+        )
+        .group_by(AuditEvent.actor)
+    ).all()
+    return {name[len(API_ACTOR) :]: moment for name, moment in rows}
+
+
+def is_scim(client: Client) -> bool:
+    return SCIM_SCOPE in (client.scope or "").split()
 
 
 @transaction

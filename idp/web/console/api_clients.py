@@ -14,13 +14,17 @@ from idp.services import api_clients
 from idp.web.console import bp, done, form_text, owner
 
 
-def _list_page(*, error=None, field=None, status: int = 200, typed: str = ""):
+def _list_page(*, error=None, field=None, status: int = 200, typed: str = "", kind: str = "admin"):
     actor = owner()
     every = api_clients.list_for(actor)
     return render_template(
         "console/api_clients.html",
         owner=actor,
         clients=every,
+        kind=kind,
+        scim_ids={c.client_id for c in every if api_clients.is_scim(c)},
+        synced=api_clients.last_synced(actor, every),
+        scim_url=tokens.scim_audience(),
         in_use=sum(1 for client in every if not client.disabled),
         limit=MAX_API_CLIENTS,
         name_limit=MAX_CLIENT_NAME,
@@ -44,6 +48,8 @@ def _secret_shown(client, secret: str, *, created: bool):
             created=created,
             token_endpoint=tokens.issuer() + "/oauth/token",
             api=tokens.api_audience(),
+            scim=api_clients.is_scim(client),
+            scim_url=tokens.scim_audience(),
             ttl_minutes=ACCESS_TOKEN_TTL // 60,
             section="api_clients",
         )
@@ -60,10 +66,13 @@ def api_clients_page():
 @bp.post("/api-clients")
 def api_client_create():
     name = form_text("name", MAX_CLIENT_NAME + 1)
+    kind = "scim" if form_text("kind", 10) == "scim" else "admin"
     try:
-        client, secret = api_clients.create(owner(), name)
+        client, secret = api_clients.create(owner(), name, scim=kind == "scim")
     except DomainError as exc:
-        return _list_page(error=exc.message, field=exc.field, status=exc.status, typed=name)
+        return _list_page(
+            error=exc.message, field=exc.field, status=exc.status, typed=name, kind=kind
+        )
     return _secret_shown(client, secret, created=True)
 
 
