@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         errors,
         headers,
         home,
+        inquiries,
         oauth,
         ops,
         register,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(oauth.bp)  # protocol endpoints: client-authenticated, not cookie-driven
     csrf.exempt(api.bp)  # bearer-token API: no cookies, so no cross-site forgery
     csrf.exempt(api_v1.bp)  # the admin API likewise: bearer tokens only
+    csrf.exempt(inquiries.bp)  # the chat platform's endpoints: bearer tokens only
     ops.init_app(app)
     headers.init_app(app)
     sso.init_app(app)
@@ -88,7 +90,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(home.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(signin.bp)
-    for blueprint in (register.bp, verify.bp, console.bp, api.bp, api_v1.bp, account.bp):
+    for blueprint in (
+        register.bp,
+        verify.bp,
+        console.bp,
+        api.bp,
+        api_v1.bp,
+        inquiries.bp,
+        account.bp,
+    ):
         app.register_blueprint(blueprint)
     if settings.env == "development":
         from idp.web import demo_app

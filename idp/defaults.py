@@ -194,3 +194,21 @@ IDEMPOTENCY_KEY_MAX = 255  # characters of an Idempotency-Key
 API_PAGE_SIZE = 50  # items per page of the admin API's lists by default
 API_MAX_PAGE_SIZE = 200  # and at most
 API_MAX_BODY = 64 * 1024  # bytes: a batch of 500 staff ids and 50 stores is about 30 KB
+
+# --- inquiry allocation (R24, issue 18) -----------------------------------------------------------
+
+# A chat app's heartbeat keeps a member online this long (IDP_PRESENCE_TTL overrides it, seconds):
+# three missed 30-second heartbeats, so one lost request never takes a member out of the rotation.
+PRESENCE_TTL = 90
+# An inquiry's answer is kept this long: a customer who writes again within the week reaches the
+# same person while they stay eligible (a longer conversation is the chat platform's own memory).
+INQUIRY_STICKY_TTL = 7 * 86400
+# The rotation's state per store and group; renewed by every allocation.
+ROTATION_TTL = 30 * 86400
+# Per-staff allocation counts per day are kept this long; the console shows the last week.
+ALLOCATION_COUNT_DAYS = 35
+ALLOCATION_DAYS_SHOWN = 7
+# A sub-account's weight: 1 (the default) to 10; a heavier one is a rule gone wrong.
+MAX_INQUIRY_WEIGHT = 10
+# An inquiry id is the chat platform's (a UUID, a conversation id): characters.
+MAX_INQUIRY_ID = 128

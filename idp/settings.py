@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from idp.defaults import PRESENCE_TTL
+
 PRODUCTION_REQUIRED = ("IDP_DATABASE_URL", "IDP_SECRET_KEY", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEY")
 
 
@@ -82,6 +84,8 @@ class Settings:
     # none, texts go to the console and the outbox (development).
     sms_webhook_url: str = ""
     sms_webhook_token: str = ""
+    # R24: a chat app's heartbeat keeps a member online this long (seconds).
+    presence_ttl: int = PRESENCE_TTL
 
     @property
     def is_production(self) -> bool:
@@ -151,6 +155,9 @@ class Settings:
             mail_from=env.get("IDP_MAIL_FROM", "Seller IdP <no-reply@localhost>"),
             sms_webhook_url=env.get("IDP_SMS_WEBHOOK_URL", ""),
             sms_webhook_token=env.get("IDP_SMS_WEBHOOK_TOKEN", ""),
+            presence_ttl=_int(
+                "IDP_PRESENCE_TTL", env.get("IDP_PRESENCE_TTL"), PRESENCE_TTL, 10, 3600
+            ),
         )
         return settings.with_development_defaults()
 

@@ -30,7 +30,11 @@ SCOPES = {
     # Issue 16: the company's admin API (/api/v1), for the owner's own tools and the company's
     # API clients. A token with it names the API in its audience (``tokens.api_audience``).
     "company:admin": _l("Manage your company's staff, stores, roles and audit log"),
+    # R24: the chat platform's back end (client credentials) asks who answers an inquiry.
+    "inquiries:allocate": _l("Allocate a company's customer inquiries to its online staff"),
 }
 ADMIN_SCOPE = "company:admin"
+ALLOCATE_SCOPE = "inquiries:allocate"
+PRESENCE_SCOPE = "chat:read"  # a chat app reports its signed-in staff (R24) with their token
 API_PATH = "/api/v1"
 SESSION_COOKIE = "idp_sso"

@@ -182,6 +182,12 @@ def delete_group(actor: Account, group: StaffGroup, *, expected_version: str | N
         store=group.store.public_id,
     )
     group.members = []
+    # R24: a store whose inquiries went to this group goes back to every assigned member (the
+    # owner sees it on the inquiries page); the foreign key would refuse the deletion otherwise.
+    group.store.inquiry_group_id = (
+        None if group.store.inquiry_group_id == group.id else (group.store.inquiry_group_id)
+    )
+    db.session.flush()
     db.session.delete(group)
 
 

@@ -9,7 +9,7 @@ from idp import i18n
 from idp.errors import DomainError
 from idp.i18n import _
 from idp.models.base import utcnow
-from idp.services import preferences
+from idp.services import inquiries, preferences
 from idp.web.sso import current_session, to_sign_in
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -51,3 +51,18 @@ def preferences_page():
         field=field,
         form=request.form,
     ), (400 if error else 200)
+
+
+@bp.post("/inquiries")
+def inquiries_switch():
+    """R24: a staff member takes a break from inquiries (or comes back) on their own."""
+    account = g.account
+    if account.is_main:
+        return redirect(url_for("account.preferences_page"))
+    on = request.form.get("receives") == "on"
+    inquiries.set_own_switch(account, on)
+    if on:
+        flash(_("You receive customer inquiries again."), "success")
+    else:
+        flash(_("You receive no customer inquiries until you switch them on again."), "success")
+    return redirect(url_for("account.preferences_page"))
