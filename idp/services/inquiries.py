@@ -30,8 +30,9 @@ from idp.defaults import (
 from idp.errors import Forbidden, InvalidInput, NotFound
 from idp.extensions import db
 from idp.i18n import _l, company_zone
-from idp.models import Account, Client, StaffGroup, Store, StoreAssignment, group_members
+from idp.models import Account, Company, StaffGroup, Store, StoreAssignment, group_members
 from idp.models.accounts import ACTIVE, MAIN, SUB
+from idp.models.companies import STORE_AUTHORIZED
 from idp.oauth.crypto import token_hash
 from idp.services import audit, presence, versions
 from idp.services.authz import require_owner, require_same_company, require_sub_account
@@ -229,7 +230,7 @@ class Candidate:
     weight: int
 
 
-def candidates(store: Store, group_id: int | None) -> list[Candidate]:
+def candidates(store: Store | AllocationStore, group_id: int | None) -> list[Candidate]:
     """Everyone eligible but for presence (R24), by account id: one query."""
     query = (
         select(Account.id, Account.public_id, Account.name, Account.inquiry_weight)
@@ -252,7 +253,7 @@ def candidates(store: Store, group_id: int | None) -> list[Candidate]:
     return [Candidate(*row) for row in db.session.execute(query)]
 
 
-def eligible(store: Store, group_id: int | None) -> list[Candidate]:
+def eligible(store: Store | AllocationStore, group_id: int | None) -> list[Candidate]:
     """R24: the members an inquiry of the store (for the group) may go to now."""
     found = candidates(store, group_id)
     online = presence.online([c.id for c in found])
@@ -260,10 +261,23 @@ def eligible(store: Store, group_id: int | None) -> list[Candidate]:
 
 
 @dataclass(frozen=True)
+class AllocationStore:
+    """What an allocation reads of its store and company: one row."""
+
+    id: int
+    public_id: str
+    company_id: int
+    status: str
+    allocation: bool
+    group_id: int | None
+    company_name: str
+    zone: str
+
+
+@dataclass(frozen=True)
 class Allocation:
-    store: Store
+    store: AllocationStore
     inquiry_id: str
-    account_id: int
     sub: str
     login_name: str
     account_type: str
@@ -271,20 +285,36 @@ class Allocation:
     kept: bool  # the inquiry's earlier answer, kept
 
 
-def store_for_allocation(client: Client, store_id) -> Store:
-    """The store named by an allocation request: any company's for the provider's chat platform;
-    only its own for a company's API client."""
+def store_for_allocation(company_id: int | None, store_id) -> AllocationStore:
+    """The store named by an allocation request, with its company, in one statement: any
+    company's for the provider's chat platform (``company_id`` None); only its own for a
+    company's API client."""
     if not isinstance(store_id, str) or not store_id or len(store_id) > 40:
         raise InvalidInput("'store' is required: the store's id (st_...)", field="store")
-    store = db.session.scalars(select(Store).where(Store.public_id == store_id)).one_or_none()
-    if store is None or (client.company_id is not None and client.company_id != store.company_id):
+    row = db.session.execute(
+        select(
+            Store.id,
+            Store.public_id,
+            Store.company_id,
+            Store.status,
+            Store.inquiry_allocation,
+            Store.inquiry_group_id,
+            Company.name,
+            Company.timezone,
+            Company.language,
+        )
+        .join(Company, Company.id == Store.company_id)
+        .where(Store.public_id == store_id)
+    ).one_or_none()
+    if row is None or (company_id is not None and company_id != row.company_id):
         raise NotFound("No such store")
-    return store
+    zone = company_zone(row)  # the row has the company's timezone and language
+    return AllocationStore(*row[:7], zone)
 
 
-def _request_group(store: Store, name) -> int | None:
+def _request_group(store: AllocationStore, name) -> int | None:
     if name is None:
-        return store.inquiry_group_id
+        return store.group_id
     if not isinstance(name, str) or not name.strip() or len(name) > 60:
         raise InvalidInput("'group' is the name of one of the store's staff groups", field="group")
     group_id = db.session.scalars(
@@ -311,34 +341,35 @@ def check_inquiry_id(inquiry_id) -> str:
     return inquiry_id
 
 
-def local_day(store: Store) -> date:
-    return clock.now().astimezone(ZoneInfo(company_zone(store.company))).date()
+def local_day(zone: str) -> date:
+    return clock.now().astimezone(ZoneInfo(zone)).date()
 
 
 def _count_key(store_id: int, day: date) -> str:
     return f"inq:n:{store_id}:{day.isoformat()}"
 
 
-def allocate(client: Client, store_id, inquiry_id, group=None) -> Allocation:
-    """R24: who answers the inquiry. Off, or nobody eligible: the main account, with why."""
-    store = store_for_allocation(client, store_id)
+def allocate(company_id: int | None, store_id, inquiry_id, group=None) -> Allocation:
+    """R24: who answers the inquiry. Off, or nobody eligible: the main account, with why.
+    ``company_id``: the calling client's company (None: the provider's chat platform)."""
+    store = store_for_allocation(company_id, store_id)
     inquiry_id = check_inquiry_id(inquiry_id)
     group_id = _request_group(store, group)
     reason = None
     members = []
-    if not store.inquiry_allocation or not store.is_authorized:
+    if not store.allocation or store.status != STORE_AUTHORIZED:
         reason = ALLOCATION_OFF
     else:
         members = eligible(store, group_id)
         if not members:
             reason = NO_ONE_ELIGIBLE
     if reason is not None:
-        main = db.session.scalars(
-            select(Account).where(Account.company_id == store.company_id, Account.kind == MAIN)
+        sub = db.session.scalars(
+            select(Account.public_id).where(
+                Account.company_id == store.company_id, Account.kind == MAIN
+            )
         ).one()
-        return Allocation(
-            store, inquiry_id, main.id, main.public_id, main.login_name, MAIN, reason, False
-        )
+        return Allocation(store, inquiry_id, sub, store.company_name, MAIN, reason, False)
     from idp.kv import kv
 
     by_id = {str(m.id): m for m in members}
@@ -346,21 +377,13 @@ def allocate(client: Client, store_id, inquiry_id, group=None) -> Allocation:
         # the inquiry id is the platform's text: hashed, so that a key has a bounded length
         f"inq:a:{store.id}:{token_hash(inquiry_id)}",
         f"inq:rr:{store.id}:{group_id or '-'}",
-        _count_key(store.id, local_day(store)),
+        _count_key(store.id, local_day(store.zone)),
         [(str(m.id), m.weight) for m in members],
         (INQUIRY_STICKY_TTL, ROTATION_TTL, ALLOCATION_COUNT_DAYS * 86400),
     )
     member = by_id[chosen]
-    return Allocation(
-        store,
-        inquiry_id,
-        member.id,
-        member.public_id,
-        f"{store.company.name}:{member.name}",
-        SUB,
-        None,
-        kept,
-    )
+    login_name = f"{store.company_name}:{member.name}"
+    return Allocation(store, inquiry_id, member.public_id, login_name, SUB, None, kept)
 
 
 @dataclass(frozen=True)
@@ -380,7 +403,7 @@ def day_counts(actor: Account, store: Store, days: int = ALLOCATION_DAYS_SHOWN) 
     require_same_company(actor, store, "store")
     from idp.kv import kv
 
-    today = local_day(store)
+    today = local_day(company_zone(store.company))
     found = []
     for back in range(days):
         day = today - timedelta(days=back)

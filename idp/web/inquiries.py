@@ -17,7 +17,7 @@ from flask import Blueprint, jsonify, request
 
 from idp.errors import BearerError, DomainError, MalformedRequest
 from idp.models import IssuedToken
-from idp.oauth import tokens
+from idp.oauth import shared_state, tokens
 from idp.oauth.config import ALLOCATE_SCOPE, PRESENCE_SCOPE
 from idp.services import inquiries, presence
 from idp.web import answers
@@ -39,8 +39,8 @@ def no_store(response):
     return response
 
 
-def _token(scope: str, *, person: bool) -> IssuedToken:
-    """An active Bearer token with ``scope``: a person's (``person``) or a client's own."""
+def _person(scope: str) -> IssuedToken:
+    """A staff member's active Bearer token with ``scope`` (the chat app's)."""
     token = tokens.bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise BearerError(None, "Send an access token as a Bearer token")
@@ -48,16 +48,9 @@ def _token(scope: str, *, person: bool) -> IssuedToken:
     if found is None:
         raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
     row = found[1]
-    if person and row.account is None:
+    if row.account is None:
         raise BearerError(
             "invalid_token", "Presence is reported with the staff member's own token", 401
-        )
-    if not person and row.account is not None:
-        raise BearerError(
-            "insufficient_scope",
-            "Allocation takes the chat platform's client credentials token, not a person's",
-            403,
-            scope=scope,
         )
     if scope not in (row.scope or "").split():
         raise BearerError(
@@ -69,26 +62,57 @@ def _token(scope: str, *, person: bool) -> IssuedToken:
 @bp.post("/presence")
 def heartbeat():
     """The member is online in the chat app until the heartbeat lapses."""
-    row = _token(PRESENCE_SCOPE, person=True)
+    row = _person(PRESENCE_SCOPE)
     seconds = presence.heartbeat(row.account_id, row.client.client_id)
     return jsonify(online=True, expires_in=seconds)
 
 
 @bp.delete("/presence")
 def sign_out():
-    row = _token(PRESENCE_SCOPE, person=True)
+    row = _person(PRESENCE_SCOPE)
     presence.go_offline([row.account_id])
     return jsonify(online=False)
+
+
+def _platform() -> int | None:
+    """The chat platform's own token (client credentials) with ``inquiries:allocate``, checked
+    with no SQL (``tokens.live_claims``: signature, expiry, revocation of the token and its
+    client); returns the client's company (None: a provider app, for every company)."""
+    token = tokens.bearer_token(request.headers.get("Authorization"))
+    if token is None:
+        raise BearerError(None, "Send an access token as a Bearer token")
+    claims, _ = tokens.live_claims(token)
+    client = None
+    if claims is not None:  # a company id never changes; a revoked client's token is not live
+        client_id = claims["client_id"]
+        client = shared_state.process_copy(client_id) or shared_state.cached_client(client_id)
+    if claims is None or client is None:
+        raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
+    if claims.get("sub") != claims["client_id"]:
+        raise BearerError(
+            "insufficient_scope",
+            "Allocation takes the chat platform's client credentials token, not a person's",
+            403,
+            scope=ALLOCATE_SCOPE,
+        )
+    if ALLOCATE_SCOPE not in (claims.get("scope") or "").split():
+        raise BearerError(
+            "insufficient_scope",
+            f"The token lacks the {ALLOCATE_SCOPE} scope",
+            403,
+            scope=ALLOCATE_SCOPE,
+        )
+    return client.company_id
 
 
 @bp.post("/allocate")
 def allocate():
     """R24: ``{"store": "st_…", "inquiry_id": "…", "group": "Pre-sale"?}`` → the member chosen
     (``sub``, ``login_name``), or the main account with a ``reason``."""
-    row = _token(ALLOCATE_SCOPE, person=False)
+    company_id = _platform()
     body = json_body(MAX_BODY, too_large=MalformedRequest)
     found = inquiries.allocate(
-        row.client, body.get("store"), body.get("inquiry_id"), body.get("group")
+        company_id, body.get("store"), body.get("inquiry_id"), body.get("group")
     )
     return jsonify(
         store=found.store.public_id,
