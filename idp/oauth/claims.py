@@ -32,6 +32,7 @@ from idp.models import (
 from idp.models.accounts import ACTIVE, MAIN
 from idp.oauth import shared_state
 from idp.services.groups import groups_of
+from idp.services.inquiries import team_of
 from idp.services.roles import permissions_of
 
 # --- what the cached answers are made of (issue 14) -----------------------------------------------
@@ -65,8 +66,9 @@ def _names(*names: str) -> frozenset[str]:
 
 
 # ``preferred_username`` and ``name`` (``login_name``), ``company``, ``account_type``, ``roles``
-# and ``permissions``, ``stores`` (a sub-account's assignments, or every authorized store of the
-# main account's company), the token's ``store`` and ``marketplace``, ``groups``, ``muted``.
+# and ``permissions``, ``team`` (with ``inquiries:team``), ``stores`` (a sub-account's
+# assignments, or every authorized store of the main account's company), the token's ``store``
+# and ``marketplace``, ``groups``, ``muted``.
 PROFILE_CLAIMS = Cached(
     "pc:",
     reads={
@@ -79,6 +81,7 @@ PROFILE_CLAIMS = Cached(
             "assignments",
             "email_verified_at",  # muted (R14)
             "phone_verified_at",
+            "manager_id",  # team: the accounts that report to this one (issue 18)
         ),
         Company: _names("public_id", "name"),
         Store: _names("public_id", "company_id", "status", "marketplace_code"),
@@ -242,21 +245,28 @@ def fresh(model, public_id: str):
     return db.session.query(model).filter_by(public_id=public_id).populate_existing().one_or_none()
 
 
+TEAM_PERMISSION = "inquiries:team"
+
+
 def _profile_claims(account: Account, store: Store | None) -> dict:
     groups = groups_of(account)
-    return {
+    permissions = permissions_of(account)
+    claims = {
         "preferred_username": account.login_name,
         "name": account.nickname or account.name,
         "company": {"id": account.company.public_id, "name": account.company.name},
         "account_type": account.kind,
         "roles": sorted(r.name for r in account.roles) if not account.is_main else ["owner"],
-        "permissions": permissions_of(account),
+        "permissions": permissions,
         "stores": [s.public_id for s in account.stores],
         "store": store.public_id if store else None,
         "marketplace": store.marketplace_code if store else None,
         "groups": [f"{g.store.public_id}/{g.name}" for g in groups],
         "muted": is_muted(account),
     }
+    if TEAM_PERMISSION in permissions:  # issue 18: the direct reports' subs
+        claims["team"] = team_of(account)
+    return claims
 
 
 def userinfo_claims(account: Account, scope: str, store: Store | None) -> dict:

@@ -109,6 +109,7 @@ def set_store_rules(
 
 
 def check_weight(weight) -> int:
+    """1 to ``MAX_INQUIRY_WEIGHT`` (a form's text or the API's number)."""
     if isinstance(weight, bool) or not isinstance(weight, int):
         try:
             weight = int(str(weight).strip())
@@ -208,14 +209,11 @@ def manager_of(account: Account) -> str | None:
 
 
 def team_of(account: Account) -> list[str]:
-    """The ``team`` claim: the ``sub``s of the enabled sub-accounts that report to the account
-    directly."""
+    """The ``team`` claim: the ``sub``s of the sub-accounts that report to the account directly,
+    departed ones included: their customers' inquiries and contacts are the team's to take over
+    (the departed account itself is in no token, R5)."""
     return sorted(
-        db.session.scalars(
-            select(Account.public_id).where(
-                Account.manager_id == account.id, Account.status == ACTIVE
-            )
-        )
+        db.session.scalars(select(Account.public_id).where(Account.manager_id == account.id))
     )
 
 

@@ -73,4 +73,4 @@ def no_store(response):
     return response
 
 
-from idp.web.api_v1 import company, docs, roles, staff, stores  # noqa: E402,F401
+from idp.web.api_v1 import company, docs, inquiries, roles, staff, stores  # noqa: E402,F401

@@ -18,6 +18,7 @@ TAGS = {  # the sections of the description, in this order
     "stores": "Stores: authorize, de-authorize, operators (R8, R10, R12); assignment is in staff",
     "roles": "Roles: named permission sets",
     "groups": "Staff groups per store (R23)",
+    "inquiries": "Inquiry allocation rules per store and staff member (R24), and teams",
     "audit": "The company's audit log",
     "company": "Two-step verification for staff (R19), language and time zone",
     "wallet": "The wallet password (R15): the owner's own token only",
