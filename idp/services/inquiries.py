@@ -185,6 +185,8 @@ def _set_manager(actor: Account, account: Account, manager: Account | None) -> N
         account.manager_id = None
         return
     require_sub_account(actor, manager)
+    if manager.id == account.id:
+        raise InvalidInput(_l("A staff member cannot report to themself"), field="manager")
     seen = {account.id}
     step: Account | None = manager
     while step is not None:
