@@ -168,3 +168,12 @@ def test_r24_console_errors_are_shown_on_the_form_with_400(ctx, owner, sg, team)
     )
     assert wrong.status_code == 400
     assert "Choose a staff group of this store" in wrong.get_data(as_text=True)
+
+
+def test_r24_deleting_the_target_group_turns_allocation_off(owner, sg):
+    group = groups.create_group(owner, sg, "Pre-sale")
+    inquiries.set_store_rules(owner, sg, enabled=True, group_id=group.id)
+    groups.delete_group(owner, group)
+    db.session.expire_all()
+    store = db.session.get(type(sg), sg.id)
+    assert store.inquiry_group_id is None and store.inquiry_allocation is False

@@ -182,12 +182,11 @@ def delete_group(actor: Account, group: StaffGroup, *, expected_version: str | N
         store=group.store.public_id,
     )
     group.members = []
-    # R24: a store whose inquiries went to this group goes back to every assigned member (the
-    # owner sees it on the inquiries page); the foreign key would refuse the deletion otherwise.
-    group.store.inquiry_group_id = (
-        None if group.store.inquiry_group_id == group.id else (group.store.inquiry_group_id)
-    )
-    db.session.flush()
+    # R24: a store whose inquiries went to this group stops allocating (to the whole store's staff
+    # instead would reach people the owner did not choose) until the owner chooses again.
+    if group.store.inquiry_group_id == group.id:
+        group.store.inquiry_group_id, group.store.inquiry_allocation = None, False
+        db.session.flush()
     db.session.delete(group)
 
 
