@@ -22,9 +22,7 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "receives_inquiries", sa.Boolean(), nullable=False, server_default=sa.true()
-            )
+            sa.Column("receives_inquiries", sa.Boolean(), nullable=False, server_default=sa.true())
         )
         batch_op.add_column(
             sa.Column("inquiry_weight", sa.Integer(), nullable=False, server_default="1")
@@ -36,9 +34,7 @@ def upgrade():
         )
     with op.batch_alter_table("stores", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "inquiry_allocation", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("inquiry_allocation", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.add_column(sa.Column("inquiry_group_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
