@@ -5,6 +5,7 @@ asked twice, at once, at both instances)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import secrets
@@ -41,6 +42,7 @@ pytestmark = [
 def two_instances(ctx):
     """Two apps on two ports over one PostgreSQL database and one Redis (under a key prefix of
     this test's own); a long presence TTL, so that the run does not outlast the heartbeat."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # 11,000 request lines: no
     prefix = f"test-alloc-{secrets.token_hex(4)}:"
     base = replace(
         settings_of(ctx), issuer="http://localhost", redis_url=REDIS_URL, presence_ttl=3600
