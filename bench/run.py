@@ -55,7 +55,10 @@ TARGETS = {  # per worker core, SPEC of the performance issue
     "token_exchange": 1000,
     "password_sign_in": 30,
     "jwks": None,
+    "allocation": None,  # issue 18 sets no figure; the README shows it beside the others
 }
+# R24's bench staff: the demo's SG pre-sale group gains these, online for the whole run.
+ALLOCATION_STAFF = {"cs1": 1, "cs2": 2, "cs3": 1, "cs4": 1}
 
 
 def env() -> dict[str, str]:
@@ -73,6 +76,7 @@ def env() -> dict[str, str]:
         "IDP_ACCESS_LOG": "false",
         "IDP_BIND": f"127.0.0.1:{PORT}",
         "IDP_WORKERS": str(WORKERS),
+        "IDP_PRESENCE_TTL": "3600",  # the allocation's staff stay online for the whole run
     }
 
 
@@ -108,6 +112,11 @@ def prepare() -> dict:
     import redis
 
     redis.Redis.from_url(REDIS).flushdb()
+    online = subprocess.run(
+        [VENV / "python", __file__, "--online-inside"], env=env(), capture_output=True, text=True
+    )
+    if online.returncode != 0:
+        raise SystemExit(f"putting the allocation's staff online failed:\n{online.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -183,8 +192,45 @@ def prepare_inside() -> None:
         db.session.commit()
         stores = {s.marketplace_code: s.public_id for s in alice.stores}
         client_id = client.client_id
+        platform = allocation_inside()
     (WORK / "refresh_tokens.txt").write_text("\n".join(refresh_tokens))
-    print(json.dumps({"client_id": client_id, "secret": secret, "stores": stores}))
+    print(json.dumps({"client_id": client_id, "secret": secret, "stores": stores, **platform}))
+
+
+def allocation_inside() -> dict:
+    """R24: the chat platform's back end (client credentials, ``inquiries:allocate``), and the
+    SG store allocating to its pre-sale group, which gains the bench staff (weights 1-2)."""
+    from idp.oauth import clients
+    from idp.services import accounts, groups, inquiries, stores
+
+    owner = accounts.find_by_login_name("acme")
+    sg = stores.get_store(owner, "shopee-sg/1001")
+    presale = next(g for g in groups.list_groups(owner, sg) if g.name == "Pre-sale")
+    for name, weight in ALLOCATION_STAFF.items():
+        member = accounts.create_sub_account(
+            owner, name=name, password=secrets.token_urlsafe(16), roles=[], stores=[sg]
+        )
+        accounts.mark_verified(member, "email")
+        groups.add_member(owner, presale, member)
+        inquiries.set_member_rules(owner, member, weight=weight)
+    inquiries.set_store_rules(owner, sg, enabled=True, group_id=presale.id)
+    platform, secret = clients.create_client(
+        "Chat platform", grant_types=["client_credentials"], scope="inquiries:allocate"
+    )
+    return {"platform": [platform.client_id, secret], "sg": sg.public_id}
+
+
+def online_inside() -> None:
+    """The bench staff online (a chat app's heartbeat, ``IDP_PRESENCE_TTL`` long), after the
+    flush of the shared store that follows preparing."""
+    from idp.app import create_app
+    from idp.models import Account
+    from idp.services import presence
+
+    app = create_app()
+    with app.app_context():
+        for account in Account.query.filter(Account.name.in_(list(ALLOCATION_STAFF) + ["alice"])):
+            presence.heartbeat(account.id, "bench-chat-app")
 
 
 def server_description() -> str:
@@ -345,6 +391,20 @@ request = function()
     "grant_type=refresh_token&refresh_token=" .. token)
 end
 """
+LUA_ALLOCATE = """
+local i = 0
+-- every wrk run (warm-up, peak, probe, paced) sends inquiries no run sent before
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+local prefix = "{prefix}-" .. os.time() .. "-" .. math.random(1, 1000000000) .. "-"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/api/inquiries/allocate", nil,
+    '{{"store": "{store}", "inquiry_id": "' .. prefix .. i .. '"}}')
+end
+"""
 LUA_PACE = """
 local pace_ms = {pace}
 delay = function() return pace_ms end
@@ -495,7 +555,22 @@ def scenarios(info: dict) -> dict[str, tuple[str, str]]:
             ),
         ),
         "refresh": ("/oauth/token", refresh_lua),
+        "allocation": ("/api/inquiries/allocate", allocation_lua(info)),
     }
+
+
+def allocation_lua(info: dict) -> str:
+    """R24: every request a new inquiry (its id unique across runs) for the SG store, answered
+    by the weighted rotation over its online pre-sale staff; the platform's own token."""
+    platform_id, platform_secret = info["platform"]
+    basic = base64.b64encode(f"{platform_id}:{platform_secret}".encode()).decode()
+    token = http(
+        "POST",
+        "/oauth/token",
+        {"grant_type": "client_credentials", "scope": "inquiries:allocate"},
+        {"Authorization": f"Basic {basic}"},
+    )["access_token"]
+    return LUA_ALLOCATE.format(prefix=secrets.token_hex(6), token=token, store=info["sg"])
 
 
 def sign_in_load(info: dict, seconds: int, workers: int, rate: float = 0.0) -> dict:
@@ -713,6 +788,8 @@ def table(report: dict) -> str:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--prepare-inside":
         prepare_inside()
+    elif len(sys.argv) > 1 and sys.argv[1] == "--online-inside":
+        online_inside()
     elif len(sys.argv) > 1 and sys.argv[1] == "--sign-in-load":
         sign_in_load_inside(
             sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])

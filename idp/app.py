@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         events,
         headers,
         home,
+        inquiries,
         oauth,
         ops,
         register,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.exempt(api_v1.bp)  # the admin API likewise: bearer tokens only
     csrf.exempt(events.bp)  # the events intake (R25): app tokens only
     csrf.exempt(scim.bp)  # SCIM (issue 19) likewise
+    csrf.exempt(inquiries.bp)  # the chat platform's endpoints: bearer tokens only
     ops.init_app(app)
     headers.init_app(app)
     sso.init_app(app)
@@ -103,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         api_v1.bp,
         events.bp,
         scim.bp,
+        inquiries.bp,
         account.bp,
     ):
         app.register_blueprint(blueprint)

@@ -255,3 +255,20 @@ EVENTS_MAX_BODY = 8 * 1024  # bytes of an intake request: the payload and a few 
 SCIM_MAX_PAGE = 200  # resources per list page (RFC 7644 3.4.2.4 lets us cap ``count``)
 SCIM_MAX_BULK_OPERATIONS = 100  # one HR sync of a department at once; each is a transaction
 SCIM_MAX_PAYLOAD = 1024 * 1024  # bytes: 100 operations of a user each fit well within it
+# --- inquiry allocation (R24, issue 18) -----------------------------------------------------------
+
+# A chat app's heartbeat keeps a member online this long (IDP_PRESENCE_TTL overrides it, seconds):
+# three missed 30-second heartbeats, so one lost request never takes a member out of the rotation.
+PRESENCE_TTL = 90
+# An inquiry's answer is kept this long: a customer who writes again within the week reaches the
+# same person while they stay eligible (a longer conversation is the chat platform's own memory).
+INQUIRY_STICKY_TTL = 7 * 86400
+# The rotation's state per store and group; renewed by every allocation.
+ROTATION_TTL = 30 * 86400
+# Per-staff allocation counts per day are kept this long; the console shows the last week.
+ALLOCATION_COUNT_DAYS = 35
+ALLOCATION_DAYS_SHOWN = 7
+# A sub-account's weight: 1 (the default) to 10; a heavier one is a rule gone wrong.
+MAX_INQUIRY_WEIGHT = 10
+# An inquiry id is the chat platform's (a UUID, a conversation id): characters.
+MAX_INQUIRY_ID = 128

@@ -40,6 +40,7 @@ class MemoryStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._data: dict[str, tuple[str, float]] = {}  # key -> (value, expires at)
+        self._hashes: dict[str, tuple[dict[str, int], float]] = {}  # allocate's counters
         self._writes = 0
 
     def _live(self, key: str, now: float) -> tuple[str, float] | None:
@@ -113,6 +114,44 @@ class MemoryStore:
             entry = self._live(self.prefix + key, now)
             return math.ceil(entry[1] - now) if entry else None
 
+    # --- R24: the inquiry allocation's state (``allocate``, ``counts``) -------------------------
+
+    def _hash(self, key: str, now: float) -> dict[str, int]:
+        entry = self._hashes.get(key)
+        if entry is None or entry[1] <= now:
+            entry = self._hashes[key] = ({}, now)
+        return entry[0]
+
+    def allocate(
+        self, answer_key: str, rotation_key: str, count_key: str, members, ttls
+    ) -> tuple[str, bool]:
+        """The same steps as ``RedisStore.allocate``'s script, under this store's lock."""
+        answer_ttl, rotation_ttl, count_ttl = (_check_ttl(t) for t in ttls)
+        answer_key, rotation_key, count_key = (
+            self.prefix + k for k in (answer_key, rotation_key, count_key)
+        )
+        with self._lock:
+            now = self._clock()
+            held = self._live(answer_key, now)
+            if held is not None and any(held[0] == member for member, _ in members):
+                self._data[answer_key] = (held[0], now + answer_ttl)
+                return held[0], True
+            rotation = self._hash(rotation_key, now)
+            chosen = smooth_weighted_choice(rotation, members)
+            self._hashes[rotation_key] = (rotation, now + rotation_ttl)
+            self._data[answer_key] = (chosen, now + answer_ttl)
+            counts = self._hash(count_key, now)
+            counts[chosen] = counts.get(chosen, 0) + 1
+            self._hashes[count_key] = (counts, now + count_ttl)
+            self._wrote(now)
+            return chosen, False
+
+    def counts(self, key: str) -> dict[str, int]:
+        """A counts hash (``allocate``'s per day) as ``{member: count}``."""
+        with self._lock:
+            entry = self._hashes.get(self.prefix + key)
+            return dict(entry[0]) if entry and entry[1] > self._clock() else {}
+
 
 # INCR and, on the first increment, EXPIRE, as one atomic step: a crash between the two must not
 # leave a counter that never expires.
@@ -125,6 +164,54 @@ return count
 """
 
 
+def smooth_weighted_choice(current: dict[str, int], members) -> str:
+    """R24's weighted round-robin, the smooth one of nginx (``ngx_http_upstream_round_robin``):
+    every member's current value grows by its weight, the largest is chosen (the first of
+    ``members`` on a tie) and loses the weights' total. Over any run of choices each member's
+    count stays within 1 of its weighted share, and the choices of a heavy member are spread
+    out rather than bunched. ``current`` is updated in place; the Lua twin is ``_ALLOCATE``."""
+    total, chosen, best = 0, None, None
+    for member, weight in members:
+        value = current[member] = current.get(member, 0) + weight
+        total += weight
+        if best is None or value > best:
+            chosen, best = member, value
+    current[chosen] -= total
+    return chosen
+
+
+# R24, as one atomic step on the shared store, so that instances allocating at once neither give
+# one inquiry two answers nor skew the rotation. KEYS: the inquiry's answer, the rotation's
+# current values (a hash), today's counts (a hash). ARGV: the three TTLs, then member, weight, …
+# in a fixed order (ties go to the first). An answer whose member is still eligible is kept.
+_ALLOCATE = """
+local held = redis.call('GET', KEYS[1])
+if held then
+    for i = 4, #ARGV, 2 do
+        if ARGV[i] == held then
+            redis.call('EXPIRE', KEYS[1], ARGV[1])
+            return {held, 1}
+        end
+    end
+end
+local total, chosen, best = 0, nil, nil
+for i = 4, #ARGV, 2 do
+    local weight = tonumber(ARGV[i + 1])
+    local value = redis.call('HINCRBY', KEYS[2], ARGV[i], weight)
+    total = total + weight
+    if best == nil or value > best then
+        chosen, best = ARGV[i], value
+    end
+end
+redis.call('HINCRBY', KEYS[2], chosen, -total)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], chosen, 'EX', ARGV[1])
+redis.call('HINCRBY', KEYS[3], chosen, 1)
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+return {chosen, 0}
+"""
+
+
 class RedisStore:
     """The same interface on Redis, shared by all processes (``IDP_REDIS_URL``)."""
 
@@ -132,6 +219,7 @@ class RedisStore:
         self.prefix = prefix
         self.client = redis.Redis.from_url(url, decode_responses=True)
         self._incr = self.client.register_script(_INCR_WITH_TTL)
+        self._allocate = self.client.register_script(_ALLOCATE)
         self._local = threading.local()
 
     def _connection(self):
@@ -198,6 +286,23 @@ class RedisStore:
         """Whole seconds until the key expires, or None when it does not exist."""
         seconds = self.client.ttl(self.prefix + key)
         return seconds if seconds >= 0 else None
+
+    def allocate(
+        self, answer_key: str, rotation_key: str, count_key: str, members, ttls
+    ) -> tuple[str, bool]:
+        """R24: the member an inquiry goes to and whether it was its answer already (kept
+        while that member is among ``members``, the eligible ``(member, weight)`` pairs),
+        else the next of the smooth weighted rotation (``smooth_weighted_choice``), counted
+        for the day. One script: atomic across every instance."""
+        args = [_check_ttl(t) for t in ttls]
+        for member, weight in members:
+            args += [member, int(weight)]
+        keys = [self.prefix + k for k in (answer_key, rotation_key, count_key)]
+        chosen, kept = self._allocate(keys=keys, args=args)
+        return chosen, bool(kept)
+
+    def counts(self, key: str) -> dict[str, int]:
+        return {k: int(v) for k, v in self.client.hgetall(self.prefix + key).items()}
 
 
 Store = MemoryStore | RedisStore

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from idp.defaults import PRESENCE_TTL
+
 AVATAR_STORAGES = ("db", "folder", "s3")
 PRODUCTION_REQUIRED = ("IDP_DATABASE_URL", "IDP_SECRET_KEY", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEY")
 
@@ -99,6 +101,8 @@ class Settings:
     # within the domain). Empty: the issuer's host. Passkeys are bound to it: changing it later
     # makes every registered passkey useless.
     webauthn_rp_id: str = ""
+    # R24: a chat app's heartbeat keeps a member online this long (seconds).
+    presence_ttl: int = PRESENCE_TTL
 
     @property
     def is_production(self) -> bool:
@@ -183,6 +187,9 @@ class Settings:
                 "IDP_AVATAR_REVIEW_MAIN", env.get("IDP_AVATAR_REVIEW_MAIN"), False
             ),
             webauthn_rp_id=_rp_id(env.get("IDP_WEBAUTHN_RP_ID", ""), issuer),
+            presence_ttl=_int(
+                "IDP_PRESENCE_TTL", env.get("IDP_PRESENCE_TTL"), PRESENCE_TTL, 10, 3600
+            ),
         )
         if settings.avatar_storage == "s3" and not settings.avatar_s3_bucket:
             raise SettingsError("IDP_AVATAR_STORAGE=s3 needs IDP_AVATAR_S3_BUCKET")

@@ -35,8 +35,8 @@ from idp.models import (
 from idp.models.accounts import MAIN, PRIVACY_NO_APP
 from idp.models.base import utcnow
 from idp.oauth import claims, shared_state, userinfo
-from idp.services import accounts, avatars, groups, privacy, roles, stores
-from tests import avatar_files
+from idp.services import accounts, avatars, groups, inquiries, privacy, roles, stores
+from tests import avatar_files, factories
 from tests import oidc_flow as flow
 
 pytest_plugins = ["tests.oidc_fixtures"]
@@ -148,6 +148,10 @@ def _orm(change):
     return run
 
 
+def _bob() -> Account:
+    return db.session.query(Account).filter_by(name="bob").one()
+
+
 def _rename_account(w):
     accounts.update_sub_account(_owner(w), _alice(w), name="alicia")
 
@@ -249,6 +253,9 @@ CHANGES = {
     "StaffGroup.members": lambda w: groups.add_member(
         _owner(w), _get(StaffGroup, w.night), _alice(w)
     ),
+    "Account.manager_id": lambda w: inquiries.set_member_rules(
+        _owner(w), _bob(), manager=_alice(w)
+    ),
     "account_roles": _orm(_roles_row),
     "group_members": _orm(_members_rows),
 }
@@ -258,6 +265,13 @@ CHANGES = {
 # alice unverified, her phone's verification unmutes her (R14).
 PREPARE = {
     "Account.phone_verified_at": _orm(lambda w: setattr(_alice(w), "email_verified_at", None)),
+    # issue 18: alice leads a team (inquiries:team), which bob is about to join
+    "Account.manager_id": lambda w: (
+        roles.update_role(
+            _owner(w), _get(Role, w.packer), permissions=["orders:ship", "inquiries:team"]
+        ),
+        factories.staff(_owner(w), "bob"),
+    ),
 }
 
 # Changes after which alice's refresh token no longer works (R5 and its kin end her sessions

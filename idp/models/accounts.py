@@ -14,6 +14,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    or_,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -106,6 +108,16 @@ class Account(db.Model):
     # R20: the public id of the approved avatar it shows (the ``picture`` claim); None: none.
     # A photo waiting for review or rejected leaves it as it is.
     picture_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # R24: whether inquiries are allocated to this sub-account (the owner's switch, which the
+    # staff member may flip for themself: a break), and its share of them (1 to
+    # ``defaults.MAX_INQUIRY_WEIGHT``; twice the weight, twice the inquiries).
+    receives_inquiries: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    inquiry_weight: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Issue 18: whom the sub-account reports to (its team's manager, ``inquiries:team``); never
+    # a cycle (``services.inquiries.set_manager``).
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id"), nullable=True, index=True
+    )
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])
@@ -133,6 +145,12 @@ class Account(db.Model):
         return (
             not self.is_main and self.email_verified_at is None and (self.phone_verified_at is None)
         )
+
+    @classmethod
+    def unmuted(cls):
+        """``is_muted``'s rule as SQL, negated (R14): the allocation's eligibility query (R24)
+        filters with it. ``tests/test_r24_allocation.py`` checks that the two agree."""
+        return or_(cls.email_verified_at.is_not(None), cls.phone_verified_at.is_not(None))
 
     @property
     def login_name(self) -> str:

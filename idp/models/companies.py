@@ -78,6 +78,12 @@ class Store(db.Model):
     operation_mode: Mapped[str] = mapped_column(String(16), default=OPERATE_BY_STORE)  # R12
     authorized_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deauthorized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # R24: the owner's allocation rules for the store's inquiries: on or off, and the staff
+    # group (R23) they go to (None: every sub-account assigned to the store).
+    inquiry_allocation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    inquiry_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_groups.id", use_alter=True), nullable=True
+    )
 
     company: Mapped[Company] = relationship(back_populates="stores")
     marketplace: Mapped[Marketplace] = relationship(lazy="joined")

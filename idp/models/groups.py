@@ -33,5 +33,5 @@ class StaffGroup(db.Model):
     name_key: Mapped[str] = mapped_column(String(60))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    store: Mapped[Store] = relationship(lazy="joined")
+    store: Mapped[Store] = relationship(lazy="joined", foreign_keys=[store_id])
     members: Mapped[list[Account]] = relationship(secondary=group_members, lazy="select")

@@ -33,6 +33,7 @@ from idp.models.accounts import ACTIVE, MAIN
 from idp.oauth import shared_state
 from idp.services import privacy
 from idp.services.groups import groups_of
+from idp.services.inquiries import team_of
 from idp.services.profile import gender_claim
 from idp.services.roles import permissions_of
 
@@ -67,10 +68,11 @@ def _names(*names: str) -> frozenset[str]:
 
 
 # ``preferred_username`` and ``name`` (``login_name``), ``company``, ``account_type``, ``roles``
-# and ``permissions``, ``stores`` (a sub-account's assignments, or every authorized store of the
-# main account's company), the token's ``store`` and ``marketplace``, ``groups``, ``muted``,
-# ``picture`` (the approved avatar, R20: approving one changes ``picture_id``); and the account's
-# privacy level (R21), which decides who is released the profile claims.
+# and ``permissions``, ``team`` (with ``inquiries:team``), ``stores`` (a sub-account's
+# assignments, or every authorized store of the main account's company), the token's ``store``
+# and ``marketplace``, ``groups``, ``muted``, ``picture`` (the approved avatar, R20: approving one
+# changes ``picture_id``); and the account's privacy level (R21), which decides who is released
+# the profile claims.
 PROFILE_CLAIMS = Cached(
     "prof:",  # "pc:" held the claims alone, before R21
     reads={
@@ -85,6 +87,7 @@ PROFILE_CLAIMS = Cached(
             "phone_verified_at",
             "privacy",  # R21
             "picture_id",  # R20
+            "manager_id",  # team: the accounts that report to this one (issue 18)
         ),
         Company: _names("public_id", "name"),
         Store: _names("public_id", "company_id", "status", "marketplace_code"),
@@ -277,15 +280,19 @@ def picture_url(public_id: str) -> str:
     return f"{current_app.extensions['idp.settings'].issuer}{AVATAR_PATH}{public_id}.jpg"
 
 
+TEAM_PERMISSION = "inquiries:team"
+
+
 def _profile_claims(account: Account, store: Store | None) -> dict:
     groups = groups_of(account)
+    permissions = permissions_of(account)
     claims = {
         "preferred_username": account.login_name,
         "name": account.nickname or account.name,
         "company": {"id": account.company.public_id, "name": account.company.name},
         "account_type": account.kind,
         "roles": sorted(r.name for r in account.roles) if not account.is_main else ["owner"],
-        "permissions": permissions_of(account),
+        "permissions": permissions,
         "stores": [s.public_id for s in account.stores],
         "store": store.public_id if store else None,
         "marketplace": store.marketplace_code if store else None,
@@ -294,6 +301,8 @@ def _profile_claims(account: Account, store: Store | None) -> dict:
     }
     if account.picture_id:  # only once approved (R20)
         claims["picture"] = picture_url(account.picture_id)
+    if TEAM_PERMISSION in permissions:  # issue 18: the direct reports' subs
+        claims["team"] = team_of(account)
     return claims
 
 

@@ -36,9 +36,13 @@ SCOPES = {
     # Issue 19: SCIM 2.0 provisioning (/scim/v2), for the company's HR system or identity
     # platform. A token with it names the SCIM service in its audience.
     "scim": _l("Keep your company's staff accounts and staff groups in step (SCIM)"),
+    # R24: the chat platform's back end (client credentials) asks who answers an inquiry.
+    "inquiries:allocate": _l("Allocate a company's customer inquiries to its online staff"),
 }
 ADMIN_SCOPE = "company:admin"
 EVENTS_SCOPE = "events:publish"
+ALLOCATE_SCOPE = "inquiries:allocate"
+PRESENCE_SCOPE = "chat:read"  # a chat app reports its signed-in staff (R24) with their token
 API_PATH = "/api/v1"
 SCIM_SCOPE = "scim"
 SCIM_PATH = "/scim/v2"

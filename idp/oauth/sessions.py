@@ -16,7 +16,7 @@ from idp.oauth import session_cache, shared_state
 from idp.oauth.claims import account_facts
 from idp.oauth.config import SESSION_TTL
 from idp.oauth.crypto import random_token, token_hash
-from idp.services import audit
+from idp.services import audit, presence
 from idp.services.authz import require_owner, require_sub_account
 from idp.services.tx import transaction
 
@@ -87,6 +87,7 @@ def end_many(sessions: list[SsoSession]) -> None:
         session.ended_at = now
     shared_state.revoke(IssuedToken.session_id.in_(ids), IssuedToken.offline.is_(False))
     logout.queue_backchannel(live)
+    presence.go_offline({s.account_id for s in live})  # R24: out of the allocation at once
 
 
 def end_all_for_account(account: Account) -> int:
@@ -98,6 +99,7 @@ def end_all_for_account(account: Account) -> int:
     ).all()
     end_many(list(sessions))
     shared_state.revoke(IssuedToken.account_id == account.id)
+    presence.go_offline({account.id})  # R24 (with no session open, a chat app's token may be)
     return len(sessions)
 
 
@@ -134,6 +136,9 @@ def revoke_for_removed_store(store, accounts: list[Account]) -> None:
         tokens_of.append(IssuedToken.account_id.in_(ids))
         session_query = session_query.where(SsoSession.account_id.in_(ids))
     shared_state.revoke(*tokens_of)
+    # R24: whoever lost the store is offline at once, until their chat app's next heartbeat
+    # (with a token that still works) says otherwise.
+    presence.go_offline({a.id for a in accounts})
     db.session.execute(
         session_query.values(active_store_id=None).execution_options(synchronize_session=False)
     )

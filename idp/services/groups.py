@@ -189,6 +189,11 @@ def delete_group(actor: Account, group: StaffGroup, *, expected_version: str | N
         .where(NotificationRoute.group_id == group.id)
         .values(group_id=None)
     )
+    # R24: a store whose inquiries went to this group stops allocating (to the whole store's staff
+    # instead would reach people the owner did not choose) until the owner chooses again.
+    if group.store.inquiry_group_id == group.id:
+        group.store.inquiry_group_id, group.store.inquiry_allocation = None, False
+        db.session.flush()
     db.session.delete(group)
 
 

@@ -19,7 +19,7 @@ from idp import i18n
 from idp.errors import DomainError
 from idp.i18n import _, _l
 from idp.models.base import utcnow
-from idp.services import accounts, preferences, second_factors
+from idp.services import accounts, inquiries, preferences, second_factors
 from idp.web.sso import current_session, safe_next, to_sign_in
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -169,6 +169,21 @@ def preferences_page():
         field=field,
         form=request.form,
     ), (400 if error else 200)
+
+
+@bp.post("/inquiries")
+def inquiries_switch():
+    """R24: a staff member takes a break from inquiries (or comes back) on their own."""
+    account = g.account
+    if account.is_main:
+        return redirect(url_for("account.preferences_page"))
+    on = request.form.get("receives") == "on"
+    inquiries.set_own_switch(account, on)
+    if on:
+        flash(_("You receive customer inquiries again."), "success")
+    else:
+        flash(_("You receive no customer inquiries until you switch them on again."), "success")
+    return redirect(url_for("account.preferences_page"))
 
 
 # Each section's page lives in its own module; importing it adds its routes to ``bp``.

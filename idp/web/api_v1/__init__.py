@@ -73,4 +73,12 @@ def no_store(response):
     return response
 
 
-from idp.web.api_v1 import company, docs, notifications, roles, staff, stores  # noqa: E402,F401
+from idp.web.api_v1 import (  # noqa: E402,F401
+    company,
+    docs,
+    inquiries,
+    notifications,
+    roles,
+    staff,
+    stores,
+)

@@ -19,6 +19,7 @@ TAGS = {  # the sections of the description, in this order
     "roles": "Roles: named permission sets",
     "groups": "Staff groups per store (R23)",
     "notifications": "Who is emailed for each kind of event (R25)",
+    "inquiries": "Inquiry allocation rules per store and staff member (R24), and teams",
     "audit": "The company's audit log",
     "company": "Two-step verification for staff (R19), language and time zone",
     "wallet": "The wallet password (R15): the owner's own token only",

@@ -9,7 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from idp.defaults import API_MAX_PAGE_SIZE, API_PAGE_SIZE, MAX_BATCH, MAX_NICKNAME, MAX_NOTES
+from idp.defaults import (
+    API_MAX_PAGE_SIZE,
+    API_PAGE_SIZE,
+    MAX_BATCH,
+    MAX_INQUIRY_WEIGHT,
+    MAX_NICKNAME,
+    MAX_NOTES,
+)
 from idp.services import routing
 
 Text = Annotated[str, Field(max_length=300)]
@@ -341,3 +348,32 @@ class RoutingEdit(Body):
     """Only the kinds sent change; the others keep their recipients."""
 
     routes: dict[EventKind, RouteIn] = Field(min_length=1)
+
+
+# --- inquiries (R24, issue 18) --------------------------------------------------------------
+
+
+class StoreInquiries(BaseModel):
+    store: str
+    allocation: bool = Field(description="Whether the store's inquiries are allocated to staff")
+    group: int | None = Field(description="The target staff group's id (R23); null: every holder")
+    group_name: str | None
+
+
+class StoreInquiriesEdit(Body):
+    allocation: bool
+    group: Annotated[int, Field(ge=0, le=2147483647)] | None = None
+
+
+class StaffInquiries(BaseModel):
+    staff: str
+    receives: bool = Field(description="Whether inquiries are allocated to this member")
+    weight: int = Field(description="Its share: twice the weight, twice the inquiries")
+    manager: str | None = Field(description="The id of the sub-account it reports to")
+    team: list[str] = Field(description="The ids of the sub-accounts reporting to it")
+
+
+class StaffInquiriesEdit(Body):
+    receives: bool | None = None
+    weight: Annotated[int, Field(ge=1, le=MAX_INQUIRY_WEIGHT)] | None = None
+    manager: Ident | None = Field(None, description="A sub-account's id or name; null: nobody")

@@ -58,6 +58,7 @@ from idp.web.console import (  # noqa: E402,F401
     audit,
     company,
     groups,
+    inquiries,
     notifications,
     photos,
     roles,
