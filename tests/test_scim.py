@@ -422,3 +422,50 @@ def test_issue19_fuzzed_filters_sorts_selections_and_patches_never_break(scim, a
 
     probe()
     assert not failures, failures[:5]
+
+
+def test_issue19_enterprise_manager_is_the_team_of_issue18(scim, acme, globex, make):
+    """``manager`` writes ``Account.manager_id`` through the team's own service (cycles and
+    strangers refused with SCIM's 400), in Entra ID's bare-id PATCH form and in a POST, and is
+    served back with its ref and login name."""
+    alice = scim.ok("POST", "/Users", new_user("alice"), status=201)
+    bob = scim.ok(
+        "POST",
+        "/Users",
+        {
+            **new_user("bob"),
+            "schemas": [USER, ENTERPRISE],
+            ENTERPRISE: {"department": "Sales", "manager": {"value": alice["id"]}},
+        },
+        status=201,
+    )
+    assert bob[ENTERPRISE]["manager"]["value"] == alice["id"]
+    assert bob[ENTERPRISE]["manager"]["displayName"] == "acme:alice"
+    assert bob[ENTERPRISE]["manager"]["$ref"].endswith(f"/Users/{alice['id']}")
+    db.session.expire_all()
+    stored = db.session.query(Account).filter_by(public_id=bob["id"]).one()
+    assert stored.manager_id == db.session.query(Account).filter_by(public_id=alice["id"]).one().id
+
+    carol = scim.ok("POST", "/Users", new_user("carol"), status=201)
+    entra = patch_op({"op": "Replace", "path": f"{ENTERPRISE}:manager", "value": bob["id"]})
+    patched = scim.ok("PATCH", f"/Users/{carol['id']}", entra)
+    assert patched[ENTERPRISE]["manager"]["value"] == bob["id"]
+
+    # alice -> carol -> bob -> alice would be a cycle: refused, nothing written.
+    cycle = patch_op({"op": "replace", "path": f"{ENTERPRISE}:manager", "value": carol["id"]})
+    refused = scim("PATCH", f"/Users/{alice['id']}", cycle)
+    assert refused.status_code == 400 and "cannot report to" in refused.get_json()["detail"]
+    assert ENTERPRISE not in scim.ok("GET", f"/Users/{alice['id']}")
+
+    stranger = make.staff(globex, "gina")
+    for ident in (stranger.public_id, acme.public_id, "acct_nobody"):
+        unknown = patch_op({"op": "replace", "path": f"{ENTERPRISE}:manager", "value": ident})
+        answer = scim("PATCH", f"/Users/{carol['id']}", unknown)
+        assert answer.status_code == 400, answer.get_json()
+        assert "no staff member of your company" in answer.get_json()["detail"]
+    assert scim.ok("GET", f"/Users/{carol['id']}")[ENTERPRISE]["manager"]["value"] == bob["id"]
+
+    removed = patch_op({"op": "remove", "path": f"{ENTERPRISE}:manager"})
+    assert "manager" not in scim.ok("PATCH", f"/Users/{carol['id']}", removed).get(ENTERPRISE, {})
+    [*_, last] = entries(acme, "inquiries.member_rules")
+    assert last.details["manager"] is None

@@ -18,7 +18,7 @@ from idp.i18n import _l
 from idp.models import Account, ScimProfile, StaffGroup, Store
 from idp.models.accounts import ACTIVE, DEPARTED, SUB
 from idp.scim.resources import Enterprise, Seller, StaffUser
-from idp.services import accounts, audit, groups, stores, versions
+from idp.services import accounts, audit, groups, inquiries, stores, versions
 from idp.services.authz import require_owner
 from idp.services.tx import atomic
 
@@ -204,6 +204,29 @@ def _seller(user: StaffUser) -> Seller | None:
     return user[Seller]
 
 
+def _manager(actor: Account, user: StaffUser) -> Account | None:
+    """The enterprise extension's ``manager`` (issue 18's team): another sub-account of the
+    company by its SCIM id, or None. An unknown id, another company's, the main account's is a
+    clear 400 (the cycle and self checks are the team's own, ``inquiries.set_member_rules``)."""
+    enterprise = user[Enterprise]
+    value = enterprise.manager.value if enterprise and enterprise.manager else None
+    if not value:
+        return None
+    try:
+        return get_user(actor, str(value))
+    except NotFound:
+        raise InvalidInput(
+            _l("manager: no staff member of your company has the id %(id)s", id=str(value)[:80]),
+            field="manager",
+        ) from None
+
+
+def _write_manager(actor: Account, account: Account, user: StaffUser) -> None:
+    manager = _manager(actor, user)
+    if (manager.id if manager else None) != account.manager_id:
+        inquiries.set_member_rules(actor, account, manager=manager)
+
+
 def create_user(actor: Account, user: StaffUser) -> Account:
     """R2 (the plan's limit), R3 (unique email and phone), R8/R9 (stores). Without a password
     one is generated and never shown: the owner resets it, or the identity platform sends one."""
@@ -223,6 +246,7 @@ def create_user(actor: Account, user: StaffUser) -> Account:
         if seller and seller.default_store:
             accounts.update_sub_account(actor, account, default_store=seller.default_store)
         _write_profile(actor, account, _user_fields(user))
+        _write_manager(actor, account, user)
         if user.active is False:
             accounts.disable_sub_account(actor, account, reason="scim")
     return account
@@ -279,6 +303,7 @@ def replace_user(
                 actor, account, stores=store_ids, default_store=default, **changes
             )
         _write_profile(actor, account, _user_fields(user))
+        _write_manager(actor, account, user)
         if user.active is False and account.status == ACTIVE:
             accounts.disable_sub_account(actor, account, reason="scim")
         elif user.active is True and account.status == DEPARTED:

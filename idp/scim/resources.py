@@ -23,6 +23,7 @@ from scim2_models import (
     Extension,
     GroupMember,
     GroupMembership,
+    Manager,
     Mutability,
     PhoneNumber,
     Required,
@@ -62,12 +63,14 @@ class StaffPhone(ComplexAttribute):
 
 
 class Enterprise(Extension):
-    """RFC 7643 4.3, the parts kept. ``manager`` (the team of issue 18) is not served yet."""
+    """RFC 7643 4.3, the parts kept. ``manager`` is whom the sub-account reports to (issue 18's
+    team, ``Account.manager_id``): another sub-account of the company, by its SCIM id."""
 
     __schema__ = URN(ENTERPRISE_USER)
 
     employee_number: str | None = None
     department: str | None = None
+    manager: Manager | None = None
 
 
 class Seller(Extension):

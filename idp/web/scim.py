@@ -32,6 +32,7 @@ from scim2_models import (
     GroupMember,
     GroupMembership,
     ListResponse,
+    Manager,
     Meta,
     Patch,
     PatchOp,
@@ -56,11 +57,13 @@ from idp.errors import (
     MalformedRequest,
     NotFound,
 )
+from idp.extensions import db
 from idp.models import Account, StaffGroup
 from idp.oauth import tokens
 from idp.oauth.config import SCIM_SCOPE
 from idp.scim import provisioning as prov
 from idp.scim.resources import (
+    ENTERPRISE_USER,
     RESOURCES,
     Enterprise,
     Seller,
@@ -289,9 +292,20 @@ def user_resource(account: Account) -> StaffUser:
             version=_etag(version),
         ),
     )
-    if profile and (profile.employee_number or profile.department):
+    manager = db.session.get(Account, account.manager_id) if account.manager_id else None
+    if manager is not None or (profile and (profile.employee_number or profile.department)):
         user[Enterprise] = Enterprise(
-            employee_number=profile.employee_number, department=profile.department
+            employee_number=profile.employee_number if profile else None,
+            department=profile.department if profile else None,
+            manager=(
+                Manager(
+                    value=manager.public_id,
+                    ref=f"{base_url()}/Users/{manager.public_id}",
+                    display_name=manager.login_name,
+                )
+                if manager is not None
+                else None
+            ),
         )
     user[Seller] = Seller(
         roles=[r.name for r in account.roles] or None,
@@ -412,8 +426,21 @@ def _if_match(headers) -> str | None:
 
 def _user_payload(body: dict) -> dict:
     """Entra ID sends ``"active": "False"``; pydantic reads such strings as booleans already.
-    The main account's name is never a user name here."""
+    The main account's name is never a user name here. A ``manager`` given by its id alone
+    (Entra ID and Okta send no ``$ref``, which RFC 7643 4.3 marks required) gets its ref."""
+    enterprise = body.get(ENTERPRISE_USER) if isinstance(body, dict) else None
+    if isinstance(enterprise, dict) and "manager" in enterprise:
+        body = {**body, ENTERPRISE_USER: {**enterprise, "manager": _manager(enterprise["manager"])}}
     return body
+
+
+def _manager(value):
+    """A manager as its id (a string) or ``{"value": id}``, with its ``$ref`` filled in."""
+    if isinstance(value, str):
+        value = {"value": value}
+    if isinstance(value, dict) and isinstance(value.get("value"), str) and "$ref" not in value:
+        value = {**value, "$ref": f"{base_url()}/Users/{value['value'][:64]}"}
+    return value
 
 
 def _standard_patch(body: dict) -> dict:
@@ -438,6 +465,13 @@ def _standard_patch(body: dict) -> dict:
                     {"op": "remove", "path": f"members[value eq {ScimFilter.quote(ident)}]"}
                 )
             continue
+        if (
+            isinstance(path, str)
+            and path.lower().endswith(":manager")
+            and op in ("add", "replace")
+            and isinstance(value, str | dict)
+        ):
+            operation["value"] = _manager(value)  # Entra ID: the manager's id, bare
         if (
             isinstance(value, str)
             and value.lower() in ("true", "false")
