@@ -20,7 +20,7 @@ from flask import Blueprint, jsonify, request
 from idp.errors import BearerError, DomainError, Forbidden, MalformedRequest
 from idp.models import Account, IssuedToken
 from idp.oauth import sessions, tokens
-from idp.services import accounts, authz, passwords, totp, wallet
+from idp.services import accounts, authz, passwords, second_factors, totp, wallet
 from idp.web import answers
 from idp.web.api_v1.spec import json_body
 
@@ -129,7 +129,7 @@ def _staff(account: Account) -> dict:
         "status": account.status,
         "departed_at": account.departed_at.isoformat() if account.departed_at else None,
         "must_change_password": account.must_change_password,
-        "second_factor": totp.is_enrolled(account),
+        "second_factor": second_factors.has_any(account),  # an app or a passkey
         "muted": account.is_muted,
         "roles": [r.name for r in account.roles],
         "stores": [s.public_id for s in account.stores],

@@ -10,7 +10,7 @@ from flask import url_for
 from idp.errors import MalformedRequest
 from idp.models import Account
 from idp.oauth import sessions
-from idp.services import accounts, stores, totp
+from idp.services import accounts, second_factors, stores, totp
 from idp.web.api_v1 import models as m
 from idp.web.api_v1 import registry
 from idp.web.api_v1.access import Caller
@@ -32,7 +32,7 @@ def staff_out(account: Account) -> m.Staff:
         status=account.status,
         departed_at=account.departed_at,
         must_change_password=account.must_change_password,
-        second_factor=totp.is_enrolled(account),
+        second_factor=second_factors.has_any(account),  # an app or a passkey (R19)
         muted=account.is_muted,
         roles=[r.name for r in account.roles],
         stores=[s.public_id for s in account.stores],
