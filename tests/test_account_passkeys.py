@@ -545,3 +545,22 @@ def test_r19_step_up_guesses_are_throttled_like_sign_in(web, alice, make):
     )
     assert held.status_code == 400 and "password is incorrect" not in held.text
     assert len(passkeys.list_for(alice)) == 1
+
+
+def test_r19_the_admin_api_counts_a_passkey_as_a_second_factor(ctx, owner, alice, web):
+    """The staff answer's ``second_factor`` and its filter agree with the console: an app or a
+    passkey (before, a staff member with only a passkey was listed as having none)."""
+    from tests.admin_api import Api, client_token, company_client
+
+    api = Api(web, client_token(web, company_client(owner)))
+
+    def staff(path: str) -> dict:
+        response = api.get(path)
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()
+
+    assert staff(f"/staff/{alice.public_id}")["second_factor"] is False
+    register(alice, Authenticator(ORIGIN))
+    assert staff(f"/staff/{alice.public_id}")["second_factor"] is True
+    listed = staff("/staff?second_factor=true")["items"]
+    assert [item["id"] for item in listed] == [alice.public_id]
