@@ -254,7 +254,10 @@ EVENTS_MAX_BODY = 8 * 1024  # bytes of an intake request: the payload and a few 
 # --- SCIM 2.0 provisioning (issue 19) ------------------------------------------------------
 SCIM_MAX_PAGE = 200  # resources per list page (RFC 7644 3.4.2.4 lets us cap ``count``)
 SCIM_MAX_BULK_OPERATIONS = 100  # one HR sync of a department at once; each is a transaction
-SCIM_MAX_PAYLOAD = 1024 * 1024  # bytes: 100 operations of a user each fit well within it
+SCIM_MAX_PAYLOAD = 1024 * 1024
+# Calls per client and minute: an identity platform's first sync of a company sends a burst (a
+# GET and a POST or PATCH per person and group), well past the admin API's 600.
+SCIM_RATE_LIMIT = 3000  # bytes: 100 operations of a user each fit well within it
 # --- inquiry allocation (R24, issue 18) -----------------------------------------------------------
 
 # A chat app's heartbeat keeps a member online this long (IDP_PRESENCE_TTL overrides it, seconds):

@@ -46,7 +46,12 @@ from scim2_models import (
 )
 from scim2_models import Error as ScimErrorMessage
 
-from idp.defaults import SCIM_MAX_BULK_OPERATIONS, SCIM_MAX_PAGE, SCIM_MAX_PAYLOAD
+from idp.defaults import (
+    SCIM_MAX_BULK_OPERATIONS,
+    SCIM_MAX_PAGE,
+    SCIM_MAX_PAYLOAD,
+    SCIM_RATE_LIMIT,
+)
 from idp.errors import (
     BearerError,
     DomainError,
@@ -186,7 +191,9 @@ def admit():
     ):
         return None
     actor = authenticate()
-    once.rate_limit(g.scim_client.client_id, current_app.config.get("IDP_API_RATE_LIMIT"))
+    once.rate_limit(
+        g.scim_client.client_id, current_app.config.get("IDP_API_RATE_LIMIT") or SCIM_RATE_LIMIT
+    )
     g.scim_actor = actor
     g.scim_audit = audit.bind_api_caller(g.scim_client.client_id, own_client=True)
     return None
