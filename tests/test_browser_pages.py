@@ -60,7 +60,7 @@ def test_wrong_password_shows_a_message_and_keeps_the_login_name(page, live_serv
     page.fill("input[name=password]", "not the password")
     page.click("button[type=submit]")
     # the reason in the page's language (issue 13: it was English on the Chinese page)
-    assert page.locator("[role=alert]").inner_text() == "登录名或密码错误"
+    assert page.locator("[role=alert]:visible").inner_text() == "登录名或密码错误"
     assert page.input_value("input[name=login]") == "acme:alice"
     assert "/rp/callback" not in page.url
 

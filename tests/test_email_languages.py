@@ -28,6 +28,8 @@ CONTEXT = {
         "sessions_url": "https://idp.example/account/sessions",
     },
     "password_changed": {"when": MOMENT},
+    "second_factor_removed": {"passkey": "小宝的手机"},
+    "avatar_reviewed": {"approved": False, "reason": "照片太暗"},
     "password_reset_by_owner": {},
     "password_reset_link": {"link": "https://idp.example/reset/x"},
     "second_factor_added": {},
