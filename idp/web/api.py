@@ -66,6 +66,8 @@ def no_store(response):
 
 
 def _token() -> IssuedToken:
+    """The request's active Bearer token (RFC 6750 errors otherwise): every bearer-token
+    endpoint of the provider starts here (``idp.web.events``, ``idp.web.inquiries`` too)."""
     token = tokens.bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise BearerError(None, "Send an access token as a Bearer token")
@@ -73,6 +75,9 @@ def _token() -> IssuedToken:
     if found is None:
         raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
     return found[1]
+
+
+bearer_row = _token  # the name the other bearer-token endpoints import
 
 
 def _wallet_service() -> IssuedToken:

@@ -17,15 +17,15 @@ API's do."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from idp.defaults import EVENTS_MAX_BODY
 from idp.errors import BearerError, DomainError, MalformedRequest
 from idp.models import Client
-from idp.oauth import tokens
 from idp.oauth.config import EVENTS_SCOPE
 from idp.services import routing
 from idp.web import answers
+from idp.web.api import bearer_row
 from idp.web.api_v1 import once
 from idp.web.api_v1.spec import json_body
 
@@ -46,13 +46,7 @@ def no_store(response):
 
 def _publisher() -> Client:
     """An app's own client credentials token with ``events:publish`` (RFC 6750 3.1 errors)."""
-    token = tokens.bearer_token(request.headers.get("Authorization"))
-    if token is None:
-        raise BearerError(None, "Send an access token as a Bearer token")
-    found = tokens.active_access_token(token)
-    if found is None:
-        raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
-    row = found[1]
+    row = bearer_row()
     if row.account is not None:
         raise BearerError(
             "insufficient_scope",

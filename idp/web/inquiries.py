@@ -21,6 +21,7 @@ from idp.oauth import shared_state, tokens
 from idp.oauth.config import ALLOCATE_SCOPE, PRESENCE_SCOPE
 from idp.services import inquiries, presence
 from idp.web import answers
+from idp.web.api import bearer_row
 from idp.web.api_v1.spec import json_body
 
 bp = Blueprint("inquiries_api", __name__, url_prefix="/api/inquiries")
@@ -41,13 +42,7 @@ def no_store(response):
 
 def _person(scope: str) -> IssuedToken:
     """A staff member's active Bearer token with ``scope`` (the chat app's)."""
-    token = tokens.bearer_token(request.headers.get("Authorization"))
-    if token is None:
-        raise BearerError(None, "Send an access token as a Bearer token")
-    found = tokens.active_access_token(token)
-    if found is None:
-        raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
-    row = found[1]
+    row = bearer_row()
     if row.account is None:
         raise BearerError(
             "invalid_token", "Presence is reported with the staff member's own token", 401
