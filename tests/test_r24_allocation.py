@@ -28,12 +28,13 @@ def _new_ids(n: int) -> list[str]:
 
 def test_r24_round_robin_spreads_inquiries_evenly_and_keeps_each_answer(ctx):
     world = platform(ctx)
-    first = [world.who(i) for i in _new_ids(30)]
+    ids = _new_ids(30)
+    first = [world.who(i) for i in ids]
     assert Counter(first) == {"acme:alice": 10, "acme:bob": 10, "acme:carol": 10}
     # round-robin: three in a row are three people
     assert all(len(set(first[k : k + 3])) == 3 for k in range(0, 30, 3))
     # an inquiry asked again keeps its answer, and does not move the rotation
-    again = world.allocate("inq-1")
+    again = world.allocate(ids[0])
     assert again.get_json()["login_name"] == first[0] and again.get_json()["kept"] is True
     assert again.get_json()["sub"] == world.staff[first[0].split(":")[1]].public_id
 
