@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask import (
     Blueprint,
+    Response,
     current_app,
     g,
     make_response,
@@ -32,7 +33,7 @@ from idp.oauth import sessions
 from idp.oauth.crypto import token_hash
 from idp.oauth.keys import keyring
 from idp.oauth.tokens import issuer, jose_header
-from idp.services import accounts, outbox, passkeys, throttle, totp
+from idp.services import accounts, outbox, passkeys, second_factors, throttle, totp
 from idp.services.names import normalize
 from idp.web import ceremonies
 from idp.web.sso import (
@@ -201,6 +202,19 @@ def _pending_account() -> tuple[Account | None, dict]:
     return account, pending
 
 
+def _enrolling_account() -> tuple[Account | None, dict, Response | None]:
+    """The account of the password step, while it sets up its FIRST second factor (R19: its
+    company requires one). An account that has one already proves it at ``/login/2fa``: were it
+    allowed to set up another here, the password alone would stand in for the factor it has.
+    Returns (account, pending, None), or (None, {}, where to send the browser instead)."""
+    account, pending = _pending_account()
+    if account is None:
+        return None, {}, redirect(url_for("signin.login"))
+    if second_factors.has_any(account):
+        return None, {}, redirect(url_for("signin.second_factor"))
+    return account, pending, None
+
+
 @bp.route("/login/2fa", methods=["GET", "POST"])
 def second_factor():
     account, pending = _pending_account()
@@ -282,8 +296,8 @@ def passkey_sign_in():
 def enrol_passkey_options():
     """R19: a company that requires a second factor accepts a passkey too; the options to make
     one for the account that passed the password step."""
-    account, _pending = _pending_account()
-    if account is None:
+    account, _pending, elsewhere = _enrolling_account()
+    if elsewhere is not None:
         return {"error": _("Sign in again: this step expired")}, 400
     return ceremonies.begin(passkeys.REGISTER, account)
 
@@ -292,9 +306,9 @@ def enrol_passkey_options():
 def enrol_passkey():
     """Keep the passkey made at the forced enrolment, then use it: making a passkey proves
     nothing by itself ("none" attestation), so the second step asks for it like any other."""
-    account, _pending = _pending_account()
-    if account is None:
-        return redirect(url_for("signin.login"))
+    account, _pending, elsewhere = _enrolling_account()
+    if elsewhere is not None:
+        return elsewhere
     try:
         passkeys.finish_registration(
             account,
@@ -365,9 +379,9 @@ def _enrolment_step(account: Account, *, voluntary: bool):
 @bp.route("/login/2fa/enrol", methods=["GET", "POST"])
 def enrol():
     """R19: the owner requires a second factor for all staff; this account has none yet."""
-    account, pending = _pending_account()
-    if account is None:
-        return redirect(url_for("signin.login"))
+    account, pending, elsewhere = _enrolling_account()
+    if elsewhere is not None:
+        return elsewhere
     codes, page = _enrolment_step(account, voluntary=False)
     if page is not None:
         return page
