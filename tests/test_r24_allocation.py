@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from idp import kv
 from idp.extensions import db
 from idp.models import Account
-from idp.oauth import sessions
+from idp.oauth import clients, sessions
 from idp.services import accounts, groups, inquiries, stores
 from tests import oidc_flow as flow
-from tests.inquiry_helpers import platform
+from tests.inquiry_helpers import ALLOCATE, backend_token, platform
 
 _ids = itertools.count(1)
 
@@ -229,6 +229,28 @@ def test_r24_tenants_never_see_each_others_stores(ctx, make):
         json={"store": theirs.public_id, "inquiry_id": "i1"},
     )
     assert own.status_code == 200 and own.get_json()["login_name"] == "globex"
+
+
+def test_r24_an_app_limited_to_some_marketplaces_allocates_only_their_stores(ctx):
+    """A provider app registered for Lazada reads no Shopee store's staff (who is online) and
+    moves no Shopee rotation: "no such store", as the events intake answers."""
+    world = platform(ctx)  # acme's store is on shopee-sg
+    lazada, secret = clients.create_client(
+        "Lazada chat",
+        grant_types=["client_credentials"],
+        scope=ALLOCATE,
+        marketplaces=["lazada-sg"],
+    )
+    token = backend_token(flow.browser(ctx), flow.RP(lazada.client_id, secret))
+    refused = flow.browser(ctx).post(
+        "/api/inquiries/allocate",
+        headers=world.bearer(token),
+        json={"store": world.store.public_id, "inquiry_id": "x1"},
+    )
+    assert refused.status_code == 404, refused.get_json()
+    assert "login_name" not in refused.get_json() and "sub" not in refused.get_json()
+    # the rotation did not move: the platform's next inquiry goes to the first in turn
+    assert world.who("x2") == "acme:alice"
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

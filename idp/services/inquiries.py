@@ -285,10 +285,13 @@ class Allocation:
     kept: bool  # the inquiry's earlier answer, kept
 
 
-def store_for_allocation(company_id: int | None, store_id) -> AllocationStore:
+def store_for_allocation(
+    company_id: int | None, store_id, marketplaces: tuple[str, ...] | list[str] = ()
+) -> AllocationStore:
     """The store named by an allocation request, with its company, in one statement: any
     company's for the provider's chat platform (``company_id`` None); only its own for a
-    company's API client."""
+    company's API client; and only on the client's ``marketplaces`` when it serves some only
+    (as the events intake, ``routing.store_for_client``). Anything else is "no such store"."""
     if not isinstance(store_id, str) or not store_id or len(store_id) > 40:
         raise InvalidInput("'store' is required: the store's id (st_...)", field="store")
     row = db.session.execute(
@@ -302,11 +305,16 @@ def store_for_allocation(company_id: int | None, store_id) -> AllocationStore:
             Company.name,
             Company.timezone,
             Company.language,
+            Store.marketplace_code,
         )
         .join(Company, Company.id == Store.company_id)
         .where(Store.public_id == store_id)
     ).one_or_none()
-    if row is None or (company_id is not None and company_id != row.company_id):
+    if (
+        row is None
+        or (company_id is not None and company_id != row.company_id)
+        or (marketplaces and row.marketplace_code not in marketplaces)
+    ):
         raise NotFound("No such store")
     zone = company_zone(row)  # the row has the company's timezone and language
     return AllocationStore(*row[:7], zone)
@@ -349,10 +357,13 @@ def _count_key(store_id: int, day: date) -> str:
     return f"inq:n:{store_id}:{day.isoformat()}"
 
 
-def allocate(company_id: int | None, store_id, inquiry_id, group=None) -> Allocation:
+def allocate(
+    company_id: int | None, store_id, inquiry_id, group=None, marketplaces=()
+) -> Allocation:
     """R24: who answers the inquiry. Off, or nobody eligible: the main account, with why.
-    ``company_id``: the calling client's company (None: the provider's chat platform)."""
-    store = store_for_allocation(company_id, store_id)
+    ``company_id``: the calling client's company (None: the provider's chat platform);
+    ``marketplaces``: the only ones it serves, when it is limited to some."""
+    store = store_for_allocation(company_id, store_id, marketplaces)
     inquiry_id = check_inquiry_id(inquiry_id)
     group_id = _request_group(store, group)
     reason = None

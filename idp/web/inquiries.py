@@ -16,7 +16,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from idp.errors import BearerError, DomainError, MalformedRequest
-from idp.models import IssuedToken
+from idp.models import Client, IssuedToken
 from idp.oauth import shared_state, tokens
 from idp.oauth.config import ALLOCATE_SCOPE, PRESENCE_SCOPE
 from idp.services import inquiries, presence
@@ -69,10 +69,11 @@ def sign_out():
     return jsonify(online=False)
 
 
-def _platform() -> int | None:
+def _platform() -> Client:
     """The chat platform's own token (client credentials) with ``inquiries:allocate``, checked
     with no SQL (``tokens.live_claims``: signature, expiry, revocation of the token and its
-    client); returns the client's company (None: a provider app, for every company)."""
+    client); returns the client, whose company (None: a provider app, for every company) and
+    marketplaces bound what it may allocate."""
     token = tokens.bearer_token(request.headers.get("Authorization"))
     if token is None:
         raise BearerError(None, "Send an access token as a Bearer token")
@@ -97,17 +98,21 @@ def _platform() -> int | None:
             403,
             scope=ALLOCATE_SCOPE,
         )
-    return client.company_id
+    return client
 
 
 @bp.post("/allocate")
 def allocate():
     """R24: ``{"store": "st_…", "inquiry_id": "…", "group": "Pre-sale"?}`` → the member chosen
     (``sub``, ``login_name``), or the main account with a ``reason``."""
-    company_id = _platform()
+    client = _platform()
     body = json_body(MAX_BODY, too_large=MalformedRequest)
     found = inquiries.allocate(
-        company_id, body.get("store"), body.get("inquiry_id"), body.get("group")
+        client.company_id,
+        body.get("store"),
+        body.get("inquiry_id"),
+        body.get("group"),
+        marketplaces=tuple(client.marketplaces or ()),
     )
     return jsonify(
         store=found.store.public_id,
