@@ -241,6 +241,28 @@ def test_r22_the_unsubscribe_page_in_chinese(alice):
     assert page.status_code == 200 and has_chinese(page.get_data(as_text=True))
 
 
+def test_r22_r4_a_link_stops_working_when_the_account_is_handed_over(owner, alice):
+    """The departed holder's old email must not turn off the new holder's notices, nor show
+    them the new address (found in review)."""
+    token = subscriptions.unsubscribe_token(alice, kind_id=NOTICE)
+    accounts.update_sub_account(
+        owner, alice, email="zoe.newhire@newmail.example", password="a new long password 1"
+    )
+    client = app().test_client(use_cookies=False)
+    for method in ("get", "post"):
+        response = getattr(client, method)(f"/unsubscribe/{token}")
+        page = response.get_data(as_text=True)
+        assert response.status_code == 410, (method, response.status_code)
+        assert "an email address the account no longer uses" in page
+        assert "newmail" not in page
+        assert subscriptions.masked_email("zoe.newhire@newmail.example") not in page
+    assert opt_outs(alice) == set() and audits(alice) == []
+    # the new holder's own links work
+    fresh = subscriptions.unsubscribe_token(alice, kind_id=NOTICE)
+    assert client.post(f"/unsubscribe/{fresh}").status_code == 200
+    assert opt_outs(alice) == {NOTICE}
+
+
 # --- refused links ----------------------------------------------------------------------------
 
 
@@ -274,13 +296,15 @@ def test_r22_a_token_of_another_purpose_is_refused(ctx, alice):
     activation = re.search(r"/activate/([^\s?]+)", _last_body()).group(1)
     refused(f"/unsubscribe/{activation}", "post")
     signer = URLSafeSerializer(ctx.config["SECRET_KEY"], salt=subscriptions.SALT)
+    address = subscriptions._address(alice)
     for data in (
-        {"a": alice.public_id, "k": "password_changed"},
-        {"a": alice.public_id, "g": "security"},
-        {"a": alice.public_id, "k": "newsletter"},
-        {"a": "acct_nobody", "k": NOTICE},
+        {"a": alice.public_id, "k": "password_changed", "e": address},
+        {"a": alice.public_id, "g": "security", "e": address},
+        {"a": alice.public_id, "k": "newsletter", "e": address},
+        {"a": "acct_nobody", "k": NOTICE, "e": address},
         {"a": alice.public_id, "k": NOTICE, "g": "disputes"},
-        [alice.public_id, NOTICE],
+        {"a": alice.public_id, "k": NOTICE},  # no address: a link of before addresses counted
+        [alice.public_id, NOTICE, address],
     ):
         refused(f"/unsubscribe/{signer.dumps(data)}", "post")
     with pytest.raises(ValueError):

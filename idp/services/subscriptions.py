@@ -16,6 +16,7 @@ must still be able to stop the next one (RFC 8058 section 3.1 expects the URI to
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from idp.errors import InvalidInput, LinkRefused
 from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account
+from idp.oauth.crypto import token_hash
 from idp.services import audit
 from idp.services.tx import transaction
 
@@ -257,22 +259,36 @@ INVALID_LINK = _l(
 )
 
 
+ADDRESS_CHANGED = _l(
+    "This unsubscribe link was sent to an email address the account no longer uses. Sign in and "
+    "choose your emails under Email subscriptions."
+)
+
+
 def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
 
 
+def _address(account: Account) -> str:
+    """Which address a link was sent to, in the token: a link stops working once the account's
+    email changes (R4's hand-over to a new holder, or the holder's own change), so a departed
+    holder's old email cannot turn off the new holder's notices, nor show their address."""
+    return token_hash(account.email_key or "")[:16]
+
+
 def unsubscribe_token(account: Account, *, kind_id: str | None = None, group: str | None = None):
     """A token that stops one optional kind, or every kind of one optional group, for the
-    account. Deterministic (same account and scope, same token)."""
+    account at its current email address. Deterministic (same account, address and scope,
+    same token)."""
     if (kind_id is None) == (group is None):
         raise ValueError("name one kind or one group")
     if kind_id is not None:
         if kind(kind_id).always_sent:
             raise ValueError(f"{kind_id!r} is always sent: it has no unsubscribe link")
-        return _serializer().dumps({"a": account.public_id, "k": kind_id})
+        return _serializer().dumps({"a": account.public_id, "k": kind_id, "e": _address(account)})
     if group not in GROUPS or GROUPS[group].always_sent:
         raise ValueError(f"{group!r} is not a group one can unsubscribe from")
-    return _serializer().dumps({"a": account.public_id, "g": group})
+    return _serializer().dumps({"a": account.public_id, "g": group, "e": _address(account)})
 
 
 def unsubscribe_url(account: Account, kind_id: str) -> str:
@@ -299,8 +315,9 @@ class Unsubscription:
 
 
 def read_token(token: Any) -> Unsubscription:
-    """What the token stops, or ``LinkRefused`` (400): damaged, signed for another purpose, or
-    naming a kind that is always sent or an account that does not exist."""
+    """What the token stops, or ``LinkRefused``: damaged, signed for another purpose, naming a
+    kind that is always sent or an account that does not exist, or sent to an email address
+    the account no longer has."""
     refused = LinkRefused(INVALID_LINK, purpose="unsubscribe", reason="invalid")
     if not isinstance(token, str) or not token or len(token) > MAX_LINK_TOKEN_LENGTH:
         raise refused
@@ -308,7 +325,12 @@ def read_token(token: Any) -> Unsubscription:
         data: Any = _serializer().loads(token)
     except BadData:
         raise refused from None
-    if not isinstance(data, dict) or not isinstance(data.get("a"), str) or len(data) != 2:
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("a"), str)
+        or not isinstance(data.get("e"), str)
+        or len(data) != 3
+    ):
         raise refused
     if isinstance(data.get("k"), str) and data["k"] in OPTIONAL:
         kinds, label = (KINDS[data["k"]],), KINDS[data["k"]].label
@@ -323,6 +345,8 @@ def read_token(token: Any) -> Unsubscription:
     account = db.session.query(Account).filter_by(public_id=data["a"]).one_or_none()
     if account is None:
         raise refused
+    if not hmac.compare_digest(data["e"], _address(account)):
+        raise LinkRefused(ADDRESS_CHANGED, purpose="unsubscribe", reason="replaced")
     return Unsubscription(account, kinds, label)
 
 
