@@ -402,3 +402,22 @@ def test_another_companys_owner_never_reaches_this_companys_staff_or_stores(ctx,
     listed = text(other.get("/console/staff?status=all"))
     assert "acme:" not in listed and "Acme SG" not in text(other.get("/console/stores"))
     assert clients  # noqa: B018  (the module is used by the claims helper's registry)
+
+
+def test_console_numbers_in_unicode_digits_are_no_ids_never_a_500(owner_web, shop):
+    """Only ASCII digits make an id. "²" is a digit to str.isdigit() that int() refuses, and
+    "١٢" one it reads as 12: a filter, a role, an audit cursor or an inquiry group written with
+    them is ignored or refused, never a 500 (found in review)."""
+    for n, digits in enumerate(("\u00b2", "\u0661\u0662")):
+        assert owner_web.get(f"/console/staff?group={digits}&role={digits}").status_code == 200
+        assert owner_web.get(f"/console/audit?before={digits}").status_code == 200
+        form = fields(owner_web, "/console/staff/new")
+        made = owner_web.post(
+            "/console/staff/new",
+            data={**form, "name": f"carol{n}", "roles": [digits], "stores": [shop.sg.public_id],
+                  "password": NEW_PASSWORD},
+        )  # fmt: skip
+        assert made.status_code in (302, 400), error_of(made)
+        path = f"/console/inquiries/{shop.sg.public_id}"
+        answer = owner_web.post(path, data={**fields(owner_web, path), "group": digits})
+        assert answer.status_code in (302, 400, 409), error_of(answer)

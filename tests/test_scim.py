@@ -17,6 +17,7 @@ from tests.scim_helpers import (
     ENTERPRISE,
     ERROR,
     GROUP,
+    PATCH,
     SELLER,
     USER,
     Scim,
@@ -469,3 +470,87 @@ def test_issue19_enterprise_manager_is_the_team_of_issue18(scim, acme, globex, m
     assert "manager" not in scim.ok("PATCH", f"/Users/{carol['id']}", removed).get(ENTERPRISE, {})
     [*_, last] = entries(acme, "inquiries.member_rules")
     assert last.details["manager"] is None
+
+
+HOSTILE = {
+    "a group id of a non-ASCII digit": ("GET", "/Groups/grp_\u00b2", None, 404),
+    "a group id past a BIGINT": ("GET", "/Groups/grp_99999999999999999999", None, 404),
+    "PATCH Operations not a list": (
+        "PATCH", "/Users/{id}", {"schemas": [PATCH], "Operations": 5}, 400
+    ),
+    "sortBy a list of strings": ("GET", "/Users?sortBy=schemas", None, 200),
+    "sortBy the seller roles": ("GET", f"/Users?sortBy={SELLER}:roles", None, 200),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_issue19_hostile_requests_get_a_scim_answer_never_a_500(scim, acme, case):
+    """Found in review: each of these raised (a 500 in production)."""
+    user = scim.ok("POST", "/Users", new_user(), 201)
+    method, path, body, status = HOSTILE[case]
+    answer = scim(method, path.replace("{id}", user["id"]), body)
+    assert answer.status_code == status, answer.get_json()
+    if status >= 400:
+        assert answer.get_json()["schemas"] == [ERROR]
+
+
+def test_issue19_hostile_bulk_operations_are_answered_one_by_one(scim, acme):
+    """Found in review: a number for an operation's ``version`` or a string for its ``data``
+    raised, losing the answers of the operations before it that had been applied."""
+    user = scim.ok("POST", "/Users", new_user(), 201)
+    operations = [
+        {"method": "POST", "path": "/Users", "bulkId": "b1", "data": new_user("bob")},
+        {"method": "DELETE", "path": f"/Users/{user['id']}", "version": 5},
+        {"method": "PATCH", "path": f"/Users/{user['id']}", "data": "x"},
+        {"method": "PATCH", "path": f"/Users/{user['id']}", "data": {"Operations": {"op": "x"}}},
+    ]
+    answer = scim.ok("POST", "/Bulk", {"schemas": [BULK], "Operations": operations})
+    statuses = [o["status"] for o in answer["Operations"]]
+    assert statuses == ["201", "400", "400", "400"], answer
+    assert scim.ok("GET", f"/Users/{user['id']}")["active"] is True  # the bad DELETE did nothing
+
+
+def test_issue19_fuzzed_whole_bodies_never_break(scim, acme):
+    """Hypothesis: any JSON as a PATCH body, a bulk operation or a new user is answered with a
+    SCIM status, never a 500."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+
+    user = scim.ok("POST", "/Users", new_user(), 201)
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)
+    )
+    values = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+    keys = st.sampled_from(
+        ["Operations", "op", "path", "value", "method", "data", "version", "bulkId",
+         "schemas", "userName", "emails", "active"]
+    )  # fmt: skip
+    bodies = st.dictionaries(keys, values, max_size=4)
+    failures: list = []
+
+    @settings(
+        deadline=None,
+        database=None,
+        max_examples=80,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(patch=bodies, operation=bodies, new=bodies)
+    def probe(patch, operation, new):
+        answers = [
+            scim("PATCH", f"/Users/{user['id']}", {"schemas": [PATCH], **patch}),
+            scim("POST", "/Bulk", {"schemas": [BULK], "Operations": [operation]}),
+            scim("POST", "/Users", {"schemas": [USER], **new}),
+        ]
+        for answer in answers:
+            if answer.status_code >= 500:
+                failures.append((patch, operation, new, answer.status_code))
+
+    probe()
+    assert not failures, failures[:5]

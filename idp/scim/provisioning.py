@@ -97,7 +97,12 @@ def version_of_group(group: StaffGroup) -> str:
 def get_group(actor: Account, ident: str) -> StaffGroup:
     require_owner(actor)
     text = str(ident)
-    if not text.startswith("grp_") or not text[4:].isdigit() or len(text) > 24:
+    digits = text[4:]  # ASCII digits only ("²" is a digit to str.isdigit), within a BIGINT
+    if (
+        not text.startswith("grp_")
+        or not (digits.isascii() and digits.isdigit())
+        or len(digits) > 18
+    ):
         raise NotFound(NO_GROUP)
     group = db.session.get(StaffGroup, int(text[4:]))
     if group is None or group.company_id != actor.company_id:

@@ -295,7 +295,7 @@ class LogPage:
 
 def cursor(value: str | None) -> int | None:
     """A ``before`` cursor from a query string; anything but a plausible id is no cursor."""
-    if not value or not value.isdigit() or len(value) > 10:
+    if not value or not (value.isascii() and value.isdigit()) or len(value) > 10:
         return None
     number = int(value)
     return number if 0 < number <= _MAX_ID else None

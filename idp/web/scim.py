@@ -455,7 +455,10 @@ def _standard_patch(body: dict) -> dict:
     (``Replace``), ``remove`` of ``members`` with the members to remove as a value (Entra ID)
     rewritten to ``members[value eq "…"]``, and booleans sent as strings."""
     operations = []
-    for operation in body.get("Operations") or []:
+    sent = body.get("Operations")
+    if sent is not None and not isinstance(sent, list):
+        raise ScimError(400, "Operations is a list of operations", "invalidSyntax")
+    for operation in sent or []:
         if not isinstance(operation, dict):
             raise ScimError(400, "Each operation is a JSON object", "invalidSyntax")
         operation = dict(operation)
@@ -533,19 +536,25 @@ def _int_arg(name: str, default: int) -> int:
         raise ScimError(400, f"{name} takes a number", "invalidValue") from None
 
 
+def _is_primary(value) -> bool:
+    """A multi-valued attribute's primary value; plain strings (the seller extension's roles,
+    ``schemas``) have none."""
+    return isinstance(value, dict) and bool(value.get("primary"))
+
+
 def _sort_key(resource, path: str):
     """RFC 7644 3.4.2.3: by the attribute's value (a multi-valued one by its primary value),
     case-insensitively; resources without it sort last."""
     node: Any = resource.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE)
     for part in re.split(r"(?<=[a-zA-Z0-9]):(?=[a-zA-Z]+$)|\.", path):
         if isinstance(node, list):
-            node = next((v for v in node if v.get("primary")), node[0] if node else None)
+            node = next((v for v in node if _is_primary(v)), node[0] if node else None)
         if not isinstance(node, dict):
             node = None
             break
         node = next((v for k, v in node.items() if k.lower() == part.lower()), None)
     if isinstance(node, list):
-        node = next((v for v in node if v.get("primary")), node[0] if node else None)
+        node = next((v for v in node if _is_primary(v)), node[0] if node else None)
         node = node.get("value") if isinstance(node, dict) else node
     if node is None:
         return (1, "")
@@ -859,13 +868,21 @@ def _bulk_one(operation, created: dict[str, str]) -> dict:
     answer: dict = {"method": method}
     if bulk_id:
         answer["bulkId"] = bulk_id
-    headers = {"If-Match": operation["version"]} if operation.get("version") else {}
     try:
+        version = operation.get("version")
+        if version is not None and not isinstance(version, str):
+            raise ScimError(
+                400, "An operation's version is an ETag this service gave", "invalidValue"
+            )
+        headers = {"If-Match": version} if version else {}
         path = _with_bulk_ids(path.replace("bulkId:", "bulkId:", 1), created)
         path = re.sub(
             r"bulkId:([^/]+)", lambda m: _with_bulk_ids("bulkId:" + m.group(1), created), path
         )
-        data = _with_bulk_ids(operation.get("data") or {}, created)
+        data = operation.get("data")
+        if data is not None and not isinstance(data, dict):
+            raise ScimError(400, "An operation's data is a JSON object", "invalidSyntax")
+        data = _with_bulk_ids(data or {}, created)
         if method == "POST" and not bulk_id:
             raise ScimError(400, "A POST in a bulk request needs a bulkId", "invalidValue")
         for route in ROUTES:

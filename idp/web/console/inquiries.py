@@ -73,7 +73,7 @@ def inquiries_store(ident: str):
             actor,
             store,
             enabled=request.form.get("allocation") == "on",
-            group_id=int(group) if group.isdigit() else None,
+            group_id=int(group) if group.isascii() and group.isdigit() else None,
             expected_version=form_text("version", 40) or None,
         )
     except DomainError as exc:

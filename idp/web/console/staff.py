@@ -35,7 +35,7 @@ class Filters:
     def from_args(cls, args) -> Filters:
         def number(name):
             value = args.get(name) or ""
-            return int(value) if value.isdigit() and len(value) < 10 else None
+            return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
         def yes_no(name):
             return {"yes": True, "no": False}.get(args.get(name) or "")
@@ -171,7 +171,7 @@ def _ordered_stores(store_ids: list[str], default: str) -> list[str]:
 
 
 def _role_ids(values: list[str]) -> list[int]:
-    return [int(v) for v in values if v.isdigit() and len(v) < 10]
+    return [int(v) for v in values if v.isascii() and v.isdigit() and len(v) < 10]
 
 
 def _form_page(
