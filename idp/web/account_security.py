@@ -118,17 +118,19 @@ def security_passkey_options():
 
 @bp.post("/security/passkeys")
 def security_passkey_add():
-    """Keep the passkey the browser just made (its answer in ``credential``)."""
+    """Keep the passkey the browser just made (its answer in ``credential``), behind the
+    current password; a wrong password counts like a wrong step-up."""
     name = (request.form.get("name") or "")[:200]
     try:
-        passkey = passkeys.finish_registration(
-            g.account,
+        passkey = _stepped_up(
+            second_factors.add_passkey,
+            request.form.get("password") or "",
             ceremonies.take(passkeys.REGISTER),
             request.form.get("credential") or "",
             name,
         )
     except DomainError as exc:
-        return _page(exc.message, exc.field or "credential", 400, form={"name": name})
+        return _page(exc.message, exc.field, 400, form={"add": True, "name": name})
     flash(_("The passkey “%(name)s” was added.", name=passkey.name), "success")
     return redirect(url_for("account.security"))
 
