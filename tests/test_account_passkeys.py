@@ -505,11 +505,30 @@ def test_issue17_password_guesses_when_adding_a_passkey_are_throttled(web, alice
     assert passkeys.list_for(alice) == []
 
 
+@pytest.mark.parametrize("password", ["", "not it"])
+def test_issue17_turning_the_authenticator_app_on_needs_the_current_password(
+    web, alice, make, password
+):
+    """A stolen session cookie must not put the thief's app (and its recovery codes) between
+    the owner and the account: without the password the app stays off, nothing is sent, and
+    the secret being set up stays (the right password then turns it on)."""
+    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
+    page = web.get("/account/security/totp")
+    secret = __import__("re").search(r"<code>([A-Z2-7]+)</code>", page.text).group(1)
+    fields = {**flow.form_fields(page.text), "code": pyotp.TOTP(secret).now()}
+    refused = web.post("/account/security/totp", data={**fields, "password": password})
+    assert refused.status_code == 400 and "The current password is incorrect" in refused.text
+    assert 'aria-invalid="true" autofocus' in refused.text and secret in refused.text
+    assert not totp.is_enrolled(fresh(alice)) and emails("second_factor_added") == []
+    done = web.post("/account/security/totp", data={**fields, "password": make.PASSWORD})
+    assert done.status_code == 200 and totp.is_enrolled(fresh(alice))
+
+
 def test_r19_security_page_sets_up_and_turns_off_the_authenticator_app(web, alice, make):
     assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
     page = web.get("/account/security/totp")
     secret = __import__("re").search(r"<code>([A-Z2-7]+)</code>", page.text).group(1)
-    fields = flow.form_fields(page.text)
+    fields = {**flow.form_fields(page.text), "password": make.PASSWORD}
     done = web.post("/account/security/totp", data={**fields, "code": pyotp.TOTP(secret).now()})
     assert done.status_code == 200 and "recovery" in done.text.lower()
     assert totp.is_enrolled(fresh(alice))

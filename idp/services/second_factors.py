@@ -1,7 +1,8 @@
 """R19: an account's second factors together: an authenticator app (``totp``), passkeys
 (``passkeys``) and the recovery codes that stand in for either.
 
-Adding a passkey needs the password again (a passkey signs in without one). Removing a factor or
+Adding a passkey or turning the authenticator app on from the account centre needs the password
+again (a passkey signs in without one; a thief's app would lock the owner out). Removing a factor or
 replacing the recovery codes needs a step-up: the password again, and a current authenticator
 code (or a recovery code) or a passkey. Staff of a company that requires
 a second factor keep at least one. Each removal is audited and the account is told by email (a
@@ -81,6 +82,14 @@ def add_passkey(
     factor yet adds its first one here."""
     check_password(account, password)
     return passkeys.register(account, ceremony_id, credential, name)
+
+
+@transaction
+def enable_totp(account: Account, password: str, secret: str, code: str) -> list[str]:
+    """Turn the authenticator app on from the account centre, behind the current password (as
+    ``add_passkey``, in the transaction that turns it on). Returns the recovery codes."""
+    check_password(account, password)
+    return totp.enable(account, secret, code)
 
 
 @transaction

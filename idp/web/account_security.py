@@ -76,11 +76,20 @@ def security_totp():
     account = g.account
     if totp.is_enrolled(account):
         return redirect(url_for("account.security"))
-    codes, page = _enrolment_step(account, voluntary=True)
+    codes, page = _enrolment_step(account, voluntary=True, confirm=_turn_on_totp)
     if page is not None:
         return page
     return render_template(
         "signin/recovery_codes.html", codes=codes, next=url_for("account.security")
+    )
+
+
+def _turn_on_totp(account, secret: str, code: str) -> list[str]:
+    """The set-up by choice asks for the password too, counted like a step-up: a stolen session
+    cookie must not put the thief's app (and recovery codes) between the owner and the account.
+    The forced set-up at sign-in follows the password step, and asks for no more."""
+    return _stepped_up(
+        second_factors.enable_totp, (request.form.get("password") or "")[:256], secret, code
     )
 
 
