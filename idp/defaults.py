@@ -217,6 +217,11 @@ AVATAR_JPEG_QUALITY = 85  # the copies: a 512 px photo is about 40 KB
 AVATAR_CACHE_SECONDS = 3600
 AVATAR_REASON_MAX = 300  # characters of a rejection's reason, shown to the person and emailed
 AVATAR_QUEUE_MAX = 200  # photos on the owner's review page at once (oldest first)
+# Photos one account may send per window (an hour, seconds), counted in the shared store before
+# Pillow decodes anything: decoding costs CPU, and a script with one session must not keep the
+# instances busy. Ten covers trying a few photos and crops; every attempt counts, refused or not.
+AVATAR_UPLOADS_PER_WINDOW = 10
+AVATAR_UPLOAD_WINDOW = 3600
 
 # --- cookies (seconds) ----------------------------------------------------------------------------
 

@@ -166,6 +166,26 @@ class TooSoon(DomainError):
     status = 429
 
 
+class UploadLimited(DomainError):
+    """Too many photos sent by one account within the window (R20's uploads are decoded, which
+    costs CPU); ``retry_after`` is in seconds, and the message says when."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(
+            _l(
+                "You sent %(num)d photos within an hour, the most allowed. You can send "
+                "another in %(wait)s.",
+                num=limit,
+                wait=wait_for(self.retry_after),
+            ),
+            field="photo",
+        )
+
+
 class CodeRefused(DomainError):
     """The code is wrong, expired, used up or replaced; the message says which and what next."""
 

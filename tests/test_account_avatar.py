@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from idp.defaults import AVATAR_SIZES
+from idp.defaults import AVATAR_SIZES, AVATAR_UPLOADS_PER_WINDOW
 from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.models import Account, AuditEvent, Avatar
@@ -397,3 +397,25 @@ def test_r20_the_upload_route_refuses_a_body_over_its_limit_unread(ctx, shop):
         content_type="multipart/form-data",
     )
     assert TOO_LARGE in refusal(answer)
+
+
+def test_issue17_r20_uploads_are_limited_per_account_before_pillow_decodes(ctx, shop, clock):
+    """Decoding costs CPU: past ``AVATAR_UPLOADS_PER_WINDOW`` uploads within the hour, every
+    attempt counted (refused or not), an account's upload is refused with 429 before any
+    decoding: a PNG is told the limit (Pillow would have said it is no JPEG) and a valid photo
+    is not kept. Another account is not held; the next hour the account may send again."""
+    _, alice = shop
+    web = signed_in(ctx, "acme:alice")
+    for _ in range(AVATAR_UPLOADS_PER_WINDOW):
+        assert NOT_JPEG in refusal(upload(web, files.png(), name="me.png"))
+    over = upload(web, files.png(), name="me.png")
+    assert over.status_code == 429 and 0 < int(over.headers["Retry-After"]) <= 3600
+    assert f"You sent {AVATAR_UPLOADS_PER_WINDOW} photos within an hour" in over.text
+    assert NOT_JPEG not in over.text
+    assert upload(web, files.jpeg()).status_code == 429
+    assert db.session.query(Avatar).filter_by(account_id=alice.id).count() == 0
+
+    assert upload(signed_in(ctx, "acme"), files.jpeg()).status_code == 302  # the owner's own
+    clock.at(hours=1)
+    assert upload(web, files.jpeg()).status_code == 302
+    assert pending_of(alice)

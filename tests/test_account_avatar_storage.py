@@ -71,6 +71,24 @@ def test_r20_avatars_in_a_folder(ctx, make, using, tmp_path):
     assert ctx.test_client().get(f"/avatars/{replaced}.jpg").status_code == 404
 
 
+def test_r20_photos_replaced_while_waiting_leave_no_files_in_the_folder(ctx, make, using, tmp_path):
+    """Issue 17: a person trying photo after photo leaves files for two at most: the one shown
+    and the newest one waiting (each new photo withdraws the one waiting; a rejected photo's
+    copies go at its rejection)."""
+    using(avatar_storage="folder", avatar_folder=tmp_path)
+    owner = make.company("acme")
+    alice = make.staff(owner, "alice")
+    shown = avatars.submit(alice, files.jpeg()).public_id
+    avatars.approve(owner, shown)
+    avatars.reject(owner, avatars.submit(alice, files.jpeg(color=(9, 9, 9))).public_id, "No")
+    for shade in (10, 20, 30):
+        waiting = avatars.submit(alice, files.jpeg(color=(shade, 9, 9))).public_id
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{public_id}-{size}.jpg" for public_id in (shown, waiting) for size in AVATAR_SIZES
+    )
+    assert ctx.test_client().get(f"/avatars/{shown}-128.jpg").status_code == 200
+
+
 def test_r20_avatars_in_an_s3_bucket(ctx, make, using, s3_server):
     keys = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
     bucket = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **keys)

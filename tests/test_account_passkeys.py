@@ -432,13 +432,19 @@ def test_r19_security_page_adds_renames_and_removes_a_passkey(web, alice, make):
     device = Authenticator(ORIGIN)
     credential = device.create(options(web, "/account/security/passkeys/options", token))
     unnamed = web.post(
-        "/account/security/passkeys", data={"csrf_token": token, "credential": credential}
+        "/account/security/passkeys",
+        data={"csrf_token": token, "credential": credential, "password": make.PASSWORD},
     )
     assert unnamed.status_code == 400 and "Give the passkey a name" in unnamed.get_data(True)
     credential = device.create(options(web, "/account/security/passkeys/options", token))
     added = web.post(
         "/account/security/passkeys",
-        data={"csrf_token": token, "credential": credential, "name": "Laptop"},
+        data={
+            "csrf_token": token,
+            "credential": credential,
+            "name": "Laptop",
+            "password": make.PASSWORD,
+        },
     )
     assert added.status_code == 302
     (passkey,) = passkeys.list_for(alice)
@@ -460,11 +466,69 @@ def test_r19_security_page_adds_renames_and_removes_a_passkey(web, alice, make):
     assert removed.status_code == 302 and passkeys.list_for(alice) == []
 
 
+@pytest.mark.parametrize("password", ["", "not it"])
+def test_issue17_adding_a_passkey_needs_the_current_password(web, alice, make, password):
+    """A stolen session cookie alone must not plant a passkey (it would sign in without the
+    password for good): without the right password nothing is kept and no notice is sent, the
+    page says why on the password field."""
+    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
+    token = csrf_of(web, "/account/security")
+    credential = Authenticator(ORIGIN).create(
+        options(web, "/account/security/passkeys/options", token)
+    )
+    refused = web.post(
+        "/account/security/passkeys",
+        data={"csrf_token": token, "credential": credential, "name": "Thief", "password": password},
+    )
+    assert refused.status_code == 400
+    assert "The current password is incorrect" in refused.text
+    assert 'id="f-passkey-password" name="password"' in refused.text
+    assert 'aria-invalid="true" autofocus' in refused.text
+    assert passkeys.list_for(alice) == [] and emails("second_factor_added") == []
+
+
+def test_issue17_password_guesses_when_adding_a_passkey_are_throttled(web, alice, make):
+    """The add form is no password oracle either: it counts with the other step-ups."""
+    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
+    token = csrf_of(web, "/account/security")
+    device = Authenticator(ORIGIN)
+
+    def add(password):
+        credential = device.create(options(web, "/account/security/passkeys/options", token))
+        fields = {"csrf_token": token, "credential": credential, "name": "Mine"}
+        return web.post("/account/security/passkeys", data={**fields, "password": password})
+
+    answers = [add("guess").text for _ in range(4)]
+    assert "password is incorrect" in answers[0] and "Too many failed" in answers[-1]
+    held = add(make.PASSWORD)
+    assert held.status_code == 400 and "password is incorrect" not in held.text
+    assert passkeys.list_for(alice) == []
+
+
+@pytest.mark.parametrize("password", ["", "not it"])
+def test_issue17_turning_the_authenticator_app_on_needs_the_current_password(
+    web, alice, make, password
+):
+    """A stolen session cookie must not put the thief's app (and its recovery codes) between
+    the owner and the account: without the password the app stays off, nothing is sent, and
+    the secret being set up stays (the right password then turns it on)."""
+    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
+    page = web.get("/account/security/totp")
+    secret = __import__("re").search(r"<code>([A-Z2-7]+)</code>", page.text).group(1)
+    fields = {**flow.form_fields(page.text), "code": pyotp.TOTP(secret).now()}
+    refused = web.post("/account/security/totp", data={**fields, "password": password})
+    assert refused.status_code == 400 and "The current password is incorrect" in refused.text
+    assert 'aria-invalid="true" autofocus' in refused.text and secret in refused.text
+    assert not totp.is_enrolled(fresh(alice)) and emails("second_factor_added") == []
+    done = web.post("/account/security/totp", data={**fields, "password": make.PASSWORD})
+    assert done.status_code == 200 and totp.is_enrolled(fresh(alice))
+
+
 def test_r19_security_page_sets_up_and_turns_off_the_authenticator_app(web, alice, make):
     assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
     page = web.get("/account/security/totp")
     secret = __import__("re").search(r"<code>([A-Z2-7]+)</code>", page.text).group(1)
-    fields = flow.form_fields(page.text)
+    fields = {**flow.form_fields(page.text), "password": make.PASSWORD}
     done = web.post("/account/security/totp", data={**fields, "code": pyotp.TOTP(secret).now()})
     assert done.status_code == 200 and "recovery" in done.text.lower()
     assert totp.is_enrolled(fresh(alice))

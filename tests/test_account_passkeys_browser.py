@@ -93,6 +93,10 @@ def test_r19_a_passkey_registered_in_chromium_signs_in_alone_and_as_second_facto
     password_sign_in(page, base, "acme:alice", make.PASSWORD)
     page.goto(f"{base}/account/security")
     page.fill("#f-passkey-name", "Test laptop")
+    page.click("button[data-passkey=register]")  # no password typed: the ceremony waits for it
+    assert page.evaluate("document.querySelector('#f-passkey-password').validity.valueMissing")
+    assert passkeys.list_for(alice) == []
+    page.fill("#f-passkey-password", make.PASSWORD)
     page.click("button[data-passkey=register]")
     page.wait_for_selector("main p.success")  # the page again, after the form's redirect
     assert "Test laptop" in page.inner_text("main table")

@@ -273,6 +273,65 @@ def test_r20_a_new_mobile_is_saved_once_the_texted_code_is_typed_in(ctx, alice, 
     assert account.phone_verified_at is not None
 
 
+def notices_to(smtp: SmtpServer, address: str) -> list[EmailMessage]:
+    """The "address changed" notices (R22) the SMTP server received for ``address``."""
+    outbox.deliver_due()
+    return [
+        m
+        for m in smtp.settle()
+        if m["To"] == address and m["Subject"].startswith(("Your email", "Your mobile"))
+    ]
+
+
+def test_r20_r22_the_old_email_is_told_of_a_new_one_even_unsubscribed(
+    ctx, alice, make, smtp: SmtpServer
+):
+    """Issue 17: how a hijacked account's owner finds out. The notice goes to the address the
+    account had, whatever its subscriptions, with the new one masked; the new address (which
+    just proved itself) is not sent it."""
+    from idp.services import subscriptions
+
+    subscriptions.set_subscriptions(fresh(alice), [])  # every optional email turned off
+    web = signed_in(ctx, "acme:alice", make)
+    post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL)
+    outbox.deliver_due()
+    code = code_in(text_of(next(m for m in smtp.wait_for(1) if m["To"] == NEW_EMAIL)))
+    assert notices_to(smtp, "alice@acme.example") == []  # nothing changed yet
+    assert post(web, "/account/profile/confirm", code=code).status_code == 302
+
+    (notice,) = notices_to(smtp, "alice@acme.example")
+    assert notice["Subject"] == "Your email address was changed"
+    text = text_of(notice)
+    assert "changed to A••••••••@Example.com" in text and NEW_EMAIL not in text
+    assert "tell your company's owner" in text
+    assert "List-Unsubscribe" not in notice  # a security notice cannot be turned off
+    assert notices_to(smtp, NEW_EMAIL) == []
+
+
+def test_r20_r22_a_new_mobile_is_told_to_the_email(ctx, alice, make, smtp: SmtpServer):
+    web = signed_in(ctx, "acme:alice", make)
+    post(web, "/account/profile/contact", channel="phone", phone="+65 9000 1111")
+    assert notices_to(smtp, "alice@acme.example") == []
+    assert post(web, "/account/profile/confirm", code=texted_code("+6590001111")).status_code == 302
+    (notice,) = notices_to(smtp, "alice@acme.example")
+    assert notice["Subject"] == "Your mobile number was changed"
+    assert "changed to +••••••1111." in text_of(notice) and "9000" not in text_of(notice)
+
+
+def test_r20_r22_a_main_account_is_told_a_reset_link_would_reach_the_new_email(
+    ctx, owner, make, smtp: SmtpServer
+):
+    """A main account's password-reset link goes to its email (R17): once the email changed,
+    "reset your password" would help the hijacker, so the notice says what to do instead."""
+    before = owner.email
+    web = signed_in(ctx, "acme", make)
+    post(web, "/account/profile/contact", channel="email", email="boss@new.example")
+    row = db.session.query(OutboxMessage).filter_by(recipient="boss@new.example").one()
+    assert post(web, "/account/profile/confirm", code=code_in(row.text_body)).status_code == 302
+    (notice,) = notices_to(smtp, before)
+    assert "a password-reset link would now go to the new address" in text_of(notice)
+
+
 def test_r20_a_wrong_code_is_refused_and_nothing_is_saved(ctx, alice, make):
     web = signed_in(ctx, "acme:alice", make)
     post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL)

@@ -165,10 +165,12 @@ def test_enrol_a_second_factor_after_one_mistyped_code(page, live_server, alice,
     secret = page.inner_text("main code")
     authenticator = pyotp.TOTP(secret)
     wrong = f"{(int(authenticator.now()) + 1) % 1_000_000:06d}"
+    page.fill("input[name=password]", make.PASSWORD)
     page.fill("input[name=code]", wrong)
     page.click("button:has-text('Turn on')")
     assert "not valid" in page.inner_text("[role=alert]")
     assert page.inner_text("main code") == secret  # the app already holds this one
+    page.fill("input[name=password]", make.PASSWORD)  # a password is never sent back to fill in
     page.fill("input[name=code]", authenticator.now())
     page.click("button:has-text('Turn on')")
     assert "recovery" in page.inner_text("main").lower()

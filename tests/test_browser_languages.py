@@ -173,6 +173,7 @@ def forgot_sent(page, w):
 
 def enrol_wrong_code(page, w):
     page.goto(f"{w.base}/account/security/totp")
+    page.fill("input[name=password]", ALICE[1])
     page.fill("input[name=code]", "000000")
     page.locator("main form button[type=submit]").first.click()  # turn on
 
@@ -214,6 +215,7 @@ def recovery_codes(page, w):
     sign_in(page, w.base, login)
     page.goto(f"{w.base}/account/security/totp")
     secret = page.inner_text("main code")
+    page.fill("input[name=password]", login[1])
     page.fill("input[name=code]", pyotp.TOTP(secret).now())
     page.locator("main form button[type=submit]").first.click()
 

@@ -29,6 +29,7 @@ CONTEXT = {
     },
     "password_changed": {"when": MOMENT},
     "second_factor_removed": {"passkey": "小宝的手机"},
+    "contact_changed": {"channel": "email", "new": "x•••@taobao.example"},
     "avatar_reviewed": {"approved": False, "reason": "照片太暗"},
     "password_reset_by_owner": {},
     "password_reset_link": {"link": "https://idp.example/reset/x"},

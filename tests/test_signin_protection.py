@@ -212,7 +212,7 @@ def test_r19_a_mistyped_code_keeps_the_secret_being_set_up(web, company, make, p
     page = web.get(path)
     secret = shown_secret(page)
     authenticator = pyotp.TOTP(secret)
-    fields = flow.form_fields(page.get_data(as_text=True))
+    fields = {**flow.form_fields(page.get_data(as_text=True)), "password": make.PASSWORD}
     mistyped = web.post(path, data={**fields, "code": wrong_code(authenticator)})
     assert mistyped.status_code == 400 and "not valid" in error_of(mistyped)
     assert shown_secret(mistyped) == secret
@@ -230,7 +230,10 @@ def test_r19_show_a_new_code_replaces_the_secret_being_set_up(web, company, make
     fields = flow.form_fields(page.get_data(as_text=True))
     renewed = web.post("/account/security/totp", data={**fields, "action": "restart"})
     assert renewed.status_code == 200 and shown_secret(renewed) != first
-    stale = web.post("/account/security/totp", data={**fields, "code": pyotp.TOTP(first).now()})
+    stale = web.post(
+        "/account/security/totp",
+        data={**fields, "password": make.PASSWORD, "code": pyotp.TOTP(first).now()},
+    )
     assert stale.status_code == 400  # the replaced secret no longer enrols
 
 

@@ -19,6 +19,7 @@ claim, ``/avatars/<id>.jpg``) only once approved.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 
+from idp import clock
 from idp.defaults import (
     AVATAR_JPEG_QUALITY,
     AVATAR_MAX_BYTES,
@@ -35,10 +37,13 @@ from idp.defaults import (
     AVATAR_QUEUE_MAX,
     AVATAR_REASON_MAX,
     AVATAR_SIZES,
+    AVATAR_UPLOAD_WINDOW,
+    AVATAR_UPLOADS_PER_WINDOW,
 )
-from idp.errors import Conflict, Forbidden, InvalidInput, NotFound
+from idp.errors import Conflict, Forbidden, InvalidInput, NotFound, UploadLimited
 from idp.extensions import db
 from idp.i18n import _l
+from idp.kv import kv
 from idp.models import Account, Avatar
 from idp.models.accounts import SUB
 from idp.models.avatars import APPROVED, PENDING, REJECTED, REPLACED, WITHDRAWN
@@ -180,8 +185,22 @@ def review_needed(account: Account) -> bool:
     return account.kind == SUB or current_app.extensions["idp.settings"].avatar_review_main
 
 
+def count_upload(account: Account) -> None:
+    """Count one upload of ``account`` in the shared store (every instance sees the count) and
+    refuse it, ``UploadLimited``, past ``AVATAR_UPLOADS_PER_WINDOW`` in the window: before any
+    decoding, which is what costs. A fixed window (the store's atomic INCR with its expiry)."""
+    now = clock.now().timestamp()
+    window = int(now // AVATAR_UPLOAD_WINDOW)
+    count = kv().incr(f"avatar:uploads:{account.public_id}:{window}", AVATAR_UPLOAD_WINDOW)
+    if count > AVATAR_UPLOADS_PER_WINDOW:
+        left = (window + 1) * AVATAR_UPLOAD_WINDOW - now
+        raise UploadLimited(AVATAR_UPLOADS_PER_WINDOW, math.ceil(left))
+
+
 def submit(account: Account, data: bytes) -> Avatar:
-    """A new photo from ``account`` (R20), checked, stored, and waiting for review or approved."""
+    """A new photo from ``account`` (R20), counted against the upload limit, checked, stored,
+    and waiting for review or approved."""
+    count_upload(account)
     photo = decode(data)
     avatar, dropped = _submit(account, photo, len(data))
     _drop_later(dropped)

@@ -152,8 +152,15 @@ def begin_registration(account: Account) -> Ceremony:
 
 @transaction
 def finish_registration(account: Account, ceremony_id: str, credential: str, name: str) -> Passkey:
-    """Verify the authenticator's answer and keep the passkey under ``name``. The account is
-    told by email (R22: a security notice)."""
+    """``register`` on its own: the forced enrolment at sign-in, where the password was just
+    typed. The account centre adds a passkey behind the password instead
+    (``second_factors.add_passkey``)."""
+    return register(account, ceremony_id, credential, name)
+
+
+def register(account: Account, ceremony_id: str, credential: str, name: str) -> Passkey:
+    """Verify the authenticator's answer and keep the passkey under ``name``, in the caller's
+    transaction. The account is told by email (R22: a security notice)."""
     name = check_name(name)
     challenge = _take(ceremony_id, REGISTER, account)
     rp_id, origin = relying_party()

@@ -1,8 +1,10 @@
 """R19: an account's second factors together: an authenticator app (``totp``), passkeys
 (``passkeys``) and the recovery codes that stand in for either.
 
-Removing a factor or replacing the recovery codes needs a step-up: the password again, and a
-current authenticator code (or a recovery code) or a passkey. Staff of a company that requires
+Adding a passkey or turning the authenticator app on from the account centre needs the password
+again (a passkey signs in without one; a thief's app would lock the owner out). Removing a factor or
+replacing the recovery codes needs a step-up: the password again, and a current authenticator
+code (or a recovery code) or a passkey. Staff of a company that requires
 a second factor keep at least one. Each removal is audited and the account is told by email (a
 security notice, R22)."""
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from idp.errors import Conflict, Forbidden
 from idp.extensions import db
 from idp.i18n import _l
-from idp.models import Account
+from idp.models import Account, Passkey
 from idp.services import audit, outbox, passkeys, passwords, totp
 from idp.services.tx import transaction
 
@@ -49,10 +51,15 @@ def has_any_clause():
     )
 
 
+def check_password(account: Account, password: str) -> None:
+    """The account's current password, typed again; in the caller's transaction."""
+    if not passwords.verify_password(account.password_hash, password or ""):
+        raise Forbidden(_l("The current password is incorrect"), field="password")
+
+
 def step_up(account: Account, proof: Proof) -> None:
     """The password, then a passkey's answer or a code; in the caller's transaction."""
-    if not passwords.verify_password(account.password_hash, proof.password or ""):
-        raise Forbidden(_l("The current password is incorrect"), field="password")
+    check_password(account, proof.password)
     if proof.assertion:
         passkeys.accept(proof.ceremony_id, proof.assertion, passkeys.STEP_UP, account)
     elif proof.code and (totp.is_enrolled(account) or totp.has_recovery_codes(account)):
@@ -62,6 +69,27 @@ def step_up(account: Account, proof: Proof) -> None:
             _l("Enter a code from your authenticator app, or confirm with a passkey"),
             field="code",
         )
+
+
+@transaction
+def add_passkey(
+    account: Account, password: str, ceremony_id: str, credential: str, name: str
+) -> Passkey:
+    """Keep a new passkey only behind the current password (issue 17): a passkey signs in
+    without a password, so a stolen session cookie must not be enough to plant one. The
+    password is checked first, in the transaction that saves the passkey, so a wrong one saves
+    and sends nothing. The password alone, not a second factor too: an account without a
+    factor yet adds its first one here."""
+    check_password(account, password)
+    return passkeys.register(account, ceremony_id, credential, name)
+
+
+@transaction
+def enable_totp(account: Account, password: str, secret: str, code: str) -> list[str]:
+    """Turn the authenticator app on from the account centre, behind the current password (as
+    ``add_passkey``, in the transaction that turns it on). Returns the recovery codes."""
+    check_password(account, password)
+    return totp.enable(account, secret, code)
 
 
 @transaction

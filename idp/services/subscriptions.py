@@ -2,11 +2,11 @@
 
 :data:`KINDS` is the one registry of every kind of email the provider sends: its group, its
 label, who can receive it, and whether it is *always sent*. Security notices (a password changed
-or reset, a new sign-in, a second factor added or removed, the wallet password changed or locked)
-and the messages a person asks for (an activation link, a verification code) are always sent and
-carry no unsubscribe link; every other kind respects the account's opt-outs
-(``Account.email_opt_out``, a list of kind ids, so a kind added later is received until the
-person turns it off) and carries an RFC 8058 one-click unsubscribe link.
+or reset, a new sign-in, a second factor added or removed, the email or mobile changed, the
+wallet password changed or locked) and the messages a person asks for (an activation link, a
+verification code) are always sent and carry no unsubscribe link; every other kind respects the
+account's opt-outs (``Account.email_opt_out``, a list of kind ids, so a kind added later is
+received until the person turns it off) and carries an RFC 8058 one-click unsubscribe link.
 
 The link holds a token signed with the app's secret under its own salt, naming the account and
 one kind or one group: it works without signing in, it cannot be turned into another kind of
@@ -128,6 +128,7 @@ KINDS: dict[str, Kind] = {
         Kind("new_sign_in", SECURITY, _l("A sign-in from a new device")),
         Kind("second_factor_added", SECURITY, _l("A second factor was added")),
         Kind("second_factor_removed", SECURITY, _l("A second factor was removed")),
+        Kind("contact_changed", SECURITY, _l("Your email address or mobile number was changed")),
         Kind(
             "wallet_changed",
             SECURITY,

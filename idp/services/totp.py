@@ -96,8 +96,15 @@ def begin_enrolment(account: Account, secret: str | None = None) -> Enrolment:
 def confirm_enrolment(
     account: Account, secret: str, code: str, *, now: float | None = None
 ) -> list[str]:
-    """Turn the second factor on once a code from the authenticator app matches. Returns the
-    recovery codes in plain text: they are shown once and only their hashes are kept."""
+    """``enable`` on its own: the forced enrolment at sign-in, right after the password step.
+    The account centre's set-up asks for the password too (``second_factors.enable_totp``)."""
+    return enable(account, secret, code, now=now)
+
+
+def enable(account: Account, secret: str, code: str, *, now: float | None = None) -> list[str]:
+    """Turn the second factor on once a code from the authenticator app matches, in the
+    caller's transaction. Returns the recovery codes in plain text: they are shown once and
+    only their hashes are kept."""
     if not isinstance(secret, str) or not _SECRET.fullmatch(secret):
         raise InvalidInput(_l("The enrolment secret is malformed; start again"), field="secret")
     step = _matching_step(secret, _normalize(code), now)

@@ -64,6 +64,7 @@ RESEND_INTERVAL, RESEND_WINDOW, RESEND_PER_WINDOW = (
     VERIFICATION_RESEND_PER_WINDOW,
 )
 MESSAGE_KIND = "verification_code"  # the outbox kind, of the email and of the SMS
+CONTACT_CHANGED = "contact_changed"  # the outbox kind of the notice to the old address (R20)
 SMS_TEXT = _l(
     "%(login)s: your verification code is %(code)s. It is valid for 10 minutes. "
     "Do not share it with anyone."
@@ -482,7 +483,21 @@ def _change(account: Account, row: VerificationCode) -> str:
         target=account,
         changes={row.channel: {"before": before, "after": display}},
     )
+    _tell_old_contact(account, row.channel, before, display)
     return row.channel
+
+
+def _tell_old_contact(account: Account, channel: str, before: str | None, after: str) -> None:
+    """R22: a security notice, whatever the subscriptions, to the address the account had
+    before (a new email) or to its email (a new mobile): a hijacker who proves an address of
+    their own must not lock the owner out unseen, and only the old address can still reach
+    the owner. The new address is masked (enough to recognise, not to harvest) and the new
+    email is not told: it just proved itself. In the caller's transaction."""
+    to = before if channel == EMAIL else account.email
+    if not to:
+        return
+    shown = mask_email(after) if channel == EMAIL else mask_phone(after)
+    outbox.send_email(CONTACT_CHANGED, to, account=account, channel=channel, new=shown)
 
 
 def cancel_change(account: Account) -> None:

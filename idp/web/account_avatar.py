@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, g, redirect, render_template, reque
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.defaults import AVATAR_FORM_OVERHEAD, AVATAR_MAX_BYTES, AVATAR_SIZES
-from idp.errors import DomainError
+from idp.errors import DomainError, UploadLimited
 from idp.i18n import _
 from idp.models.avatars import APPROVED
 from idp.services import avatars
@@ -71,6 +71,9 @@ def photo():
             raise avatars.refused(avatars.EMPTY)
         data = avatars.read_limited(upload.stream)
         avatar = avatars.submit(account, data)
+    except UploadLimited as exc:
+        html, status = _page(account, error=exc.message, status=exc.status)
+        return html, status, {"Retry-After": str(exc.retry_after)}
     except DomainError as exc:
         return _page(account, error=exc.message, status=400)
     if avatar.status == APPROVED:

@@ -76,11 +76,20 @@ def security_totp():
     account = g.account
     if totp.is_enrolled(account):
         return redirect(url_for("account.security"))
-    codes, page = _enrolment_step(account, voluntary=True)
+    codes, page = _enrolment_step(account, voluntary=True, confirm=_turn_on_totp)
     if page is not None:
         return page
     return render_template(
         "signin/recovery_codes.html", codes=codes, next=url_for("account.security")
+    )
+
+
+def _turn_on_totp(account, secret: str, code: str) -> list[str]:
+    """The set-up by choice asks for the password too, counted like a step-up: a stolen session
+    cookie must not put the thief's app (and recovery codes) between the owner and the account.
+    The forced set-up at sign-in follows the password step, and asks for no more."""
+    return _stepped_up(
+        second_factors.enable_totp, (request.form.get("password") or "")[:256], secret, code
     )
 
 
@@ -118,17 +127,19 @@ def security_passkey_options():
 
 @bp.post("/security/passkeys")
 def security_passkey_add():
-    """Keep the passkey the browser just made (its answer in ``credential``)."""
+    """Keep the passkey the browser just made (its answer in ``credential``), behind the
+    current password; a wrong password counts like a wrong step-up."""
     name = (request.form.get("name") or "")[:200]
     try:
-        passkey = passkeys.finish_registration(
-            g.account,
+        passkey = _stepped_up(
+            second_factors.add_passkey,
+            request.form.get("password") or "",
             ceremonies.take(passkeys.REGISTER),
             request.form.get("credential") or "",
             name,
         )
     except DomainError as exc:
-        return _page(exc.message, exc.field or "credential", 400, form={"name": name})
+        return _page(exc.message, exc.field, 400, form={"add": True, "name": name})
     flash(_("The passkey “%(name)s” was added.", name=passkey.name), "success")
     return redirect(url_for("account.security"))
 

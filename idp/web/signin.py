@@ -342,13 +342,14 @@ def _pending_secret(account: Account) -> str | None:
     return pending.get("secret")
 
 
-def _enrolment_step(account: Account, *, voluntary: bool):
+def _enrolment_step(account: Account, *, voluntary: bool, confirm=totp.confirm_enrolment):
     """R19 enrolment, shared by the forced (sign-in) and voluntary (settings) pages: show the
-    secret and QR code being set up, or confirm the code typed. A wrong code keeps the secret
-    (the app already holds it). Returns (recovery codes, None) once enrolled, else (None, the
-    page to show)."""
+    secret and QR code being set up, or confirm the code typed (``confirm(account, secret,
+    code)``: the voluntary page's also checks the password). A wrong code or password keeps the
+    secret (the app already holds it). Returns (recovery codes, None) once enrolled, else (None,
+    the page to show)."""
     secret = _pending_secret(account)
-    error, status = None, 200
+    error, field, status = None, None, 200
     if request.method == "POST":
         if request.form.get("action") == "restart":
             secret = None
@@ -356,13 +357,11 @@ def _enrolment_step(account: Account, *, voluntary: bool):
             error, status = _("This set-up expired. Scan the new code below."), 400
         else:
             try:
-                codes = totp.confirm_enrolment(
-                    account, secret, (request.form.get("code") or "")[:12]
-                )
+                codes = confirm(account, secret, (request.form.get("code") or "")[:12])
                 session.pop(ENROLMENT, None)
                 return codes, None
             except DomainError as exc:
-                error, status = exc.message, 400
+                error, field, status = exc.message, exc.field, 400
     enrolment = totp.begin_enrolment(account, secret)
     if enrolment.secret != secret:
         session[ENROLMENT] = {
@@ -371,7 +370,12 @@ def _enrolment_step(account: Account, *, voluntary: bool):
             "at": time.time(),
         }
     page = render_template(
-        "signin/enrol.html", account=account, enrolment=enrolment, voluntary=voluntary, error=error
+        "signin/enrol.html",
+        account=account,
+        enrolment=enrolment,
+        voluntary=voluntary,
+        error=error,
+        field=field,
     )
     return None, (page, status)
 
