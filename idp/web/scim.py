@@ -63,6 +63,7 @@ from idp.errors import (
     LimitReached,
     MalformedRequest,
     NotFound,
+    RateLimited,
 )
 from idp.extensions import db
 from idp.models import Account, Client, StaffGroup
@@ -142,6 +143,8 @@ def scim_error(exc):
         headers["WWW-Authenticate"] = (
             f'Bearer error="{exc.code}"' if exc.challenge_code else "Bearer"
         )
+    if isinstance(exc, RateLimited):  # Entra ID and Okta wait this long before they retry
+        headers["Retry-After"] = str(exc.retry_after)
     return _json(_error_body(error), error.status, headers)
 
 
