@@ -263,6 +263,9 @@ SCIM_MAX_PAYLOAD = 1024 * 1024
 # Calls per client and minute: an identity platform's first sync of a company sends a burst (a
 # GET and a POST or PATCH per person and group), well past the admin API's 600.
 SCIM_RATE_LIMIT = 3000  # bytes: 100 operations of a user each fit well within it
+# Random bytes of a SCIM client's long-lived bearer token (256 bits, base64url after "scim_"):
+# Entra ID and Okta keep it for months, so it must not be guessable in that time or ever.
+SCIM_TOKEN_BYTES = 32
 # --- inquiry allocation (R24, issue 18) -----------------------------------------------------------
 
 # A chat app's heartbeat keeps a member online this long (IDP_PRESENCE_TTL overrides it, seconds):

@@ -288,6 +288,7 @@ def api_clients_listed(page, w):
     api_clients.create(owner, f"ERP {w.counter}")
     revoked, _ = api_clients.create(owner, f"HR {w.counter}")
     api_clients.revoke(owner, revoked.client_id)
+    api_clients.create_scim(owner, f"Okta {w.counter}")  # issue 19: its token's date, New token
     page.goto(f"{w.base}/console/api-clients")
 
 
@@ -296,6 +297,15 @@ def api_client_created(page, w):
     w.counter += 1
     page.goto(f"{w.base}/console/api-clients")
     page.fill("input[name=name]", f"Sync {w.counter}")
+    page.locator("main form button[type=submit]").first.click()
+
+
+def scim_client_created(page, w):
+    """Issue 19: the page that shows a new SCIM client's endpoint and SCIM token once."""
+    w.counter += 1
+    page.goto(f"{w.base}/console/api-clients")
+    page.fill("input[name=name]", f"Entra {w.counter}")
+    page.select_option("select[name=kind]", "scim")
     page.locator("main form button[type=submit]").first.click()
 
 
@@ -395,6 +405,7 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "console-audit": (OWNER, go("/console/audit")),
     "console-api-clients": (OWNER, api_clients_listed),
     "console-api-client-created": (OWNER, api_client_created),
+    "console-scim-client-created": (OWNER, scim_client_created),
     "preferences-owner": (OWNER, go("/account/preferences")),
     "privacy-owner": (OWNER, go("/account/privacy")),
     "profile": (ALICE, go("/account/profile")),

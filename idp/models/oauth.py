@@ -67,6 +67,11 @@ class Client(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Issue 19: a SCIM client's long-lived bearer token for Entra ID or Okta, which cannot run
+    # the client credentials grant (``idp.services.api_clients``). Its SHA-256, looked up by
+    # this unique index; one token per client, so a replacement ends the old one at once.
+    scim_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    scim_token_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Raised by every change (idp.oauth.shared_state): a copy of the client cached in a process
     # is used to issue a token only while the database still has it at this revision.
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

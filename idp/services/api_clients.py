@@ -8,7 +8,14 @@ and no grant but client credentials (``Client.check_grant_type`` keeps it so), a
 company (``Client.company_id``). Revoking disables it: it gets no token any more, and the
 ``client-off`` marker (``idp.oauth.shared_state``) makes the tokens it holds inactive at once. A
 revoked client stays listed, never deleted: the audit log names it. Another company's client is
-"not found", as everything of another company is (``authz``)."""
+"not found", as everything of another company is (``authz``).
+
+A SCIM client (issue 19) also holds one long-lived bearer token, because Entra ID's and Okta's
+provisioning take a token pasted by the owner and cannot run the client credentials grant. It is
+shown once (when the client is made, and when the owner replaces it), kept as its SHA-256 alone
+(256 random bits: a fast hash looked up by a unique index is as strong as a slow one, and no
+comparison of secrets happens in Python) and found by that hash on each SCIM call. Replacing it
+overwrites the hash, so the old token stops at once; revoking the client clears it."""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import unicodedata
 from flask_babel import lazy_ngettext
 from sqlalchemy import select
 
-from idp.defaults import MAX_API_CLIENTS, MAX_CLIENT_NAME
+from idp.defaults import MAX_API_CLIENTS, MAX_CLIENT_NAME, SCIM_TOKEN_BYTES
 from idp.errors import Conflict, InvalidInput, LimitReached, NotFound
 from idp.extensions import db
 from idp.i18n import _l
@@ -28,6 +35,7 @@ from idp.models.oauth import CONFIDENTIAL, MERCHANT
 from idp.oauth import shared_state
 from idp.oauth.clients import new_secret
 from idp.oauth.config import ADMIN_SCOPE, SCIM_SCOPE
+from idp.oauth.crypto import token_hash
 from idp.services import audit
 from idp.services.authz import require_owner
 from idp.services.names import normalize
@@ -35,7 +43,12 @@ from idp.services.tx import transaction
 
 GRANT = "client_credentials"
 CLIENT_ID_PREFIX = "api_"  # tells an owner (and a log reader) what kind of client it is
+# Tells an owner, a secret scanner and our own SCIM endpoint that this bearer is a SCIM token
+# and no JWT access token (those begin with "eyJ").
+SCIM_TOKEN_PREFIX = "scim_"
+SCIM_TOKEN_MAX = 128  # characters; a longer bearer with the prefix is no token of ours
 NOT_FOUND = _l("No such API client in your company")
+REVOKED = _l("This API client is revoked; create a new one instead")
 
 
 def check_name(name) -> str:
@@ -91,7 +104,21 @@ def create(actor: Account, name: str, *, scim: bool = False) -> tuple[Client, st
     (``scim``, issue 19) holds the ``scim`` scope alone: it provisions staff at ``/scim/v2``
     and cannot call the admin API; any other holds ``company:admin`` alone. At most
     ``MAX_API_CLIENTS`` in use at once; names differ among those in use (so that the owner can
-    tell them apart in the list and the log)."""
+    tell them apart in the list and the log). A SCIM client made here has no SCIM token yet
+    (``create_scim`` makes one with it; ``replace_scim_token`` later)."""
+    return _create(actor, name, scim=scim)
+
+
+@transaction
+def create_scim(actor: Account, name: str) -> tuple[Client, str, str]:
+    """A new SCIM client, its secret and its SCIM token, in one transaction: the console shows
+    both ways in once, the token for Entra ID and Okta, the secret for a tool that runs the
+    client credentials grant."""
+    client, secret = _create(actor, name, scim=True)
+    return client, secret, _new_scim_token(client)
+
+
+def _create(actor: Account, name: str, *, scim: bool) -> tuple[Client, str]:
     require_owner(actor)
     name = check_name(name)
     # Concurrent creations queue on the company row (PostgreSQL), so the limit holds.
@@ -168,14 +195,64 @@ def is_scim(client: Client) -> bool:
     return SCIM_SCOPE in (client.scope or "").split()
 
 
+def _new_scim_token(client: Client) -> str:
+    """A new SCIM token for ``client`` (in the caller's transaction), to be shown once; it
+    replaces the one the client had."""
+    token = SCIM_TOKEN_PREFIX + secrets.token_urlsafe(SCIM_TOKEN_BYTES)
+    client.scim_token_hash = token_hash(token)
+    client.scim_token_created_at = utcnow()
+    return token
+
+
+def looks_like_scim_token(bearer: str) -> bool:
+    """The SCIM endpoint's switch between the two kinds of bearer it takes."""
+    return bearer.startswith(SCIM_TOKEN_PREFIX)
+
+
+def client_of_scim_token(bearer: str) -> Client | None:
+    """The SCIM client that holds this token, while it may call: in use (revoking ends the token
+    at once, even before the hash is cleared), a company's, holding the ``scim`` scope. None for
+    any other bearer: a wrong, replaced or revoked token is refused alike."""
+    if not looks_like_scim_token(bearer) or len(bearer) > SCIM_TOKEN_MAX:
+        return None
+    client = db.session.scalars(
+        select(Client).where(Client.scim_token_hash == token_hash(bearer))
+    ).one_or_none()
+    if client is None or client.disabled or client.company_id is None or not is_scim(client):
+        return None
+    return client
+
+
+@transaction
+def replace_scim_token(actor: Account, client_id: str) -> tuple[Client, str]:
+    """A new SCIM token, shown once; the old one stops working with this write (one token per
+    client). For a token that leaked, or an identity platform set up again."""
+    client = get(actor, client_id)
+    if client.disabled:
+        raise Conflict(REVOKED)
+    if not is_scim(client):
+        raise Conflict(_l("Only a SCIM client has a SCIM token"))
+    token = _new_scim_token(client)
+    audit.record(
+        actor,
+        "api_client.scim_token_replaced",
+        company_id=actor.company_id,
+        client_id=client.client_id,
+        name=client.name,
+    )
+    return client, token
+
+
 @transaction
 def revoke(actor: Account, client_id: str) -> Client:
-    """Disable the client: the token endpoint refuses it (``invalid_client``) and its tokens are
-    inactive at once. Revoking is for good (a new client is made in a moment); revoking a revoked
-    client changes nothing and records nothing."""
+    """Disable the client: the token endpoint refuses it (``invalid_client``), its tokens are
+    inactive at once, and so is its SCIM token (its hash is cleared too). Revoking is for good
+    (a new client is made in a moment); revoking a revoked client changes nothing and records
+    nothing."""
     client = get(actor, client_id)
     if not client.disabled:
         client.disabled = True
+        client.scim_token_hash = None  # a revoked client's token is no secret worth keeping
         audit.record(
             actor,
             "api_client.revoked",
@@ -193,7 +270,7 @@ def rotate_secret(actor: Account, client_id: str) -> tuple[Client, str]:
     with the new secret in one request."""
     client = get(actor, client_id)
     if client.disabled:
-        raise Conflict(_l("This API client is revoked; create a new one instead"))
+        raise Conflict(REVOKED)
     secret = new_secret(client)
     client.secret_rotated_at = utcnow()
     ended = shared_state.revoke(IssuedToken.client_id == client.id)

@@ -189,6 +189,7 @@ ACTION_LABELS = {
     "api_client.created": _l("API client created"),
     "api_client.revoked": _l("API client revoked"),
     "api_client.secret_rotated": _l("API client secret replaced"),
+    "api_client.scim_token_replaced": _l("SCIM token replaced"),
     "account.activated": _l("Account activated"),
     "account.activation_resent": _l("Activation link sent again"),
     "account.password_changed": _l("Password changed"),

@@ -1,7 +1,9 @@
 """The SCIM 2.0 service provider (RFC 7644) at ``/scim/v2``, one per company (issue 19).
 
-Every request first admits the caller: a Bearer token of a company's own API client that holds
-the ``scim`` scope and names this service in its audience; it acts for its company's main
+Every request first admits the caller: a Bearer token of a company's own SCIM client, either the
+long-lived SCIM token the console shows (what Entra ID and Okta paste) or an access token got
+with the client credentials grant that holds the ``scim`` scope and names this service in its
+audience; it acts for its company's main
 account and for nothing else (another company's ids are not found, no filter reaches beyond
 the company). Each change is made by ``idp.scim.provisioning`` through the console's services,
 and every audit entry names the client (``audit.bind_api_caller``).
@@ -61,9 +63,10 @@ from idp.errors import (
     LimitReached,
     MalformedRequest,
     NotFound,
+    RateLimited,
 )
 from idp.extensions import db
-from idp.models import Account, StaffGroup
+from idp.models import Account, Client, StaffGroup
 from idp.oauth import tokens
 from idp.oauth.config import SCIM_SCOPE
 from idp.scim import provisioning as prov
@@ -81,7 +84,7 @@ from idp.scim.resources import (
 from idp.scim.resources import (
     StaffGroup as GroupResource,
 )
-from idp.services import audit, groups
+from idp.services import api_clients, audit, groups
 from idp.web.api_v1 import access, once
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
@@ -140,6 +143,8 @@ def scim_error(exc):
         headers["WWW-Authenticate"] = (
             f'Bearer error="{exc.code}"' if exc.challenge_code else "Bearer"
         )
+    if isinstance(exc, RateLimited):  # Entra ID and Okta wait this long before they retry
+        headers["Retry-After"] = str(exc.retry_after)
     return _json(_error_body(error), error.status, headers)
 
 
@@ -156,15 +161,38 @@ def no_such_method(_exc):
 # --- who calls ----------------------------------------------------------------------------
 
 
+INVALID_BEARER = "The access token is invalid, expired or revoked"
+
+
 def authenticate() -> Account:
-    """A company API client's token with the ``scim`` scope and this service in its audience;
-    the company's main account is the services' actor."""
-    token = tokens.bearer_token(request.headers.get("Authorization"))
-    if token is None:
+    """Either bearer of a company's SCIM client: the long-lived SCIM token the console showed
+    (Entra ID, Okta), or an access token got with the client credentials grant. A wrong,
+    replaced or revoked one of either kind is the same 401, so a caller learns nothing from
+    which. The company's main account is the services' actor."""
+    bearer = tokens.bearer_token(request.headers.get("Authorization"))
+    if bearer is None:
         raise BearerError(None, "Send an access token as a Bearer token")
-    found = tokens.active_access_token(token)
+    if api_clients.looks_like_scim_token(bearer):
+        client = _client_of_scim_token(bearer)
+    else:
+        client = _client_of_access_token(bearer)
+    caller = access._company_client(client)
+    g.scim_client = client
+    return caller.actor
+
+
+def _client_of_scim_token(bearer: str) -> Client:
+    client = api_clients.client_of_scim_token(bearer)
+    if client is None:
+        raise BearerError("invalid_token", INVALID_BEARER)
+    return client
+
+
+def _client_of_access_token(bearer: str) -> Client:
+    """A token with the ``scim`` scope and this service in its audience, of a client."""
+    found = tokens.active_access_token(bearer)
     if found is None:
-        raise BearerError("invalid_token", "The access token is invalid, expired or revoked")
+        raise BearerError("invalid_token", INVALID_BEARER)
     claims, row = found
     if SCIM_SCOPE not in (row.scope or "").split():
         raise BearerError(
@@ -175,9 +203,7 @@ def authenticate() -> Account:
         raise BearerError("invalid_token", "The access token is not meant for SCIM")
     if row.account is not None:
         raise Forbidden("SCIM takes the token of a company API client, not a person's")
-    caller = access._company_client(row.client)
-    g.scim_client = row.client
-    return caller.actor
+    return row.client
 
 
 @bp.before_request
@@ -926,7 +952,8 @@ def service_config() -> ServiceProviderConfig:
                 type="oauthbearertoken",
                 name="OAuth Bearer Token",
                 description=(
-                    "A client credentials token of a company API client holding the scim scope"
+                    "The SCIM token the owner's console shows for a SCIM client, or a client "
+                    "credentials access token of that client (scope scim)"
                 ),
                 primary=True,
             )

@@ -1,6 +1,7 @@
 """The company's API clients (issue 16): list, create (the secret shown once, with the request
-that gets a token), rotate the secret (shown once too) and revoke. The rules are in
-``idp.services.api_clients``."""
+that gets a token), rotate the secret (shown once too) and revoke. A SCIM client (issue 19) is
+shown with its SCIM endpoint and its SCIM token once, when it is made and when the owner asks
+for a new token. The rules are in ``idp.services.api_clients``."""
 
 from __future__ import annotations
 
@@ -37,14 +38,21 @@ def _list_page(*, error=None, field=None, status: int = 200, typed: str = "", ki
     ), status
 
 
-def _secret_shown(client, secret: str, *, created: bool):
-    """The secret, once: never cached, never shown again."""
-    page = make_response(
+def _never_cached(html: str):
+    """A page that shows a secret once: never cached, never shown again."""
+    page = make_response(html)
+    page.headers["Cache-Control"] = "no-store"
+    return page
+
+
+def _secret_shown(client, secret: str, *, created: bool, scim_token: str | None = None):
+    return _never_cached(
         render_template(
             "console/api_client_secret.html",
             owner=owner(),
             client=client,
             secret=secret,
+            scim_token=scim_token,
             created=created,
             token_endpoint=tokens.issuer() + "/oauth/token",
             api=tokens.api_audience(),
@@ -54,8 +62,6 @@ def _secret_shown(client, secret: str, *, created: bool):
             section="api_clients",
         )
     )
-    page.headers["Cache-Control"] = "no-store"
-    return page
 
 
 @bp.get("/api-clients", endpoint="api_clients")
@@ -68,12 +74,16 @@ def api_client_create():
     name = form_text("name", MAX_CLIENT_NAME + 1)
     kind = "scim" if form_text("kind", 10) == "scim" else "admin"
     try:
-        client, secret = api_clients.create(owner(), name, scim=kind == "scim")
+        if kind == "scim":
+            client, secret, scim_token = api_clients.create_scim(owner(), name)
+        else:
+            client, secret = api_clients.create(owner(), name)
+            scim_token = None
     except DomainError as exc:
         return _list_page(
             error=exc.message, field=exc.field, status=exc.status, typed=name, kind=kind
         )
-    return _secret_shown(client, secret, created=True)
+    return _secret_shown(client, secret, created=True, scim_token=scim_token)
 
 
 @bp.post("/api-clients/<client_id>/rotate")
@@ -85,6 +95,27 @@ def api_client_rotate(client_id: str):
     except DomainError as exc:  # revoked already
         return _list_page(error=exc.message, status=exc.status)
     return _secret_shown(client, secret, created=False)
+
+
+@bp.post("/api-clients/<client_id>/scim-token")
+def api_client_scim_token(client_id: str):
+    """A new SCIM token, shown once; the old one stopped working."""
+    try:
+        client, token = api_clients.replace_scim_token(owner(), client_id)
+    except NotFound:
+        raise  # another company's, or none: the not-found page
+    except DomainError as exc:  # revoked, or no SCIM client
+        return _list_page(error=exc.message, status=exc.status)
+    return _never_cached(
+        render_template(
+            "console/scim_token.html",
+            owner=owner(),
+            client=client,
+            scim_token=token,
+            scim_url=tokens.scim_audience(),
+            section="api_clients",
+        )
+    )
 
 
 @bp.post("/api-clients/<client_id>/revoke")
