@@ -42,6 +42,9 @@ ONLY = [s for s in os.environ.get("IDP_BENCH_ONLY", "").split(",") if s]
 # Each scenario runs in every round, rounds one after the other: this machine's speed drifts by
 # a quarter over minutes, and interleaved rounds show it (the report gives each one's figures).
 ROUNDS = int(os.environ.get("IDP_BENCH_ROUNDS", "3"))
+# password_sign_in: "new" (the default), every flow a new browser; "returning", each client
+# thread one browser that keeps its device cookie (a staff member's own computer)
+RETURNING_DEVICES = os.environ.get("IDP_BENCH_DEVICES", "new") == "returning"
 # Refresh tokens are single-use: every refresh run starts past the last token a run before it
 # could have sent (its requests, plus one in flight per connection). Enough for 3 rounds at
 # ~5,000 refreshes/s; a run that reaches the end sends "exhausted" and counts errors.
@@ -311,10 +314,14 @@ def http(method: str, path: str, data: dict | None = None, headers: dict | None 
         return json.load(response)
 
 
-def sign_in_once(client_id: str, secret: str, steps: list[float] | None = None) -> dict:
+def sign_in_once(
+    client_id: str, secret: str, steps: list[float] | None = None, device: dict | None = None
+) -> dict:
     """The full password sign-in an app's user goes through: authorize → login form → code →
     token. Returns the token response; each request's latency (to its response headers) is
-    appended to ``steps``."""
+    appended to ``steps``. ``device``: a returning browser's device cookie, kept in the dict
+    from one flow to the next (``IDP_BENCH_DEVICES=returning``); without it every flow is a new
+    browser, which since issue 17 also sends the account a "new sign-in" email."""
     import requests
 
     verifier = secrets.token_urlsafe(48)
@@ -324,6 +331,8 @@ def sign_in_once(client_id: str, secret: str, steps: list[float] | None = None) 
         base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     )
     browser = requests.Session()
+    if device:
+        browser.cookies.set("idp_device", device["idp_device"])
     authorize = browser.get(
         f"{BASE}/oauth/authorize",
         params={
@@ -365,6 +374,8 @@ def sign_in_once(client_id: str, secret: str, steps: list[float] | None = None) 
         auth=(client_id, secret),
     )
     token.raise_for_status()
+    if device is not None and browser.cookies.get("idp_device"):
+        device["idp_device"] = browser.cookies.get("idp_device")
     if steps is not None:
         for response in (*authorize.history, authorize, login, back, token):
             steps.append(response.elapsed.total_seconds())
@@ -615,6 +626,7 @@ def sign_in_load_inside(
     def loop(offset: float) -> None:
         nonlocal errors
         slot = started + offset
+        device = {} if RETURNING_DEVICES else None
         while time.monotonic() < deadline:
             if interval:
                 time.sleep(max(0.0, slot - time.monotonic()))
@@ -622,7 +634,7 @@ def sign_in_load_inside(
             began = time.perf_counter()
             mine: list[float] = []
             try:
-                sign_in_once(client_id, secret, mine)
+                sign_in_once(client_id, secret, mine, device)
                 with lock:
                     latencies.append(time.perf_counter() - began)
                     steps.extend(mine)
