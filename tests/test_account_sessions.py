@@ -154,6 +154,8 @@ def test_last_seen_and_address_are_noted_at_most_once_a_minute(ctx, alice, make)
     [session] = live()
     seen_at = session.last_seen_at
     assert session.ip == first_address and seen_at is not None
+    # the sign-in noted it: the pages right after it write nothing (an UPDATE less per sign-in)
+    assert seen_at == session.created_at
 
     web.environ_base["REMOTE_ADDR"] = "198.51.100.9"
     web.get("/account")

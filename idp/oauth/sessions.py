@@ -8,8 +8,10 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from idp import rowcache
+from idp.defaults import SESSION_SEEN_EVERY
 from idp.extensions import db
 from idp.i18n import _l
+from idp.kv import kv
 from idp.models import Account, IssuedToken, SsoSession, Store
 from idp.models.base import utcnow
 from idp.oauth import session_cache, shared_state
@@ -19,6 +21,10 @@ from idp.oauth.crypto import random_token, token_hash
 from idp.services import audit, presence
 from idp.services.authz import require_owner, require_sub_account
 from idp.services.tx import transaction
+
+
+def _seen_marker(session_id: int) -> str:
+    return f"seen:{session_id}"
 
 
 def create(
@@ -49,10 +55,12 @@ def create(
     )
     db.session.add(session)
     db.session.flush()
-    snapshot = rowcache.dump(session)  # before the commit expires it
+    snapshot, session_id = rowcache.dump(session), session.id  # before the commit expires it
     db.session.commit()
-    # The browser comes straight back with the cookie: its first lookup needs no query.
+    # The browser comes straight back with the cookie: its first lookup needs no query, and
+    # its first pages need no "last seen" note (the session was seen now).
     session_cache.remember(token_hash(cookie), snapshot)
+    kv().set(_seen_marker(session_id), "1", SESSION_SEEN_EVERY)
     return session, cookie
 
 
@@ -222,9 +230,16 @@ def sign_out_others(account: Account, keep_sid: str) -> int:
     return _sign_out(account, list(rows), "account.other_sessions_ended")
 
 
+def seen_due(session_id: int) -> bool:
+    """Whether the session's "last seen" is due a note: not noted in the last
+    ``SESSION_SEEN_EVERY`` (a marker in the shared store, claimed by the caller that gets True;
+    ``create`` sets it, as a new session was seen at its start)."""
+    return kv().set(_seen_marker(session_id), "1", SESSION_SEEN_EVERY, only_if_absent=True)
+
+
 def seen(session_id: int, ip: str) -> None:
     """Note that a session was used now, from ``ip`` (the sessions page's "last seen").
-    Caller commits; called at most every ``SESSION_SEEN_EVERY`` per session."""
+    Caller commits; called when ``seen_due``."""
     db.session.execute(
         update(SsoSession)
         .where(SsoSession.id == session_id)

@@ -9,9 +9,8 @@ from flask import current_app, g, make_response, redirect, request, url_for
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.defaults import DEVICE_COOKIE_AGE, MAX_NEXT, SESSION_SEEN_EVERY
+from idp.defaults import DEVICE_COOKIE_AGE, MAX_NEXT
 from idp.extensions import db
-from idp.kv import kv
 from idp.models import Account, SsoSession
 from idp.oauth import sessions
 from idp.oauth.config import DEVICE_COOKIE, SESSION_COOKIE, SESSION_TTL
@@ -36,7 +35,7 @@ def _note_seen(response):
     if session_id is None or response.is_streamed or response.status_code >= 500:
         return response
     try:
-        if kv().set(f"seen:{session_id}", "1", SESSION_SEEN_EVERY, only_if_absent=True):
+        if sessions.seen_due(session_id):
             db.session.rollback()  # a GET page changes nothing: commit the note alone
             sessions.seen(session_id, client_ip())
             db.session.commit()
