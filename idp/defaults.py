@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+# Row ids are 32-bit integers on every engine (migration 0001): a larger number names no row, and
+# PostgreSQL refuses to compare one with an int4 column ("integer out of range", a 500), so a
+# number from a request is checked against this before it reaches a query.
+MAX_ROW_ID = 2**31 - 1
+
 # --- tokens and sessions (seconds) ----------------------------------------------------------------
 
 # RFC 9068 JWT access tokens: short, because a resource server that does not introspect trusts
@@ -259,10 +264,13 @@ EVENTS_MAX_BODY = 8 * 1024  # bytes of an intake request: the payload and a few 
 # --- SCIM 2.0 provisioning (issue 19) ------------------------------------------------------
 SCIM_MAX_PAGE = 200  # resources per list page (RFC 7644 3.4.2.4 lets us cap ``count``)
 SCIM_MAX_BULK_OPERATIONS = 100  # one HR sync of a department at once; each is a transaction
-SCIM_MAX_PAYLOAD = 1024 * 1024
+SCIM_MAX_PAYLOAD = 1024 * 1024  # bytes: 100 operations of a user each fit well within it
+# A SCIM resource nests three levels (a user, its extension, a name's parts); a bulk request's
+# four more. Deeper JSON is refused before anything walks it (a recursion would end in a 500).
+SCIM_MAX_DEPTH = 32
 # Calls per client and minute: an identity platform's first sync of a company sends a burst (a
 # GET and a POST or PATCH per person and group), well past the admin API's 600.
-SCIM_RATE_LIMIT = 3000  # bytes: 100 operations of a user each fit well within it
+SCIM_RATE_LIMIT = 3000
 # Random bytes of a SCIM client's long-lived bearer token (256 bits, base64url after "scim_"):
 # Entra ID and Okta keep it for months, so it must not be guessable in that time or ever.
 SCIM_TOKEN_BYTES = 32

@@ -405,10 +405,11 @@ def test_another_companys_owner_never_reaches_this_companys_staff_or_stores(ctx,
 
 
 def test_console_numbers_in_unicode_digits_are_no_ids_never_a_500(owner_web, shop):
-    """Only ASCII digits make an id. "²" is a digit to str.isdigit() that int() refuses, and
-    "١٢" one it reads as 12: a filter, a role, an audit cursor or an inquiry group written with
+    """Only ASCII digits make an id, of a row id's size. "²" is a digit to str.isdigit() that
+    int() refuses, "١٢" one it reads as 12, and a number past 2**31 - 1 is one PostgreSQL will
+    not compare with an id: a filter, a role, an audit cursor or an inquiry group written with
     them is ignored or refused, never a 500 (found in review)."""
-    for n, digits in enumerate(("\u00b2", "\u0661\u0662")):
+    for n, digits in enumerate(("\u00b2", "\u0661\u0662", "9" * 20, str(2**31))):
         assert owner_web.get(f"/console/staff?group={digits}&role={digits}").status_code == 200
         assert owner_web.get(f"/console/audit?before={digits}").status_code == 200
         form = fields(owner_web, "/console/staff/new")

@@ -475,6 +475,11 @@ def test_issue19_enterprise_manager_is_the_team_of_issue18(scim, acme, globex, m
 HOSTILE = {
     "a group id of a non-ASCII digit": ("GET", "/Groups/grp_\u00b2", None, 404),
     "a group id past a BIGINT": ("GET", "/Groups/grp_99999999999999999999", None, 404),
+    "a group id past a 32-bit row id": ("GET", "/Groups/grp_2147483648", None, 404),
+    "JSON nested 600 deep": (
+        "POST", "/Bulk", {"schemas": [BULK], "Operations": [
+            {"method": "POST", "bulkId": "a", "path": "/Users", "data": "NESTED"}]}, 400
+    ),
     "PATCH Operations not a list": (
         "PATCH", "/Users/{id}", {"schemas": [PATCH], "Operations": 5}, 400
     ),
@@ -488,6 +493,11 @@ def test_issue19_hostile_requests_get_a_scim_answer_never_a_500(scim, acme, case
     """Found in review: each of these raised (a 500 in production)."""
     user = scim.ok("POST", "/Users", new_user(), 201)
     method, path, body, status = HOSTILE[case]
+    if case == "JSON nested 600 deep":
+        nested: dict = {}
+        for _ in range(600):
+            nested = {"a": nested}
+        body = {**body, "Operations": [{**body["Operations"][0], "data": nested}]}
     answer = scim(method, path.replace("{id}", user["id"]), body)
     assert answer.status_code == status, answer.get_json()
     if status >= 400:

@@ -12,6 +12,7 @@ import secrets
 
 from sqlalchemy import select
 
+from idp.defaults import MAX_ROW_ID
 from idp.errors import InvalidInput, NotFound
 from idp.extensions import db
 from idp.i18n import _l
@@ -97,11 +98,12 @@ def version_of_group(group: StaffGroup) -> str:
 def get_group(actor: Account, ident: str) -> StaffGroup:
     require_owner(actor)
     text = str(ident)
-    digits = text[4:]  # ASCII digits only ("²" is a digit to str.isdigit), within a BIGINT
+    digits = text[4:]  # ASCII digits only ("²" is a digit to str.isdigit), a row id's size
     if (
         not text.startswith("grp_")
         or not (digits.isascii() and digits.isdigit())
-        or len(digits) > 18
+        or len(digits) > 10
+        or not 0 < int(digits) <= MAX_ROW_ID
     ):
         raise NotFound(NO_GROUP)
     group = db.session.get(StaffGroup, int(text[4:]))

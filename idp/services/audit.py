@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from idp.defaults import AUDIT_EXPORT_BATCH, AUDIT_PAGE_SIZE
+from idp.defaults import AUDIT_EXPORT_BATCH, AUDIT_PAGE_SIZE, MAX_ROW_ID
 from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.i18n import _l
@@ -148,7 +148,7 @@ def events_for(company_id: int, *, limit: int = 100) -> list[AuditEvent]:
 PAGE_SIZE, EXPORT_BATCH = AUDIT_PAGE_SIZE, AUDIT_EXPORT_BATCH
 OPERATORS = "cli:"  # the actor filter that finds every operator's entries (``cli:<OS user>``)
 _MAX_FILTER = 160  # the longest actor or target worth looking for (the actor column's size)
-_MAX_ID = 2**31 - 1  # ids are 32-bit integers on every engine
+_MAX_ID = MAX_ROW_ID
 
 # What the owner reads for each kind of entry; a kind missing here is shown as it is recorded.
 ACTION_LABELS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from idp.defaults import MAX_ROW_ID
 from idp.errors import Conflict, InvalidInput
 from idp.extensions import db
 from idp.i18n import _l
@@ -27,7 +28,8 @@ def list_groups(actor: Account, store: Store | str | None = None) -> list[StaffG
 
 def get_group(actor: Account, group_id: int) -> StaffGroup:
     require_owner(actor)
-    return require_same_company(actor, db.session.get(StaffGroup, group_id), "staff group")
+    found = db.session.get(StaffGroup, group_id) if 0 < group_id <= MAX_ROW_ID else None
+    return require_same_company(actor, found, "staff group")
 
 
 def edit_version(group: StaffGroup) -> str:

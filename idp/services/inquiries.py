@@ -25,6 +25,7 @@ from idp.defaults import (
     INQUIRY_STICKY_TTL,
     MAX_INQUIRY_ID,
     MAX_INQUIRY_WEIGHT,
+    MAX_ROW_ID,
     ROTATION_TTL,
 )
 from idp.errors import Forbidden, InvalidInput, NotFound
@@ -72,7 +73,7 @@ CHANGED = _l(
 def _group_of(store: Store, group_id: int | None) -> StaffGroup | None:
     if group_id is None:
         return None
-    group = db.session.get(StaffGroup, group_id)
+    group = db.session.get(StaffGroup, group_id) if 0 < group_id <= MAX_ROW_ID else None
     if group is None or group.store_id != store.id:
         raise InvalidInput(_l("Choose a staff group of this store"), field="group")
     return group

@@ -50,6 +50,7 @@ from scim2_models import Error as ScimErrorMessage
 
 from idp.defaults import (
     SCIM_MAX_BULK_OPERATIONS,
+    SCIM_MAX_DEPTH,
     SCIM_MAX_PAGE,
     SCIM_MAX_PAYLOAD,
     SCIM_RATE_LIMIT,
@@ -412,6 +413,18 @@ def _one(resource, status: int = 200, context=Context.RESOURCE_QUERY_RESPONSE) -
 # --- requests -----------------------------------------------------------------------------
 
 
+def _depth(value) -> int:
+    """How deep JSON nests, counted without recursion (the body may be anything)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def _body() -> dict:
     if (request.content_length or 0) > SCIM_MAX_PAYLOAD:
         raise ScimError(413, f"The request body is larger than {SCIM_MAX_PAYLOAD} bytes")
@@ -424,6 +437,10 @@ def _body() -> dict:
         raise ScimError(400, "The request body is not valid JSON", "invalidSyntax") from None
     if not isinstance(body, dict):
         raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
+    if _depth(body) > SCIM_MAX_DEPTH:
+        raise ScimError(
+            400, f"The request body nests deeper than {SCIM_MAX_DEPTH} levels", "invalidSyntax"
+        )
     if "\x00" in json.dumps(body):
         raise ScimError(400, "The request body must not contain NUL", "invalidValue")
     return body
