@@ -8,6 +8,7 @@ own templates; the tests here give one of them a plain template of their own
 
 from __future__ import annotations
 
+import hashlib
 import re
 from urllib.parse import urlsplit
 
@@ -245,6 +246,7 @@ def test_r22_r4_a_link_stops_working_when_the_account_is_handed_over(owner, alic
     """The departed holder's old email must not turn off the new holder's notices, nor show
     them the new address (found in review)."""
     token = subscriptions.unsubscribe_token(alice, kind_id=NOTICE)
+    old_key = alice.email_key
     accounts.update_sub_account(
         owner, alice, email="zoe.newhire@newmail.example", password="a new long password 1"
     )
@@ -257,6 +259,9 @@ def test_r22_r4_a_link_stops_working_when_the_account_is_handed_over(owner, alic
         assert "newmail" not in page
         assert subscriptions.masked_email("zoe.newhire@newmail.example") not in page
     assert opt_outs(alice) == set() and audits(alice) == []
+    # the address in the link is keyed: a guessed address cannot be tested against it
+    payload = URLSafeSerializer(app().config["SECRET_KEY"], salt=subscriptions.SALT).loads(token)
+    assert old_key and payload["e"] != hashlib.sha256(old_key.encode()).hexdigest()[:16]
     # the new holder's own links work
     fresh = subscriptions.unsubscribe_token(alice, kind_id=NOTICE)
     assert client.post(f"/unsubscribe/{fresh}").status_code == 200

@@ -16,6 +16,7 @@ must still be able to stop the next one (RFC 8058 section 3.1 expects the URI to
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,7 +33,6 @@ from idp.errors import InvalidInput, LinkRefused
 from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account
-from idp.oauth.crypto import token_hash
 from idp.services import audit
 from idp.services.tx import transaction
 
@@ -273,8 +273,13 @@ def _serializer() -> URLSafeSerializer:
 def _address(account: Account) -> str:
     """Which address a link was sent to, in the token: a link stops working once the account's
     email changes (R4's hand-over to a new holder, or the holder's own change), so a departed
-    holder's old email cannot turn off the new holder's notices, nor show their address."""
-    return token_hash(account.email_key or "")[:16]
+    holder's old email cannot turn off the new holder's notices, nor show their address. Keyed
+    (the token is signed, not encrypted: an unkeyed hash would let anyone who sees the link test
+    a guessed address against it)."""
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    message = f"{SALT}:{account.email_key or ''}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
 
 
 def unsubscribe_token(account: Account, *, kind_id: str | None = None, group: str | None = None):
