@@ -99,3 +99,21 @@ def test_r19_forced_set_up_offers_a_passkey_to_an_account_without_a_factor(web, 
     page = web.get("/login/2fa/enrol").get_data(as_text=True)
     token = flow.form_fields(page)["csrf_token"]
     assert options(web, "/login/2fa/enrol/passkey/options", token)["challenge"]
+
+
+def test_r19_pages_showing_a_secret_or_recovery_codes_are_never_cached(web, owner, alice, make):
+    """The set-up's secret and QR code and the recovery codes are shown once: the back button
+    or a proxy must not bring them back (found in review; the client secret pages did this)."""
+    assert flow.sign_in(web, "acme:alice", make.PASSWORD).status_code == 302
+    page = web.get("/account/security/totp")
+    assert page.headers["Cache-Control"] == "no-store"
+    secret = re.search(r"<code>([A-Z2-7]+)</code>", page.get_data(as_text=True)).group(1)
+    fields = {**flow.form_fields(page.get_data(as_text=True)), "password": make.PASSWORD}
+    codes = web.post("/account/security/totp", data={**fields, "code": pyotp.TOTP(secret).now()})
+    assert codes.status_code == 200 and codes.headers["Cache-Control"] == "no-store"
+    # the forced set-up at sign-in, for a staff member of a company that requires a factor
+    totp.set_required_for_staff(owner, True)
+    make.staff(owner, "bob", email="bob@acme.example")
+    other = flow.browser(web.application)
+    assert flow.location(flow.sign_in(other, "acme:bob", make.PASSWORD)) == "/login/2fa"
+    assert other.get("/login/2fa/enrol").headers["Cache-Control"] == "no-store"

@@ -12,6 +12,7 @@ from idp.kv import kv
 from idp.services import passkeys, second_factors, throttle, totp
 from idp.web import ceremonies
 from idp.web.account import bp
+from idp.web.headers import never_cached
 from idp.web.sso import client_ip
 
 
@@ -78,9 +79,9 @@ def security_totp():
         return redirect(url_for("account.security"))
     codes, page = _enrolment_step(account, voluntary=True, confirm=_turn_on_totp)
     if page is not None:
-        return page
-    return render_template(
-        "signin/recovery_codes.html", codes=codes, next=url_for("account.security")
+        return never_cached(page)  # the secret and its QR code
+    return never_cached(
+        render_template("signin/recovery_codes.html", codes=codes, next=url_for("account.security"))
     )
 
 
@@ -109,8 +110,8 @@ def security_recovery_codes():
         codes = _stepped_up(second_factors.regenerate_recovery_codes, _proof())
     except DomainError as exc:
         return _failed(exc, "recovery")
-    return render_template(
-        "signin/recovery_codes.html", codes=codes, next=url_for("account.security")
+    return never_cached(
+        render_template("signin/recovery_codes.html", codes=codes, next=url_for("account.security"))
     )
 
 

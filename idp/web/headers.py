@@ -45,3 +45,14 @@ def init_app(app: Flask) -> None:
         for name, value in headers.items():
             response.headers.setdefault(name, value)
         return response
+
+
+def never_cached(answer):
+    """A view's answer that shows a secret once (a TOTP secret and its QR code, recovery codes,
+    a client secret or token): ``Cache-Control: no-store``, so that neither the browser's back
+    button nor a proxy brings it back."""
+    from flask import make_response
+
+    response = make_response(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response

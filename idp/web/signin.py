@@ -11,7 +11,6 @@ from flask import (
     Response,
     current_app,
     g,
-    make_response,
     redirect,
     render_template,
     request,
@@ -36,6 +35,7 @@ from idp.oauth.tokens import issuer, jose_header
 from idp.services import accounts, outbox, passkeys, second_factors, throttle, totp
 from idp.services.names import normalize
 from idp.web import ceremonies
+from idp.web.headers import never_cached
 from idp.web.sso import (
     clear_cookie,
     client_ip,
@@ -388,9 +388,9 @@ def enrol():
         return elsewhere
     codes, page = _enrolment_step(account, voluntary=False)
     if page is not None:
-        return page
+        return never_cached(page)  # the secret and its QR code
     cookie, target = _start_session(account, ["pwd", "otp"], pending["next"])
-    page = make_response(render_template("signin/recovery_codes.html", codes=codes, next=target))
+    page = never_cached(render_template("signin/recovery_codes.html", codes=codes, next=target))
     return set_cookie(page, cookie)
 
 

@@ -5,7 +5,7 @@ for a new token. The rules are in ``idp.services.api_clients``."""
 
 from __future__ import annotations
 
-from flask import make_response, render_template
+from flask import render_template
 
 from idp.defaults import ACCESS_TOKEN_TTL, MAX_API_CLIENTS, MAX_CLIENT_NAME
 from idp.errors import DomainError, NotFound
@@ -13,6 +13,7 @@ from idp.i18n import _
 from idp.oauth import tokens
 from idp.services import api_clients
 from idp.web.console import bp, done, form_text, owner
+from idp.web.headers import never_cached
 
 
 def _list_page(*, error=None, field=None, status: int = 200, typed: str = "", kind: str = "admin"):
@@ -38,15 +39,8 @@ def _list_page(*, error=None, field=None, status: int = 200, typed: str = "", ki
     ), status
 
 
-def _never_cached(html: str):
-    """A page that shows a secret once: never cached, never shown again."""
-    page = make_response(html)
-    page.headers["Cache-Control"] = "no-store"
-    return page
-
-
 def _secret_shown(client, secret: str, *, created: bool, scim_token: str | None = None):
-    return _never_cached(
+    return never_cached(
         render_template(
             "console/api_client_secret.html",
             owner=owner(),
@@ -106,7 +100,7 @@ def api_client_scim_token(client_id: str):
         raise  # another company's, or none: the not-found page
     except DomainError as exc:  # revoked, or no SCIM client
         return _list_page(error=exc.message, status=exc.status)
-    return _never_cached(
+    return never_cached(
         render_template(
             "console/scim_token.html",
             owner=owner(),
