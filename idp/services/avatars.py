@@ -48,7 +48,7 @@ from idp.models import Account, Avatar
 from idp.models.accounts import SUB
 from idp.models.avatars import APPROVED, PENDING, REJECTED, REPLACED, WITHDRAWN
 from idp.models.base import new_public_id, utcnow
-from idp.services import audit, outbox
+from idp.services import audit, outbox, throttle
 from idp.services.authz import require_owner
 from idp.services.avatar_storage import DatabaseStorage, storage
 from idp.services.tx import transaction
@@ -189,11 +189,14 @@ def count_upload(account: Account) -> None:
     """Count one upload of ``account`` in the shared store (every instance sees the count) and
     refuse it, ``UploadLimited``, past ``AVATAR_UPLOADS_PER_WINDOW`` in the window: before any
     decoding, which is what costs. A fixed window (the store's atomic INCR with its expiry)."""
-    now = clock.now().timestamp()
-    window = int(now // AVATAR_UPLOAD_WINDOW)
-    count = kv().incr(f"avatar:uploads:{account.public_id}:{window}", AVATAR_UPLOAD_WINDOW)
-    if count > AVATAR_UPLOADS_PER_WINDOW:
-        left = (window + 1) * AVATAR_UPLOAD_WINDOW - now
+    left = throttle.fixed_window(
+        kv(),
+        f"avatar:uploads:{account.public_id}",
+        AVATAR_UPLOADS_PER_WINDOW,
+        AVATAR_UPLOAD_WINDOW,
+        clock.now().timestamp(),
+    )
+    if left is not None:
         raise UploadLimited(AVATAR_UPLOADS_PER_WINDOW, math.ceil(left))
 
 

@@ -128,3 +128,14 @@ def pop_lockout_notice(account: Account) -> datetime | None:
         account.lockout_notice_at = None
         db.session.commit()
     return noticed
+
+
+def fixed_window(store: Store, key: str, limit: int, window: int, now: float) -> float | None:
+    """Count one call under ``key`` in the fixed ``window`` (seconds) that ``now`` falls in: the
+    store's atomic INCR with its expiry, so every instance counts together. Past ``limit``, the
+    seconds left in that window (for ``Retry-After``); else None. The admin API's and SCIM's
+    per-client limit and R20's photo uploads."""
+    slot = int(now // window)
+    if store.incr(f"{key}:{slot}", window) <= limit:
+        return None
+    return (slot + 1) * window - now

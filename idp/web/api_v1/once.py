@@ -32,6 +32,7 @@ from idp.errors import (
     RateLimited,
 )
 from idp.kv import kv
+from idp.services import throttle
 from idp.web import answers
 
 REPLAYED = "Idempotent-Replayed"
@@ -123,12 +124,9 @@ def rate_limit(client_key: str, limit: int | None = None) -> None:
     """At most ``limit`` calls per client and ``API_RATE_WINDOW`` (a fixed window counted with
     the store's atomic INCR + EXPIRE); past it, 429 with the seconds left in the window."""
     limit = API_RATE_LIMIT if limit is None else limit
-    now = time.time()
-    window = int(now // API_RATE_WINDOW)
     digest = hashlib.sha256(client_key.encode()).hexdigest()[:32]
-    count = kv().incr(f"api:rate:{digest}:{window}", API_RATE_WINDOW)
-    if count > limit:
-        left = (window + 1) * API_RATE_WINDOW - now
+    left = throttle.fixed_window(kv(), f"api:rate:{digest}", limit, API_RATE_WINDOW, time.time())
+    if left is not None:
         raise RateLimited(
             f"More than {limit} calls in {API_RATE_WINDOW} seconds from this client", int(left) + 1
         )
