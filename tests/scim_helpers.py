@@ -63,3 +63,17 @@ class Scim:
 
 def patch_op(*operations: dict) -> dict:
     return {"schemas": [PATCH], "Operations": list(operations)}
+
+
+def live_grant_token(base: str, rp: flow.RP) -> str:
+    """An access token by the client credentials grant, over real HTTP to a live server."""
+    import requests
+
+    answer = requests.post(
+        base + "/oauth/token",
+        auth=(rp.client_id, rp.secret),
+        data={"grant_type": "client_credentials"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]

@@ -7,7 +7,6 @@ import secrets
 from typing import Annotated, Union
 
 import pytest
-import requests
 from httpx2 import Client
 from pydantic import Field
 from scim2_client.engines.httpx2 import SyncSCIMClient
@@ -25,7 +24,7 @@ from idp.scim.resources import (
     StaffUserResource,
 )
 from tests.live import _live_provider, live_server  # noqa: F401  (fixtures)
-from tests.scim_helpers import scim_client
+from tests.scim_helpers import live_grant_token, scim_client
 
 
 @pytest.fixture
@@ -68,17 +67,6 @@ NOT_APPLICABLE = (
 )
 
 
-def live_token(base: str, rp) -> str:
-    answer = requests.post(
-        base + "/oauth/token",
-        auth=(rp.client_id, rp.secret),
-        data={"grant_type": "client_credentials"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
-
-
 def described(owner) -> ScimProvider:
     """Our resources as the checker fills them. Its random values are UUIDs: a 36-character
     ``userName`` is no sub-name (R1: at most 30) and a random role or store is none of the
@@ -109,7 +97,7 @@ def described(owner) -> ScimProvider:
 
 def test_issue19_scim2_tester_passes_against_a_live_server(live_server, acme):  # noqa: F811
     rp = scim_client(acme)
-    token = live_token(live_server, rp)
+    token = live_grant_token(live_server, rp)
     http = Client(base_url=live_server + "/scim/v2", headers={"Authorization": f"Bearer {token}"})
     results = check_server(SyncSCIMClient(http, provider=described(acme)))
     failed = [

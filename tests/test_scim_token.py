@@ -19,7 +19,7 @@ from idp.oauth import clients
 from idp.services import api_clients
 from tests import oidc_flow as flow
 from tests.live import _live_provider, live_app, live_server  # noqa: F401  (fixtures)
-from tests.scim_helpers import ERROR, USER
+from tests.scim_helpers import ERROR, USER, live_grant_token
 from tests.test_api_clients import PAGE, alert, post, shown, signed_in, text_of
 
 SCIM_TOKEN = re.compile(r'<pre id="scim-token"[^>]*>([^<]+)</pre>')
@@ -75,18 +75,6 @@ def call(base: str, bearer: str, method: str, path: str, body: dict | None = Non
     )
 
 
-def grant_token(base: str, rp: flow.RP) -> str:
-    """The other way in: an access token by the client credentials grant, over real HTTP."""
-    answer = requests.post(
-        base + "/oauth/token",
-        auth=(rp.client_id, rp.secret),
-        data={"grant_type": "client_credentials"},
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["access_token"]
-
-
 def new_user(name: str) -> dict:
     return {
         "schemas": [USER],
@@ -135,7 +123,7 @@ def test_issue19_item5_console_token_provisions_over_live_http_and_last_synced_s
     assert 'data-label="Last synced"><span class="muted">Not yet' not in row()
 
     # The client credentials way works beside it.
-    by_grant = grant_token(base, rp)
+    by_grant = live_grant_token(base, rp)
     assert call(base, by_grant, "GET", "/Users").json()["totalResults"] == 1
     listed = text_of(owner_web.get(PAGE))
     assert token not in listed and "SCIM token made" in listed  # shown once
@@ -206,7 +194,7 @@ def test_issue19_item5_admin_api_refuses_a_scim_token(acme, base):
 def test_issue19_item5_token_and_grant_share_the_clients_rate_limit(acme, base, live_app):  # noqa: F811
     """SCIM_RATE_LIMIT counts per client, whichever bearer it sends (a test limit of 3)."""
     client, secret, token = api_clients.create_scim(acme, "Entra ID")
-    by_grant = grant_token(base, flow.RP(client.client_id, secret))
+    by_grant = live_grant_token(base, flow.RP(client.client_id, secret))
     live_app.config["IDP_API_RATE_LIMIT"] = 3
     try:
         bearers = (token, by_grant, token, by_grant)
