@@ -80,6 +80,12 @@ class Client(db.Model):
     def is_public(self) -> bool:
         return self.client_type == PUBLIC
 
+    def serves(self, marketplace: str | None) -> bool:
+        """Whether the app works with a store of ``marketplace``: every one, unless it declared
+        the marketplaces it serves (``marketplaces``). Sign-in, token exchange, the events
+        intake and inquiry allocation hold it to them."""
+        return not self.marketplaces or marketplace in self.marketplaces
+
     @hybrid_property
     def first_party(self) -> bool:
         """A first-party app needs no consent (``idp.oauth.consents``). Before R21 this was the

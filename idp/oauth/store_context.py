@@ -55,7 +55,7 @@ def requested_store_id(values) -> str | None:
 
 
 def _serves(client: Client | None, marketplace: str | None) -> bool:
-    return client is None or not client.marketplaces or marketplace in client.marketplaces
+    return client is None or client.serves(marketplace)
 
 
 def _not_served(client: Client, marketplace: str | None) -> StoreRefused:

@@ -31,7 +31,15 @@ from idp.defaults import (
 from idp.errors import Forbidden, InvalidInput, NotFound
 from idp.extensions import db
 from idp.i18n import _l, company_zone
-from idp.models import Account, Company, StaffGroup, Store, StoreAssignment, group_members
+from idp.models import (
+    Account,
+    Client,
+    Company,
+    StaffGroup,
+    Store,
+    StoreAssignment,
+    group_members,
+)
 from idp.models.accounts import ACTIVE, MAIN, SUB
 from idp.models.companies import STORE_AUTHORIZED
 from idp.oauth.crypto import token_hash
@@ -286,13 +294,11 @@ class Allocation:
     kept: bool  # the inquiry's earlier answer, kept
 
 
-def store_for_allocation(
-    company_id: int | None, store_id, marketplaces: tuple[str, ...] | list[str] = ()
-) -> AllocationStore:
+def store_for_allocation(client: Client, store_id) -> AllocationStore:
     """The store named by an allocation request, with its company, in one statement: any
-    company's for the provider's chat platform (``company_id`` None); only its own for a
-    company's API client; and only on the client's ``marketplaces`` when it serves some only
-    (as the events intake, ``routing.store_for_client``). Anything else is "no such store"."""
+    company's for a provider app (the chat platform), only its own for a company's API client,
+    and only on the marketplaces the app serves (``Client.serves``, as for the events intake).
+    Anything else is "no such store"."""
     if not isinstance(store_id, str) or not store_id or len(store_id) > 40:
         raise InvalidInput("'store' is required: the store's id (st_...)", field="store")
     row = db.session.execute(
@@ -313,8 +319,8 @@ def store_for_allocation(
     ).one_or_none()
     if (
         row is None
-        or (company_id is not None and company_id != row.company_id)
-        or (marketplaces and row.marketplace_code not in marketplaces)
+        or (client.company_id is not None and client.company_id != row.company_id)
+        or not client.serves(row.marketplace_code)
     ):
         raise NotFound("No such store")
     zone = company_zone(row)  # the row has the company's timezone and language
@@ -358,13 +364,10 @@ def _count_key(store_id: int, day: date) -> str:
     return f"inq:n:{store_id}:{day.isoformat()}"
 
 
-def allocate(
-    company_id: int | None, store_id, inquiry_id, group=None, marketplaces=()
-) -> Allocation:
+def allocate(client: Client, store_id, inquiry_id, group=None) -> Allocation:
     """R24: who answers the inquiry. Off, or nobody eligible: the main account, with why.
-    ``company_id``: the calling client's company (None: the provider's chat platform);
-    ``marketplaces``: the only ones it serves, when it is limited to some."""
-    store = store_for_allocation(company_id, store_id, marketplaces)
+    ``client``: the calling app, whose company and marketplaces bound the stores it names."""
+    store = store_for_allocation(client, store_id)
     inquiry_id = check_inquiry_id(inquiry_id)
     group_id = _request_group(store, group)
     reason = None

@@ -388,7 +388,7 @@ def store_for_client(client: Client, public_id) -> Store:
         store is None
         or not store.is_authorized
         or (client.company_id is not None and store.company_id != client.company_id)
-        or (client.marketplaces and store.marketplace_code not in client.marketplaces)
+        or not client.serves(store.marketplace_code)
     ):
         raise NotFound(_l("No such authorized store"), field="store")
     return store

@@ -107,13 +107,7 @@ def allocate():
     (``sub``, ``login_name``), or the main account with a ``reason``."""
     client = _platform()
     body = json_body(MAX_BODY, too_large=MalformedRequest)
-    found = inquiries.allocate(
-        client.company_id,
-        body.get("store"),
-        body.get("inquiry_id"),
-        body.get("group"),
-        marketplaces=tuple(client.marketplaces or ()),
-    )
+    found = inquiries.allocate(client, body.get("store"), body.get("inquiry_id"), body.get("group"))
     return jsonify(
         store=found.store.public_id,
         inquiry_id=found.inquiry_id,
