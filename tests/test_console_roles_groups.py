@@ -427,6 +427,7 @@ def test_r23_r6_owner_makes_a_role_and_a_group_in_the_browser_and_alices_token_c
     assert no_sideways_scroll(page)
 
     page.click("main >> text=New role")
+    page.wait_for_url(f"{live_server}/console/roles/new")  # the link's page, not the list's
     assert no_sideways_scroll(page)
     page.fill("input[name=name]", "Night shift")
     page.check("input[name=permissions][value='orders:view']")
