@@ -31,15 +31,16 @@ class SmtpServer:
         self.host = "127.0.0.1"
         self.port = _free_port()
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # as received, before any parser decodes a header
         self._received = threading.Condition()
         self._controller: Controller | None = None
 
     # aiosmtpd handler hook
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
-        message = message_from_bytes(
-            envelope.original_content or envelope.content, policy=policy.default
-        )
+        raw = envelope.original_content or envelope.content
+        message = message_from_bytes(raw, policy=policy.default)
         with self._received:
+            self.raw.append(raw)
             self.messages.append(message)
             self._received.notify_all()
         return "250 Message accepted for delivery"

@@ -159,6 +159,21 @@ def test_r22_an_optional_email_carries_rfc8058_headers_and_a_visible_link(
     assert "Stop emails like this one with one click" in text
 
 
+def test_r22_the_list_unsubscribe_header_goes_out_as_a_plain_url(smtp, notice_template, alice):
+    """RFC 8058 and RFC 2369 want the header as ``<url>``: mail programs read it raw and do not
+    decode an RFC 2047 encoded word there. Python's mail policy encodes any header word longer
+    than a line (our URLs are ~150 characters), which a parser (as in the test above) decodes
+    back, so this looks at the bytes that crossed SMTP."""
+    outbox.send_email(NOTICE, alice.email, account=alice, request_id="r1")
+    url = deliver(smtp, 1)["List-Unsubscribe"][1:-1]
+    assert len(url) > 78  # longer than a folded line: the case that was encoded
+    headers = smtp.raw[0].split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n").decode("ascii")
+    lines = headers.split("\n")
+    assert f"List-Unsubscribe: <{url}>" in lines, headers
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in lines
+    assert "=?" not in headers.partition("List-Unsubscribe:")[2].split("\n")[0]
+
+
 def test_r22_the_unsubscribe_footer_speaks_the_recipients_language(smtp, notice_template, alice):
     alice.language = "zh_Hans"
     outbox.send_email(NOTICE, alice.email, account=alice, request_id="r1")

@@ -20,6 +20,8 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
+from email import policy
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -155,8 +157,26 @@ def _smtp(message: OutboxMessage) -> None:
         client.send_message(email)
 
 
+class _UrlListHeader(UnstructuredHeader):
+    """RFC 2369/8058 list headers hold ``<url>``s that mail programs read as they are: they do
+    not decode an RFC 2047 encoded word there. The default policy encodes any word longer than
+    a line, which our unsubscribe URLs are, so these go out whole on one line (RFC 5322 allows
+    998 characters)."""
+
+    def fold(self, *, policy):
+        value = str(self)
+        if not value.isascii() or len(value) + len(self.name) + 2 > 998:
+            return super().fold(policy=policy)
+        return f"{self.name}: {value}{policy.linesep}"
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("list-unsubscribe", _UrlListHeader)
+_POLICY = policy.default.clone(header_factory=_HEADERS)
+
+
 def _as_email(message: OutboxMessage, sender_address: str) -> EmailMessage:
-    email = EmailMessage()
+    email = EmailMessage(policy=_POLICY)
     email["From"] = sender_address
     email["To"] = message.recipient
     email["Subject"] = message.subject
