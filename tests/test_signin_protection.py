@@ -173,6 +173,49 @@ def test_r19_second_factor_at_sign_in_puts_otp_in_amr_and_is_not_replayable(
     assert flow.sso_cookie(thief) is None and sso_sessions() == 1
 
 
+def test_r19_the_second_step_takes_a_recovery_code_in_a_field_of_its_own(ctx, web, company, make):
+    """A recovery code has letters (``hege-g2dc-3hfy``): typed into the authenticator's numeric
+    field a phone offers only digits. It has a field of its own that asks for text, and the
+    sign-in it passes says ``rc``."""
+    alice = make.staff(company, "alice")
+    secret = totp.begin_enrolment(alice).secret
+    earlier = time.time() - totp.STEP_SECONDS
+    codes = totp.confirm_enrolment(alice, secret, pyotp.TOTP(secret).at(earlier), now=earlier)
+    login = f"{company.company.name}:alice"
+    fields = second_step(web, login, make.PASSWORD)
+    page = web.get("/login/2fa").get_data(as_text=True)
+    inputs = re.findall(r'<input name="code"[^>]*>', page)
+    assert len(inputs) == 2, inputs
+    assert 'inputmode="numeric"' in inputs[0] and 'inputmode="text"' in inputs[1]
+    assert "Ask your company's owner to reset your second factor" in html.unescape(page)
+
+    refused = web.post("/login/2fa", data={**fields, "code": "abcd-efgh-ijkl"})
+    assert refused.status_code == 401
+    assert '<details class="recovery" open>' in refused.get_data(as_text=True)  # stays in view
+    accepted = web.post("/login/2fa", data={**fields, "code": codes[0]})
+    assert accepted.status_code == 302 and flow.sso_cookie(web) is not None
+
+
+def test_r19_the_second_step_can_be_left_for_another_account(ctx, web, company, make):
+    """ "Not acme:alice?": the password step is forgotten, the sign-in page comes back with the
+    same destination, and the second step is not reachable any more."""
+    alice = make.staff(company, "alice")
+    enrol(alice)
+    login = f"{company.company.name}:alice"
+    assert flow.location(flow.sign_in(web, login, make.PASSWORD, "/login?next=/account")) == (
+        "/login/2fa"
+    )
+    page = web.get("/login/2fa").get_data(as_text=True)
+    assert f"Not {login}? Sign in as someone else" in html.unescape(page)
+    fields = flow.form_fields(page)
+    left = web.post("/login/2fa/cancel", data={"csrf_token": fields["csrf_token"]})
+    assert left.status_code == 302 and flow.location(left) == "/login?next=/account"
+    assert flow.location(web.get("/login/2fa")) == "/login"
+    assert flow.sso_cookie(web) is None and sso_sessions() == 0
+    forged = web.post("/login/2fa/cancel")  # no CSRF token: refused like every form
+    assert forged.status_code == 400
+
+
 def test_r19_company_requiring_totp_sends_staff_without_it_to_enrol(web, company, make):
     bob = make.staff(company, "bob")
     totp.set_required_for_staff(company, True)

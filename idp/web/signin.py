@@ -231,9 +231,11 @@ def second_factor():
             has_totp=has_totp,
             has_passkey=has_passkey,
             recovery=totp.has_recovery_codes(account),
+            recovery_typed=bool(typed) and not typed.isdigit(),  # keep its field open
             error=error,
         )
 
+    typed = (request.form.get("code") or "").strip()
     if request.method == "GET":
         return page()
     assertion = request.form.get("assertion") or ""
@@ -256,6 +258,14 @@ def second_factor():
         return page(exc.message), 401
     throttle.record_success(store, key, ip)
     return _finish(account, ["pwd", "otp" if method == "totp" else "rc"], pending["next"])
+
+
+@bp.post("/login/2fa/cancel")
+def second_factor_cancel():
+    """Leave the second step: the password step is forgotten, the sign-in page shown again (for
+    someone else, or after the wrong account was typed)."""
+    pending = session.pop(PENDING, None) or {}
+    return redirect(url_for("signin.login", next=safe_next(pending.get("next"))))
 
 
 @bp.post("/login/2fa/passkey")
