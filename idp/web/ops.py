@@ -106,6 +106,22 @@ def observe(endpoint: str, method: str, status: int, elapsed: float, **log_field
         )
 
 
+# Route arguments that are secrets in the URL itself: the activation, reset and unsubscribe
+# links' tokens. An access log line names the route with them masked.
+SECRET_ROUTE_ARGS = ("token",)
+
+
+def loggable_path() -> str:
+    """The request's path for the access log, with any secret route argument masked: a reset
+    link's token in a log is a password reset for whoever reads the log."""
+    path = request.path
+    for name in SECRET_ROUTE_ARGS:
+        value = (request.view_args or {}).get(name)
+        if isinstance(value, str) and value:
+            path = path.replace(value, "[redacted]")
+    return path
+
+
 def init_app(app: Flask) -> None:
     settings = app.extensions["idp.settings"]
     if settings.log_format == "json":
@@ -137,7 +153,7 @@ def init_app(app: Flask) -> None:
             response.status_code,
             elapsed,
             request_id=g.get("request_id"),
-            path=request.path,
+            path=loggable_path(),
             client_ip=request.remote_addr,
         )
         return response
