@@ -17,7 +17,15 @@ from pathlib import Path
 from idp.defaults import PRESENCE_TTL
 
 AVATAR_STORAGES = ("db", "folder", "s3")
-PRODUCTION_REQUIRED = ("IDP_DATABASE_URL", "IDP_SECRET_KEY", "IDP_ISSUER", "IDP_KEY_ENCRYPTION_KEY")
+# IDP_SMTP_HOST too: without it emails are printed and kept as files (development), which in
+# production would put activation and reset links in the process log and send none of them.
+PRODUCTION_REQUIRED = (
+    "IDP_DATABASE_URL",
+    "IDP_SECRET_KEY",
+    "IDP_ISSUER",
+    "IDP_KEY_ENCRYPTION_KEY",
+    "IDP_SMTP_HOST",
+)
 
 
 class SettingsError(RuntimeError):

@@ -579,3 +579,23 @@ def test_r14_handing_over_an_account_with_a_new_email_mutes_it_again(ctx, make):
     assert dave.is_muted
     account_service.update_sub_account(owner, dave, nickname="Erin")  # other edits: no change
     assert dave.is_muted and dave.email_verified_at is None
+
+
+def test_r14_in_production_a_text_without_a_gateway_is_not_printed_and_not_sent(ctx, capfd):
+    """Development prints texts on the console. In production that would put verification codes
+    in the process log: without IDP_SMS_WEBHOOK_URL the text stays unsent, with the reason."""
+    from idp.services import outbox
+
+    settings = ctx.extensions["idp.settings"]
+    ctx.extensions["idp.settings"] = replace(settings, env="production", sms_webhook_url="")
+    try:
+        message = outbox.send_sms("verification_code", "+6581234567", "your code is 384813")
+        db.session.commit()
+        outbox.deliver_due()
+    finally:
+        ctx.extensions["idp.settings"] = settings
+    printed = capfd.readouterr()
+    assert "384813" not in printed.out + printed.err
+    row = db.session.get(OutboxMessage, message.id)
+    db.session.refresh(row)
+    assert row.sent_at is None and "IDP_SMS_WEBHOOK_URL" in row.last_error

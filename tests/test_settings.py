@@ -18,6 +18,7 @@ PRODUCTION = {
     "IDP_SECRET_KEY": "s" * 32,
     "IDP_ISSUER": "https://login.example.com/",
     "IDP_KEY_ENCRYPTION_KEY": "k" * 44,
+    "IDP_SMTP_HOST": "smtp.example.com",
 }
 
 
@@ -79,6 +80,7 @@ def test_production_with_nothing_set_names_every_missing_variable():
         "IDP_SECRET_KEY",
         "IDP_ISSUER",
         "IDP_KEY_ENCRYPTION_KEY",
+        "IDP_SMTP_HOST",  # else activation and reset links would be printed, none sent
     }
 
 

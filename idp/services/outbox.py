@@ -206,6 +206,8 @@ def _to_console(message: OutboxMessage, email: EmailMessage, instance: Path) -> 
 def _sms(message: OutboxMessage) -> None:
     settings = current_app.extensions["idp.settings"]
     if not settings.sms_webhook_url:
+        if settings.is_production:  # printing a code would put it in the process log
+            raise OSError("no SMS gateway is set (IDP_SMS_WEBHOOK_URL)")
         print(f"[sms to {message.recipient}] {message.text_body}", flush=True)
         return
     body = json.dumps(
