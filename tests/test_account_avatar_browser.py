@@ -36,7 +36,8 @@ def test_r20_the_owner_approves_a_staff_photo_in_the_console_queue(
     staff = signed_in_page(browser, live_server, "acme:alice")
     staff.goto(f"{live_server}/account/photo")
     staff.set_input_files("input[name=photo]", str(photo))
-    staff.click("text=Send the photo")
+    with staff.expect_navigation():
+        staff.click("text=Send the photo")
     staff.wait_for_selector("text=Waiting for review")
     db.session.expire_all()
     waiting = db.session.query(Avatar).filter_by(account_id=alice.id).one()
@@ -47,7 +48,8 @@ def test_r20_the_owner_approves_a_staff_photo_in_the_console_queue(
     assert boss.locator(".console-nav a[aria-current=page]").inner_text() == "Photos"
     card = boss.locator(".review-list .card", has_text="acme:alice")
     assert card.locator("img").evaluate("img => img.naturalWidth") == 512  # the waiting photo
-    card.locator("button", has_text="Approve").click()
+    with boss.expect_navigation():
+        card.locator("button", has_text="Approve").click()
     boss.wait_for_selector("text=is approved and shown from now on")
     assert boss.locator(".review-list").count() == 0
 

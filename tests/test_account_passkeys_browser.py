@@ -77,8 +77,8 @@ def password_sign_in(page, base: str, login: str, password: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
-    page.click("main form button[type=submit]")
-    page.wait_for_load_state()
+    with page.expect_navigation():  # wait_for_load_state could still see the form loaded
+        page.click("main form button[type=submit]")
 
 
 def latest_session() -> SsoSession:
@@ -97,7 +97,8 @@ def test_r19_a_passkey_registered_in_chromium_signs_in_alone_and_as_second_facto
     assert page.evaluate("document.querySelector('#f-passkey-password').validity.valueMissing")
     assert passkeys.list_for(alice) == []
     page.fill("#f-passkey-password", make.PASSWORD)
-    page.click("button[data-passkey=register]")
+    with page.expect_navigation():  # the ceremony, then the form's redirect
+        page.click("button[data-passkey=register]")
     page.wait_for_selector("main p.success")  # the page again, after the form's redirect
     assert "Test laptop" in page.inner_text("main table")
     (passkey,) = passkeys.list_for(alice)

@@ -35,7 +35,8 @@ def test_sign_out_all_other_sessions_ends_another_browsers_session_and_refresh_t
     assert laptop.locator("main tbody tr").count() == 2
     assert laptop.locator("main tbody tr", has_text="this device").count() == 1
     confirm_dialogs(laptop)
-    laptop.click("main button:has-text('Sign out all other sessions')")
+    with laptop.expect_navigation():
+        laptop.click("main button:has-text('Sign out all other sessions')")
     assert "1 other session was signed out" in laptop.inner_text("[role=status]")
     assert laptop.locator("main tbody tr").count() == 1
 

@@ -102,7 +102,8 @@ def test_create_a_sub_account_which_then_signs_in(browser, shop):
     page.check(f"input[name=stores][value={shop.sg.public_id}]")
     page.select_option("select[name=default_store]", shop.sg.public_id)
     page.fill("input[name=password]", "carol's first password")
-    page.click("main button:has-text('Create sub-account')")
+    with page.expect_navigation():
+        page.click("main button:has-text('Create sub-account')")
     assert "acme:carol was created" in page.inner_text("[role=status]")
     carol = accounts.get_sub_account(shop.owner, "carol")
     assert carol.default_store_id == shop.sg.id
@@ -115,7 +116,8 @@ def test_create_a_sub_account_which_then_signs_in(browser, shop):
     assert "/account/password" in staff.url  # the owner's password is replaced first
     staff.fill("input[name=current_password]", "carol's first password")
     staff.fill("input[name=new_password]", "carol chose this one")
-    staff.click("main button[type=submit]")
+    with staff.expect_navigation():
+        staff.click("main button[type=submit]")
     assert "Your password was changed" in staff.inner_text("main")
     assert claims(tokens_of(browser, shop, "acme:carol", "carol chose this one"))["store"] == (
         shop.sg.public_id
@@ -130,7 +132,8 @@ def test_batch_assign_stores_and_the_token_lists_them(browser, shop):
     page.click("text=Assign stores to the selected staff")
     page.check(f"details input[name=stores][value={shop.lz.public_id}]")
     page.check("input[name=mode][value=add]")
-    page.click("button:has-text('Apply to the selected staff')")
+    with page.expect_navigation():
+        page.click("button:has-text('Apply to the selected staff')")
     assert "now hold Acme LZ" in page.inner_text("[role=status]")
     assert shop.lz.public_id in claims(tokens_of(browser, shop, "acme:bob"))["stores"]
 
@@ -140,7 +143,8 @@ def test_deauthorize_a_default_store_and_the_preview_matches(browser, shop):
     page = owner_page(browser, shop)
     page.goto(f"{shop.base}/console/stores")
     row = page.locator("tr", has_text="Acme MY")
-    row.locator("text=De-authorize").click()
+    with page.expect_navigation():
+        row.locator("text=De-authorize").click()
     preview = {
         cells[0]: cells[1:]
         for cells in (
@@ -150,7 +154,8 @@ def test_deauthorize_a_default_store_and_the_preview_matches(browser, shop):
     }
     assert preview["acme:alice"][:2] == ["Acme MY", "Acme SG"]
     assert "disabled" in preview["acme:bob"][2]
-    page.click("main button.danger")
+    with page.expect_navigation():
+        page.click("main button.danger")
     assert "taken from 2 staff, 1 disabled" in page.inner_text("[role=status]")
     db.session.expire_all()
     assert db.session.get(Account, shop.alice.id).default_store_id == shop.sg.id
@@ -163,7 +168,8 @@ def test_disable_and_the_staff_members_tokens_are_inactive(browser, shop):
     page = owner_page(browser, shop)
     confirm_dialogs(page)
     page.goto(f"{shop.base}/console/staff/{shop.alice.public_id}")
-    page.click("main button:has-text('Disable')")
+    with page.expect_navigation():
+        page.click("main button:has-text('Disable')")
     assert "its tokens stopped working" in page.inner_text("[role=status]")
     assert introspected(shop, tokens["access_token"]) == {"active": False}
 
@@ -174,12 +180,15 @@ def test_hand_over_a_departed_account(browser, shop):
     page = owner_page(browser, shop)
     confirm_dialogs(page)
     page.goto(f"{shop.base}/console/staff?status=departed")
-    page.click("text=acme:bob")
-    page.click("text=Hand over to another person")
+    with page.expect_navigation():
+        page.click("text=acme:bob")
+    with page.expect_navigation():
+        page.click("text=Hand over to another person")
     page.fill("input[name=name]", "erin")
     page.fill("input[name=email]", "erin@acme.test")
     page.fill("input[name=password]", "erin's first password")
-    page.click("main button:has-text('Hand over')")
+    with page.expect_navigation():
+        page.click("main button:has-text('Hand over')")
     assert "handed over" in page.inner_text("[role=status]")
     assert re.search(r"acme:erin", page.inner_text("h1"))
     client, secret = shop.app
@@ -202,7 +211,8 @@ def test_issue16_an_api_client_made_in_the_browser_works_and_stops_when_revoked(
     page.goto(f"{shop.base}/console/staff")
     page.click("nav.console-nav >> text=API clients")
     page.fill("input[name=name]", "ERP sync")
-    page.click("main button:has-text('Create the API client')")
+    with page.expect_navigation():
+        page.click("main button:has-text('Create the API client')")
     client_id, secret = page.inner_text("#client-id"), page.inner_text("#client-secret")
     assert page.is_visible("button:has-text('Copy the secret')")
 
@@ -222,8 +232,10 @@ def test_issue16_an_api_client_made_in_the_browser_works_and_stops_when_revoked(
     shop.app = (resource_server, rs_secret)
     assert introspected(shop, got.json()["access_token"])["active"] is True
 
-    page.click("text=Done")
-    page.locator(f"form[action$='/{client_id}/revoke'] button").click()
+    with page.expect_navigation():
+        page.click("text=Done")
+    with page.expect_navigation():
+        page.locator(f"form[action$='/{client_id}/revoke'] button").click()
     assert "ERP sync is revoked" in page.inner_text("[role=status]")
     assert get_token().json()["error"] == "invalid_client"
     assert introspected(shop, got.json()["access_token"]) == {"active": False}

@@ -40,20 +40,25 @@ def test_r24_owner_sets_allocation_rules_in_the_browser(ctx, browser, live_serve
         sign_in(page, "acme", PASSWORD)
         page.wait_for_url(f"{live_server}/")
         page.goto(f"{live_server}/console/staff")
-        page.click("nav.console-nav a:has-text('Inquiries')")
-        page.click(f"a[href$='/console/inquiries/{world.store.public_id}']")
+        with page.expect_navigation():
+            page.click("nav.console-nav a:has-text('Inquiries')")
+        with page.expect_navigation():
+            page.click(f"a[href$='/console/inquiries/{world.store.public_id}']")
         assert page.locator("h1").inner_text().startswith("Inquiries of")
         page.check("input[name=allocation]")
         page.select_option("select[name=group]", label="Pre-sale")
-        page.click("button:has-text('Save rules')")
+        with page.expect_navigation():
+            page.click("button:has-text('Save rules')")
         assert "were saved" in page.inner_text("[role=status]")
         bob = world.staff["bob"].public_id
         page.fill(f"input[form='m-{bob}'][name=weight]", "3")
-        page.click(f"#m-{bob} button")
+        with page.expect_navigation():
+            page.click(f"#m-{bob} button")
         assert "acme:bob were saved" in page.inner_text("[role=status]")
         carol = world.staff["carol"].public_id
         page.uncheck(f"input[form='m-{carol}'][name=receives]")
-        page.click(f"#m-{carol} button")
+        with page.expect_navigation():
+            page.click(f"#m-{carol} button")
         assert "acme:carol were saved" in page.inner_text("[role=status]")
         # the page fits the screen: no sideways scrolling of the page itself
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")

@@ -71,9 +71,13 @@ def redeem(base: str, client, secret: str, url: str, verifier: str) -> dict:
 
 
 def sign_in(page, login: str, password: str) -> None:  # noqa: F811
+    """Submit the sign-in form and return once the page it leads to has loaded: ``page.click``
+    may return before the navigation has even started, and a read or a ``goto`` right after it
+    would meet the form's page (or cancel the sign-in)."""
     page.fill("input[name=login]", login)
     page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
 
 
 def activation_path() -> str:
@@ -89,11 +93,13 @@ def test_register_activate_and_the_new_owners_first_app_works(page, live_server,
     page.fill("input[name=email]", "owner@newshop.example")
     page.fill("input[name=password]", PASSWORD)
     page.fill("input[name=confirm_password]", PASSWORD)
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     assert "owner@newshop.example" in page.inner_text("main")
 
     page.goto(live_server + activation_path())
-    page.click("button[type=submit]")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
     assert "active" in page.inner_text("main")
 
     pkce = flow.pkce()
@@ -129,9 +135,11 @@ def test_sign_out_from_the_start_page(page, live_server, alice, make):  # noqa: 
     sign_in(page, "acme:alice", make.PASSWORD)
     page.wait_for_url(f"{live_server}/")
     assert "Acme SG" in page.inner_text("main")
-    page.click("header >> text=Sign out")
+    with page.expect_navigation():
+        page.click("header >> text=Sign out")
     assert page.title() == "Sign out"
-    page.click("main button:has-text('Sign out')")
+    with page.expect_navigation():
+        page.click("main button:has-text('Sign out')")
     assert "You are signed out" in page.inner_text("main")
     assert not has_session(page)
     page.goto(f"{live_server}/")
@@ -167,10 +175,12 @@ def test_enrol_a_second_factor_after_one_mistyped_code(page, live_server, alice,
     wrong = f"{(int(authenticator.now()) + 1) % 1_000_000:06d}"
     page.fill("input[name=password]", make.PASSWORD)
     page.fill("input[name=code]", wrong)
-    page.click("button:has-text('Turn on')")
+    with page.expect_navigation():
+        page.click("button:has-text('Turn on')")
     assert "not valid" in page.inner_text("[role=alert]")
     assert page.inner_text("main code") == secret  # the app already holds this one
     page.fill("input[name=password]", make.PASSWORD)  # a password is never sent back to fill in
     page.fill("input[name=code]", authenticator.now())
-    page.click("button:has-text('Turn on')")
+    with page.expect_navigation():
+        page.click("button:has-text('Turn on')")
     assert "recovery" in page.inner_text("main").lower()

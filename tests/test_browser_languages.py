@@ -102,8 +102,19 @@ def sign_in(page, base: str, login: tuple[str, str]) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=login]", login[0])
     page.fill("input[name=password]", login[1])
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
+    submit(page, "main button[type=submit]")
+
+
+def submit(page, button) -> None:
+    """Click a form's button (a selector or a locator) and return once the page it leads to
+    has loaded. ``page.click`` returns when the navigation has at most committed, and
+    ``wait_for_load_state`` right after it may still see the form's loaded page: the text read
+    next, or a ``goto`` (which cancels the form's request), would race the new page."""
+    with page.expect_navigation():
+        if isinstance(button, str):
+            page.click(button)
+        else:
+            button.click()
 
 
 def authorize(world: World, client, **extra) -> str:
@@ -145,7 +156,7 @@ def failed_sign_in(login: str, password: str) -> Step:
         page.goto(f"{w.base}/login")
         page.fill("input[name=login]", login)
         page.fill("input[name=password]", password)
-        page.click("main button[type=submit]")
+        submit(page, "main button[type=submit]")
 
     return step
 
@@ -162,20 +173,20 @@ def submit_register_mismatch(page, w):
     page.fill("input[name=email]", "o@mismatch.example")
     page.fill("input[name=password]", "a long password")
     page.fill("input[name=confirm_password]", "another long one")
-    page.click("main button[type=submit]")
+    submit(page, "main button[type=submit]")
 
 
 def forgot_sent(page, w):
     page.goto(f"{w.base}/forgot")
     page.fill("input[name=login]", "acme:alice")
-    page.click("main button[type=submit]")
+    submit(page, "main button[type=submit]")
 
 
 def enrol_wrong_code(page, w):
     page.goto(f"{w.base}/account/security/totp")
     page.fill("input[name=password]", ALICE[1])
     page.fill("input[name=code]", "000000")
-    page.locator("main form button[type=submit]").first.click()  # turn on
+    submit(page, page.locator("main form button[type=submit]").first)  # turn on
 
 
 def fresh_staff(w, **facts):
@@ -205,8 +216,7 @@ def second_factor_status(page, w):
     _, login, authenticator = enrolled_staff(w)
     sign_in(page, w.base, login)
     page.fill("input[name=code]", authenticator.at(time.time() + 30))  # the next step's code
-    page.locator("main button[type=submit]").click()
-    page.wait_for_load_state()
+    submit(page, page.locator("main button[type=submit]"))
     page.goto(f"{w.base}/account/security")
 
 
@@ -217,7 +227,7 @@ def recovery_codes(page, w):
     secret = page.inner_text("main code")
     page.fill("input[name=password]", login[1])
     page.fill("input[name=code]", pyotp.TOTP(secret).now())
-    page.locator("main form button[type=submit]").first.click()
+    submit(page, page.locator("main form button[type=submit]").first)
 
 
 def lockout_notice(page, w):
@@ -233,16 +243,14 @@ def profile_code_waiting(page, w):
     sign_in(page, w.base, login)
     page.goto(f"{w.base}/account/profile")
     page.fill("input[name=email]", f"new{w.counter}@acme.example")
-    page.locator("#contact form button[type=submit]").first.click()
-    page.wait_for_load_state()
+    submit(page, page.locator("#contact form button[type=submit]").first)
 
 
 def profile_refused(page, w):
     """R3: another account's email, refused on the form."""
     page.goto(f"{w.base}/account/profile")
     page.fill("input[name=email]", "owner@acme.example")
-    page.locator("#contact form button[type=submit]").first.click()
-    page.wait_for_load_state()
+    submit(page, page.locator("#contact form button[type=submit]").first)
 
 
 def registered(page, w):
@@ -252,7 +260,7 @@ def registered(page, w):
     page.fill("input[name=email]", f"o@shop{w.counter}.example")
     page.fill("input[name=password]", "a long password")
     page.fill("input[name=confirm_password]", "a long password")
-    page.click("main button[type=submit]")
+    submit(page, "main button[type=submit]")
 
 
 def activated(page, w):
@@ -261,7 +269,7 @@ def activated(page, w):
         f"fresh{w.counter}", email=f"o@fresh{w.counter}.example", password="a long pw 1"
     )
     page.goto(w.base + _link("activation"))
-    page.click("main button[type=submit]")
+    submit(page, "main button[type=submit]")
 
 
 def reset_done(page, w):
@@ -271,14 +279,14 @@ def reset_done(page, w):
     page.goto(w.base + _link("password_reset_link"))
     page.fill("input[name=new_password]", "a brand new password")
     page.fill("input[name=confirm_password]", "a brand new password")
-    page.click("main button[type=submit]")
+    submit(page, "main button[type=submit]")
 
 
 def owner_resets_bob(page, w):
     bob = accounts.find_by_login_name("acme:bob")
     page.goto(f"{w.base}/console/staff/{bob.public_id}")
     page.once("dialog", lambda dialog: dialog.accept())
-    page.locator("form[action$='/reset-password'] button").click()
+    submit(page, page.locator("form[action$='/reset-password'] button"))
 
 
 def api_clients_listed(page, w):
@@ -297,7 +305,7 @@ def api_client_created(page, w):
     w.counter += 1
     page.goto(f"{w.base}/console/api-clients")
     page.fill("input[name=name]", f"Sync {w.counter}")
-    page.locator("main form button[type=submit]").first.click()
+    submit(page, page.locator("main form button[type=submit]").first)
 
 
 def scim_client_created(page, w):
@@ -306,7 +314,7 @@ def scim_client_created(page, w):
     page.goto(f"{w.base}/console/api-clients")
     page.fill("input[name=name]", f"Entra {w.counter}")
     page.select_option("select[name=kind]", "scim")
-    page.locator("main form button[type=submit]").first.click()
+    submit(page, page.locator("main form button[type=submit]").first)
 
 
 def _waiting_photo(login: str) -> None:
@@ -351,7 +359,7 @@ def unsubscribe_link(click: bool) -> Step:
         token = subscriptions.unsubscribe_token(alice, kind_id="event_trade_dispute")
         page.goto(f"{w.base}/unsubscribe/{token}")
         if click:
-            page.click("main button[type=submit]")
+            submit(page, "main button[type=submit]")
 
     return step
 

@@ -73,5 +73,6 @@ def test_r27_store_switcher_page(page, live_server, demo_rp):  # noqa: F811
     page.wait_for_url(f"{live_server}/rp/callback*")
     page.goto(f"{live_server}/stores")
     assert "Working in Acme Official SG" in page.inner_text("body")
-    page.click("button:has-text('Acme Official MY')")
+    with page.expect_navigation():
+        page.click("button:has-text('Acme Official MY')")
     assert "Working in Acme Official MY" in page.inner_text("body")

@@ -59,7 +59,8 @@ def test_r25_the_owner_edits_the_routing_table_in_the_browser(page, shop, live_s
     disputes.locator("select[name=accounts]").select_option(
         [shop.alice.public_id, shop.carol.public_id]
     )
-    disputes.get_by_role("button", name="Save").click()
+    with page.expect_navigation():  # back to this same address: wait_for_url alone returns at once
+        disputes.get_by_role("button", name="Save").click()
     page.wait_for_url(f"{live_server}/console/notifications")
     assert "Saved: who is emailed for Trade dispute." in page.locator(".success").inner_text()
 
@@ -68,14 +69,16 @@ def test_r25_the_owner_edits_the_routing_table_in_the_browser(page, shop, live_s
     fraud = card(page, "fraud_complaint")
     fraud.get_by_label("A staff group").check()
     fraud.locator("select[name=group]").select_option(str(shop.group.id))
-    fraud.get_by_role("button", name="Save").click()
+    with page.expect_navigation():
+        fraud.get_by_role("button", name="Save").click()
     page.wait_for_url(f"{live_server}/console/notifications")
     assert fits(page)
 
     # A mistake is shown on its own card, and nothing is saved.
     rfq = card(page, "rfq_matched")
     rfq.get_by_label("Named accounts").check()
-    rfq.get_by_role("button", name="Save").click()
+    with page.expect_navigation():
+        rfq.get_by_role("button", name="Save").click()
     assert (
         "Name at least one account"
         in card(page, "rfq_matched").locator("[role=alert]").inner_text()

@@ -36,8 +36,8 @@ def test_issue19_item5_owner_creates_a_scim_client_and_sees_url_and_token(
         page.goto(f"{base}/console/api-clients")
         page.fill("input[name=name]", name)
         page.select_option("select[name=kind]", "scim")
-        page.locator("main form button[type=submit]").first.click()
-        page.wait_for_load_state()
+        with page.expect_navigation():  # wait_for_load_state could still see this page loaded
+            page.locator("main form button[type=submit]").first.click()
 
         assert page.locator("html").get_attribute("lang") == lang
         heading = page.locator("main h1").inner_text()

@@ -450,10 +450,12 @@ def test_r23_r6_owner_makes_a_role_and_a_group_in_the_browser_and_alices_token_c
     page.goto(f"{live_server}/console/groups")
     page.select_option("select[name=store]", sg.public_id)
     page.fill("input[name=name]", "Pre-sale")
-    page.click("button:has-text('Create group')")
+    with page.expect_navigation():
+        page.click("button:has-text('Create group')")
     assert "The group Pre-sale was created in Acme SG." in page.inner_text("main")
     page.select_option("select[name=account]", alice.public_id)
-    page.click("button:has-text('Add to group')")
+    with page.expect_navigation():
+        page.click("button:has-text('Add to group')")
     assert "acme:alice joined Pre-sale in Acme SG." in page.inner_text("main")
     assert no_sideways_scroll(page)
     page.set_viewport_size({"width": 390, "height": 844})
