@@ -11,6 +11,7 @@ from idp.i18n import LANG_COOKIE, LANG_COOKIE_AGE, NATIVE_NAMES, _, match, zone_
 from idp.oauth import clients
 from idp.oauth.store_context import choose
 from idp.services import preferences, privacy, second_factors
+from idp.web.display_names import marketplace_name
 from idp.web.sso import current_account, current_session, safe_next
 
 bp = Blueprint("home", __name__)
@@ -27,7 +28,7 @@ def index():
     account = sso.account
     by_marketplace: dict[str, list] = {}
     for store in account.stores:
-        by_marketplace.setdefault(store.marketplace.name, []).append(store)
+        by_marketplace.setdefault(marketplace_name(store.marketplace), []).append(store)
     return render_template(
         "home/index.html",
         account=account,
