@@ -5,15 +5,19 @@ anyone)."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.i18n import LANG_COOKIE, LANG_COOKIE_AGE, NATIVE_NAMES, _, match, zone_of
 from idp.oauth import clients
 from idp.oauth.store_context import choose
 from idp.services import preferences, privacy, second_factors
 from idp.web.display_names import marketplace_name
-from idp.web.sso import current_account, current_session, safe_next
+from idp.web.sso import current_session, safe_next, viewer_account
 
+log = logging.getLogger(__name__)
 bp = Blueprint("home", __name__)
 # Where a switch may come from to change the account's language (Fetch Metadata): one of our
 # pages, the address bar or a bookmark (``none``), or a browser that does not say (None).
@@ -58,9 +62,12 @@ def choose_language():
     if locale is None:
         back.delete_cookie(LANG_COOKIE, path="/")
         return back
-    account = current_account()
+    account = viewer_account()  # None too when sessions cannot be read: the cookie still works
     if account is not None and request.headers.get("Sec-Fetch-Site") in OUR_OWN:
-        preferences.choose_language(account, locale)
+        try:
+            preferences.choose_language(account, locale)
+        except SQLAlchemyError:  # the page's language changes anyway; the saved one next time
+            log.warning("could not save the language of account %s", account.id, exc_info=True)
     back.set_cookie(
         LANG_COOKIE,
         locale,
