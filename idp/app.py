@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         avatars,
         console,
         direct,
+        display_names,
         errors,
         events,
         headers,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ops.init_app(app)
     headers.init_app(app)
     sso.init_app(app)
+    display_names.init_app(app)
     app.register_blueprint(ops.bp)
     app.register_blueprint(home.bp)
     app.register_blueprint(avatars.bp)

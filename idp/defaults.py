@@ -274,6 +274,10 @@ SCIM_RATE_LIMIT = 3000
 # Random bytes of a SCIM client's long-lived bearer token (256 bits, base64url after "scim_"):
 # Entra ID and Okta keep it for months, so it must not be guessable in that time or ever.
 SCIM_TOKEN_BYTES = 32
+# The console's "last call" of a SCIM client is written at most this often per client (seconds):
+# a minute's precision tells an owner the platform is connected, and a first sync's burst of
+# thousands of calls costs one UPDATE a minute, not one per call.
+SCIM_LAST_CALL_EVERY = 60
 # --- inquiry allocation (R24, issue 18) -----------------------------------------------------------
 
 # A chat app's heartbeat keeps a member online this long (IDP_PRESENCE_TTL overrides it, seconds):

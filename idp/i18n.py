@@ -14,6 +14,10 @@ Tags are matched by language and script: ``zh``, ``zh-CN``, ``zh-Hans`` and ``zh
 Simplified Chinese; ``zh-TW`` and ``zh-Hant`` would be Traditional once its catalog exists (until
 then Simplified).
 
+**The language of an email** to an account: its own language, else (when the account itself
+causes the email from a page, signed in) the language that page asks for, else its company's,
+else English (``language_of``). The switcher, used signed in, saves the account's language.
+
 **What is never translated:** protocol answers (OAuth error codes and every JSON
 ``error_description`` stay English, ``english``), and what people typed (company and sub-names,
 nicknames, store names).
@@ -168,10 +172,15 @@ def select_locale() -> str:
     """Flask-Babel's locale selector (see the module's docstring for the order)."""
     if not has_request_context():
         return DEFAULT_LOCALE
+    return _asked_locale(_account_language()) or DEFAULT_LOCALE
+
+
+def _asked_locale(account_language: str | None) -> str | None:
+    """The page's language as this request asks for it, or None when nothing does."""
     chosen = (
         match(request.cookies.get(LANG_COOKIE))
         or first_match(_requested_ui_locales())
-        or match(_account_language())
+        or match(account_language)
     )
     if chosen:
         return chosen
@@ -179,7 +188,22 @@ def select_locale() -> str:
     for requested, quality in request.accept_languages:
         if quality > 0 and (found := match(requested)):
             return found
-    return DEFAULT_LOCALE
+    return None
+
+
+def _page_language_of(account) -> str | None:
+    """For an email to an account that saved no language: the language its own page asks for
+    (the switcher's cookie, the app's ``ui_locales``, the browser's), when the account itself,
+    signed in, is making this request (it asked for a code, added a factor). None for an email
+    someone else or the system causes: their page says nothing of the recipient."""
+    if account is None or getattr(account, "id", None) is None or not has_request_context():
+        return None
+    from idp.web.sso import viewer_account
+
+    viewer = viewer_account()
+    if viewer is None or viewer.id != account.id:
+        return None
+    return _asked_locale(None)
 
 
 # --- time zones -----------------------------------------------------------------------------
@@ -319,11 +343,15 @@ def english(text) -> str:
 
 @contextlib.contextmanager
 def language_of(account=None, locale: str | None = None):
-    """Render in ``locale``, else the account's language, else its company's (an email to it)."""
+    """The language of an email (or text) to ``account``, the one rule of the README: ``locale``
+    when the caller names one, else the account's own (its preferences, or the switcher used
+    signed in), else the language of the page the account is reading when it causes the email
+    itself, else its company's, else English."""
     company = getattr(account, "company", None)
     chosen = (
         (match(locale) if locale else None)
         or match(getattr(account, "language", None))
+        or _page_language_of(account)
         or match(getattr(company, "language", None))
         or DEFAULT_LOCALE
     )

@@ -76,6 +76,48 @@ def store(owner, name: str):
 # --- roles --------------------------------------------------------------------------------------
 
 
+def test_zh_pages_name_builtin_roles_and_marketplaces_in_chinese_tokens_keep_them(
+    ctx, console, acme, make
+):
+    """Built-in role names and marketplace names are the system's own words: a Chinese page
+    shows them in Chinese. What the owner typed (a custom role, a built-in role renamed, store
+    names) stays as typed, and tokens carry the stored English role names and the marketplace
+    codes whatever the page's language."""
+    make.store(acme, "taobao-cn", name="Acme 淘宝旗舰店")
+    alice = accounts.get_sub_account(acme, "alice")
+    night = roles.create_role(acme, "Night shift", ["orders:view"])
+    marketing = roles.get_role(acme, "Marketing")
+    roles.update_role(acme, marketing, name="Promo team")
+    accounts.update_sub_account(
+        acme, alice, roles=[roles.get_role(acme, "Customer Service").id, night.id]
+    )
+    db.session.commit()
+    zh = {"Accept-Language": "zh-CN"}
+
+    row = text_of(console.get("/console/staff", headers=zh)).split("acme:alice", 1)[1]
+    row = row.split("</tr>", 1)[0]
+    assert "客服" in row and "Night shift" in row and "Customer Service" not in row
+    listed = text_of(console.get("/console/roles", headers=zh))
+    assert "销售助理" in listed and "Sales Assistant" not in listed
+    assert "Promo team" in listed and "Night shift" in listed  # as typed
+    home = text_of(console.get("/", headers=zh))
+    assert "Shopee 新加坡" in home and "淘宝" in home and "Acme 淘宝旗舰店" in home
+    assert "Shopee Singapore" not in home and "Taobao" not in home
+    stores_page = text_of(console.get("/console/stores", headers=zh))
+    assert "Shopee 马来西亚" in stores_page and "Shopee Malaysia" not in stores_page
+    english = text_of(console.get("/console/staff", headers={"Accept-Language": "en"}))
+    assert "Customer Service" in english
+
+    rp = flow.register("Seller center")
+    claims = flow.jwt_payload(
+        flow.token_set(
+            flow.browser(ctx), rp, login="acme:alice", password=make.PASSWORD, ui_locales="zh-CN"
+        )["access_token"]
+    )
+    assert sorted(claims["roles"]) == ["Customer Service", "Night shift"]
+    assert claims["marketplace"] == "shopee-sg"
+
+
 def test_roles_page_lists_builtin_and_custom_roles_with_permissions_and_holders(
     console, acme, make
 ):

@@ -4,6 +4,7 @@ log and (for R5) by introspection of the staff member's tokens."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -372,6 +373,74 @@ def test_issue19_console_creates_a_scim_client_shows_the_endpoint_once_and_last_
 
     refused = post(owner_web, PAGE, name="", kind="scim")
     assert refused.status_code == 400
+
+
+def test_issue19_item5_a_read_is_a_sync_noted_once_a_minute(web, acme, globex):
+    """An identity platform that only reads (Okta's connection test, a sync with nothing to
+    change) has synced: the console says when it last called, at once. A burst of calls writes
+    that once a minute (one UPDATE, which leaves the client's revision and cached copies be); a
+    refused bearer moves nothing, and another company's client is untouched."""
+    from idp.kv import kv
+    from idp.models import Client
+    from idp.services import api_clients
+    from tests.sql import Statements
+    from tests.test_api_clients import PAGE, signed_in, text_of
+
+    client, _secret, token = api_clients.create_scim(acme, "Okta")
+    other, _secret, other_token = api_clients.create_scim(globex, "Okta")
+    stale, _secret, old_token = api_clients.create_scim(acme, "Entra ID")
+    api_clients.replace_scim_token(acme, stale.client_id)
+    owner_web = signed_in(web.application, "acme")
+
+    def row(client_id: str) -> str:
+        return text_of(owner_web.get(PAGE)).split(client_id, 1)[1].split("</tr>", 1)[0]
+
+    def last_call(of: Client):
+        db.session.expire_all()
+        return db.session.get(Client, of.id).scim_last_call_at
+
+    never = 'data-label="Last synced"><span class="muted">Not yet'
+    assert never in row(client.client_id)
+    revision = db.session.get(Client, client.id).revision
+
+    with Statements() as sql:
+        assert Scim(web, token).get("/Users").status_code == 200
+    writes = [s for s in sql.sent if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert len(writes) == 1 and "clients" in writes[0] and "scim_last_call_at" in writes[0]
+    noted = last_call(client)
+    assert noted is not None
+    assert db.session.get(Client, client.id).revision == revision
+    page_row = row(client.client_id)
+    assert never not in page_row and "No change made yet" in page_row
+
+    with Statements() as sql:  # within the minute: the same answer, no write
+        assert Scim(web, token).get("/Users").status_code == 200
+        assert Scim(web, token).get("/Groups").status_code == 200
+    assert not [s for s in sql.sent if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert last_call(client) == noted
+
+    # Refused bearers: a replaced token, a wrong one. Neither moves anything.
+    for wrong in (old_token, token[:-1] + ("A" if token[-1] != "A" else "B")):
+        assert Scim(web, wrong).get("/Users").status_code == 401
+    assert last_call(stale) is None and never in row(stale.client_id)
+    assert last_call(other) is None
+
+    # A minute later a change is a call too; both show, the change once it differs.
+    kv().delete(f"scim-call:{client.id}")
+    Scim(web, token).ok("POST", "/Users", new_user(), 201)
+    moved = last_call(client)
+    assert moved > noted
+    page_row = row(client.client_id)
+    assert "No change made yet" not in page_row and "Last change" not in page_row
+    for entry in db.session.query(AuditEvent).filter_by(actor=f"api:{client.client_id}"):
+        entry.created_at = moved - timedelta(minutes=2)  # as if the change were older
+    db.session.commit()
+    kv().delete(f"scim-call:{client.id}")
+    assert Scim(web, token).get("/Users").status_code == 200
+    assert last_call(client) > moved and "Last change" in row(client.client_id)
+    assert last_call(other) is None
+    assert Scim(web, other_token).get("/Users").status_code == 200  # globex's own call
+    assert last_call(other) is not None
 
 
 def test_issue19_fuzzed_filters_sorts_selections_and_patches_never_break(scim, acme):

@@ -72,6 +72,9 @@ class Client(db.Model):
     # this unique index; one token per client, so a replacement ends the old one at once.
     scim_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     scim_token_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the SCIM client last called /scim/v2 with a valid bearer, read or write, to within
+    # ``SCIM_LAST_CALL_EVERY`` (``api_clients.note_scim_call``): the console's "last synced".
+    scim_last_call_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Raised by every change (idp.oauth.shared_state): a copy of the client cached in a process
     # is used to issue a token only while the database still has it at this revision.
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

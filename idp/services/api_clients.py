@@ -21,15 +21,23 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_ngettext
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from idp.defaults import MAX_API_CLIENTS, MAX_CLIENT_NAME, SCIM_TOKEN_BYTES
+from idp.defaults import (
+    MAX_API_CLIENTS,
+    MAX_CLIENT_NAME,
+    SCIM_LAST_CALL_EVERY,
+    SCIM_TOKEN_BYTES,
+)
 from idp.errors import Conflict, InvalidInput, LimitReached, NotFound
 from idp.extensions import db
 from idp.i18n import _l
-from idp.models import Account, Client, Company, IssuedToken
+from idp.kv import kv
+from idp.models import Account, AuditEvent, Client, Company, IssuedToken
 from idp.models.base import utcnow
 from idp.models.oauth import CONFIDENTIAL, MERCHANT
 from idp.oauth import shared_state
@@ -37,6 +45,7 @@ from idp.oauth.clients import new_secret
 from idp.oauth.config import ADMIN_SCOPE, SCIM_SCOPE
 from idp.oauth.crypto import token_hash
 from idp.services import audit
+from idp.services.audit import API_ACTOR
 from idp.services.authz import require_owner
 from idp.services.names import normalize
 from idp.services.tx import transaction
@@ -167,14 +176,27 @@ def _create(actor: Account, name: str, *, scim: bool) -> tuple[Client, str]:
     return client, secret
 
 
-def last_synced(actor: Account, clients: list[Client]) -> dict[str, object]:
-    """When each client last changed something (its newest audit entry, which names it as
-    ``api:<client id>``): the console's "last synced" of a SCIM client (issue 19)."""
-    from sqlalchemy import func
+@dataclass(frozen=True)
+class Synced:
+    """A SCIM client's "last synced" on the console (issue 19, item 5): its last call with a
+    valid bearer, read or write (a change is a call too), and its last change, audited."""
 
-    from idp.models import AuditEvent
-    from idp.services.audit import API_ACTOR
+    last_call: datetime
+    last_change: datetime | None
 
+    @property
+    def change_apart(self) -> bool:
+        """Whether the last change is worth a line of its own: calls are noted to within
+        ``SCIM_LAST_CALL_EVERY``, so a change within that of the last call is that call."""
+        return self.last_change is not None and self.last_call - self.last_change >= timedelta(
+            seconds=SCIM_LAST_CALL_EVERY
+        )
+
+
+def last_synced(actor: Account, clients: list[Client]) -> dict[str, Synced]:
+    """By client id, when each client last called and last changed something (its newest
+    audit entry other than a read, which names it as ``api:<client id>``). A client that
+    only read (a platform's connection test, a sync with nothing to change) has called."""
     require_owner(actor)
     names = [API_ACTOR + c.client_id for c in clients]
     if not names:
@@ -188,7 +210,34 @@ def last_synced(actor: Account, clients: list[Client]) -> dict[str, object]:
         )
         .group_by(AuditEvent.actor)
     ).all()
-    return {name[len(API_ACTOR) :]: moment for name, moment in rows}
+    changed = {name[len(API_ACTOR) :]: moment for name, moment in rows}
+    synced = {}
+    for client in clients:
+        change = changed.get(client.client_id)
+        moments = [m for m in (client.scim_last_call_at, change) if m is not None]
+        if moments:
+            synced[client.client_id] = Synced(last_call=max(moments), last_change=change)
+    return synced
+
+
+def scim_call_due(client_pk: int) -> bool:
+    """Whether the client's last call is due to be written: not written in the last
+    ``SCIM_LAST_CALL_EVERY`` (a marker in the shared store, claimed by the caller that gets
+    True), so a first sync's burst of calls costs one write a minute."""
+    return kv().set(f"scim-call:{client_pk}", "1", SCIM_LAST_CALL_EVERY, only_if_absent=True)
+
+
+def note_scim_call(client_pk: int) -> None:
+    """Write that the client (by its row id) called now (the console's "last synced"). Caller
+    commits; called when ``scim_call_due``. Sent on the session's connection, past the ORM's
+    listeners: this column is bookkeeping that no token or cached copy of the client depends
+    on, so it raises no revision and drops no cached client (``idp.oauth.shared_state``),
+    which every other change to a client does."""
+    db.session.connection().execute(
+        update(Client.__table__)
+        .where(Client.__table__.c.id == client_pk)
+        .values(scim_last_call_at=utcnow())
+    )
 
 
 def is_scim(client: Client) -> bool:

@@ -1,5 +1,6 @@
 """An account's own language and time zone (issue 13): the language of its pages (when it has not
-chosen on the page itself) and of its emails, and the zone its dates are shown in."""
+chosen on the page itself) and of its emails, and the zone its dates are shown in. Set on the
+preferences page, and by the language switcher of every page while signed in."""
 
 from __future__ import annotations
 
@@ -46,8 +47,26 @@ def set_preferences(account: Account, *, language: str, timezone: str) -> Accoun
             _l("'%(zone)s' is not a time zone (for example Asia/Shanghai)", zone=zone[:60]),
             field="timezone",
         )
+    return _save(account, locale, zone or None)
+
+
+@transaction
+def choose_language(account: Account, language: str) -> Account:
+    """The language switcher of every page, used signed in: the language becomes the
+    account's, as if chosen on the preferences page, so that its emails and its pages on
+    other browsers speak it too; its time zone stays. A language it has already changes and
+    records nothing."""
+    locale = i18n.match(language)
+    if locale is None:
+        raise InvalidInput(_l("Choose one of the languages offered"), field="language")
+    if locale == account.language:
+        return account
+    return _save(account, locale, account.timezone)
+
+
+def _save(account: Account, language: str | None, timezone: str | None) -> Account:
     before = {"language": account.language, "timezone": account.timezone}
-    account.language, account.timezone = locale, zone or None
+    account.language, account.timezone = language, timezone
     audit.record(
         account,
         "account.preferences_changed",

@@ -17,6 +17,7 @@ selection. Entra ID's and Okta's non-standard ``PATCH`` forms are rewritten to R
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from scim2_models import (
     AuthenticationScheme,
     Bulk,
@@ -47,6 +49,7 @@ from scim2_models import (
     Sort,
 )
 from scim2_models import Error as ScimErrorMessage
+from sqlalchemy.exc import SQLAlchemyError
 
 from idp.defaults import (
     SCIM_MAX_BULK_OPERATIONS,
@@ -88,6 +91,7 @@ from idp.scim.resources import (
 from idp.services import api_clients, audit, groups
 from idp.web.api_v1 import access, once
 
+log = logging.getLogger(__name__)
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 MEDIA = "application/scim+json"
 PUBLIC = ("scim.service_provider_config", "scim.resource_types", "scim.schemas")
@@ -223,6 +227,8 @@ def admit():
     )
     g.scim_actor = actor
     g.scim_audit = audit.bind_api_caller(g.scim_client.client_id, own_client=True)
+    # Admitted: the console's "last synced" counts this call (ids read now, while loaded).
+    g.scim_call = (g.scim_client.id, g.scim_client.client_id)
     return None
 
 
@@ -231,6 +237,26 @@ def unbind(_exc):
     binding = g.pop("scim_audit", None)
     if binding is not None:
         audit.unbind_api_caller(binding)
+
+
+@bp.after_request
+def note_call(response):
+    """The console's "last synced" (issue 19, item 5): an admitted call (a valid bearer, within
+    the rate limit), read or write, answered without a server error, is written after the
+    answer, at most once a minute per client, and never at the answer's expense."""
+    call = g.pop("scim_call", None)
+    if call is None or response.status_code >= 500:
+        return response
+    client_pk, client_id = call
+    try:
+        if api_clients.scim_call_due(client_pk):
+            db.session.rollback()  # what the call changed is committed: write the note alone
+            api_clients.note_scim_call(client_pk)
+            db.session.commit()
+    except (SQLAlchemyError, RedisError):
+        db.session.rollback()
+        log.warning("could not note the call of SCIM client %s", client_id, exc_info=True)
+    return response
 
 
 @bp.after_request

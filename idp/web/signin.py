@@ -35,6 +35,7 @@ from idp.oauth.tokens import issuer, jose_header
 from idp.services import accounts, outbox, passkeys, second_factors, throttle, totp
 from idp.services.names import normalize
 from idp.web import ceremonies
+from idp.web.display_names import marketplace_name
 from idp.web.headers import never_cached
 from idp.web.sso import (
     clear_cookie,
@@ -499,7 +500,7 @@ def store_switcher():
     active = choose(account, None, current_id=sso.active_store_id)
     by_marketplace: dict[str, list] = {}
     for store in account.stores:
-        by_marketplace.setdefault(store.marketplace.name, []).append(store)
+        by_marketplace.setdefault(marketplace_name(store.marketplace), []).append(store)
     return render_template(
         "signin/stores.html",
         account=account,

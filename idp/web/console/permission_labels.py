@@ -76,7 +76,8 @@ MAIN_ONLY_LABELS = {
     "consumer:signin": _l("Sign in to buyer apps"),
 }
 
-# The built-in roles' descriptions as seeded (their names are data: tokens carry them as they are)
+# The built-in roles' descriptions as seeded (their names: ``idp.web.display_names``; tokens
+# carry the stored English names as they are)
 TEMPLATE_DESCRIPTIONS = {
     "sales_assistant": _l(
         "Puts new products on display; manages products, product groups and the photo bank"

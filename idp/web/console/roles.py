@@ -14,6 +14,7 @@ from idp.services import roles as role_service
 from idp.services.permissions import MAX_CUSTOM_ROLES
 from idp.web.console import bp, done, form_list, form_text, owner
 from idp.web.console import permission_labels as labels
+from idp.web.display_names import role_name
 
 ROLE = "/roles/<int(max=2147483647):role_id>"  # beyond a database integer: simply not found
 
@@ -95,7 +96,7 @@ def role_new():
             "%(role)s was created with %(num)d permission.",
             "%(role)s was created with %(num)d permissions.",
             len(role.permissions),
-            role=role.name,
+            role=role_name(role),
         ),
         "console.roles",
     )
@@ -107,7 +108,7 @@ def role_edit(role_id: int):
     role = role_service.get_role(owner(), role_id)
     if request.method == "GET":
         return _form_page(role)
-    before = role.name
+    before, shown_before = role.name, role_name(role)
     try:
         role_service.update_role(
             owner(),
@@ -125,15 +126,15 @@ def role_edit(role_id: int):
             "%(before)s is now called %(role)s and has %(num)d permission.",
             "%(before)s is now called %(role)s and has %(num)d permissions.",
             count,
-            before=before,
-            role=role.name,
+            before=shown_before,
+            role=role_name(role),
         )
     else:
         message = ngettext(
             "%(role)s was saved with %(num)d permission.",
             "%(role)s was saved with %(num)d permissions.",
             count,
-            role=role.name,
+            role=role_name(role),
         )
     return done(message, "console.roles")
 
@@ -142,7 +143,7 @@ def role_edit(role_id: int):
 def role_delete(role_id: int):
     """Refused while someone holds the role (departed staff included)."""
     role = role_service.get_role(owner(), role_id)
-    name = role.name
+    name = role_name(role)
     try:
         role_service.delete_role(owner(), role)
     except DomainError as exc:

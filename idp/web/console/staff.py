@@ -15,6 +15,7 @@ from idp.oauth import sessions
 from idp.services import accounts, groups, profile, roles, stores, totp
 from idp.services.accounts import ACTIVE_STAFF, ALL_STAFF, DEPARTED_STAFF
 from idp.web.console import bp, done, form_list, form_text, owner
+from idp.web.display_names import role_name
 
 STATUSES = (ACTIVE_STAFF, DEPARTED_STAFF, ALL_STAFF)
 
@@ -74,7 +75,7 @@ def _company_choices():
     company_stores = stores.list_stores(actor)
     return {
         "all_stores": company_stores,
-        "role_options": [(str(r.id), r.name) for r in roles.list_roles(actor)],
+        "role_options": [(str(r.id), role_name(r)) for r in roles.list_roles(actor)],
         "store_options": [(s.public_id, s.name) for s in company_stores],
         "group_options": [
             (str(g.id), f"{g.store.name} · {g.name}") for g in groups.list_groups(actor)
