@@ -23,7 +23,9 @@ Usage (PostgreSQL and Redis as for ``make bench``)::
 
 With ``PYTHONPATH`` naming another checkout it measures that one's code (a before and after).
 
-It makes its own database (``idp_signin_profile``) and uses Redis database 13."""
+It makes its own database (``idp_signin_profile``, or ``IDP_PROFILE_DATABASE``) and uses Redis
+database 13 (``IDP_PROFILE_REDIS``): two runs at once (a before and an after, under the same load)
+each need their own."""
 
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ import urllib.parse
 from pathlib import Path
 
 PG_ADMIN = os.environ.get("IDP_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DATABASE = "idp_signin_profile"
+DATABASE = os.environ.get("IDP_PROFILE_DATABASE", "idp_signin_profile")
 REDIS = os.environ.get("IDP_PROFILE_REDIS", "redis://127.0.0.1:6379/13")
 BASE = "http://127.0.0.1:8765"
 REDIRECT = f"{BASE}/cb"
