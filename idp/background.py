@@ -10,8 +10,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 
+from idp import rowcache
 from idp.extensions import db
 from idp.models.base import utcnow
 
@@ -101,16 +102,23 @@ def lease_due(model, done, *, limit: int = 50, lease_seconds: int = 60):
         .order_by(model.id)
         .limit(limit)
     ).all()
+    # The lease answers with the whole row, which then needs no query of its own.
+    columns = [getattr(model, attr.key) for attr in inspect(model).column_attrs]
     for row_id in due:
-        leased = db.session.execute(
-            update(model)
-            .where(model.id == row_id, done.is_(None), model.next_attempt_at <= now)
-            .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        leased = (
+            db.session.execute(
+                update(model)
+                .where(model.id == row_id, done.is_(None), model.next_attempt_at <= now)
+                .values(next_attempt_at=now + timedelta(seconds=lease_seconds))
+                .returning(*columns)
+                .execution_options(synchronize_session=False)
+            )
+            .mappings()
+            .first()
+        )
         db.session.commit()
-        if leased:  # else another instance has it
-            yield db.session.get(model, row_id)
+        if leased is not None:  # else another instance has it
+            yield rowcache.attached(model, dict(leased))
 
 
 def record_attempt(row, error: str | None, *, done: str, max_attempts: int, max_delay: int) -> None:

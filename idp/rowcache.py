@@ -41,6 +41,13 @@ def load(cls, text: str, *, attach: bool = True):
     mapper = inspect(cls)
     if values.keys() != {attr.key for attr in mapper.column_attrs}:
         return None  # written by a release with other columns: read the database instead
+    return attached(cls, values, attach=attach)
+
+
+def attached(cls, values: dict, *, attach: bool = True):
+    """The persistent object of a row whose every column value is in hand (``load``; an UPDATE
+    … RETURNING), with no query: the one already in the session if any."""
+    mapper = inspect(cls)
     key = mapper.identity_key_from_primary_key(
         [values[column.key] for column in mapper.primary_key]
     )

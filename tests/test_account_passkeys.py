@@ -18,6 +18,7 @@ from idp.models import Account, OutboxMessage, Passkey, SsoSession
 from idp.services import accounts, audit, passkeys, second_factors, totp
 from tests import oidc_flow as flow
 from tests.authenticator import Authenticator
+from tests.sql import Statements
 
 ORIGIN = "http://localhost"
 
@@ -573,6 +574,74 @@ def test_r19_a_passkey_counts_as_a_second_factor_in_python_and_sql(owner, alice,
     assert with_one == {a.name for a in (alice, bob, carol) if second_factors.has_any(a)}
     assert with_one == {"alice", "bob"} and without == {"carol"}
     assert companies.staff_without_second_factor(owner) == 1
+
+
+def with_its_row(account: Account) -> Account:
+    """The account as the password sign-in loads it: whether it holds a passkey read with the
+    row (``passkeys.with_passkey_answer``)."""
+    db.session.expire_all()
+    return accounts.find_by_login_name(account.login_name, passkeys.with_passkey_answer())
+
+
+def holds_passkey(account: Account) -> bool:
+    """``passkeys.has_passkey`` on an account loaded with its answer: no query, and the
+    table's truth."""
+    with Statements() as sql:
+        answer = passkeys.has_passkey(account)
+    assert sql.here == []
+    assert answer == (db.session.query(Passkey).filter_by(account_id=account.id).count() > 0)
+    return answer
+
+
+def test_r19_the_sign_in_reads_whether_an_account_holds_a_passkey_with_its_row(
+    owner, alice, bob, make
+):
+    """R19's check after the password (``totp.is_required``) asks nothing more of the database:
+    the answer comes with the account's row, and it is the table's truth after every way a
+    passkey is added (the forced enrolment, the account centre) or removed (one, R16's reset,
+    R4's hand-over)."""
+    assert holds_passkey(with_its_row(alice)) is False
+    device, other = Authenticator(ORIGIN), Authenticator(ORIGIN)
+    first = register(alice, device)  # the forced enrolment's path
+    assert holds_passkey(with_its_row(alice)) is True
+    ceremony = passkeys.begin_registration(alice)
+    second = second_factors.add_passkey(
+        alice, make.PASSWORD, ceremony.id, other.create(ceremony.options), "Laptop"
+    )
+    assert holds_passkey(with_its_row(alice)) is True
+    proof = proof_by_passkey(alice, device, make.PASSWORD)
+    second_factors.remove_passkey(alice, first.public_id, proof)
+    assert holds_passkey(with_its_row(alice)) is True  # the laptop's is left
+    proof = proof_by_passkey(alice, other, make.PASSWORD)
+    second_factors.remove_passkey(alice, second.public_id, proof)
+    assert holds_passkey(with_its_row(alice)) is False
+
+    register(alice, Authenticator(ORIGIN))
+    totp.reset_totp(owner, alice)  # R16
+    assert holds_passkey(with_its_row(alice)) is False
+    register(bob, Authenticator(ORIGIN))
+    accounts.update_sub_account(owner, bob, name="erin", email="erin@acme.example")  # R4
+    assert holds_passkey(with_its_row(fresh(bob))) is False
+
+
+def test_r19_an_answer_read_with_the_row_follows_changes_made_through_that_row(alice):
+    """Within one transaction, the account object the answer came with says what its passkeys
+    are now, not what they were when it was loaded (removals run in the caller's transaction;
+    a registration's commits)."""
+    register(alice, Authenticator(ORIGIN))
+    register(alice, Authenticator(ORIGIN))
+    loaded = with_its_row(alice)
+    first, second = passkeys.list_for(loaded)
+    passkeys.remove(loaded, first)
+    assert passkeys.has_passkey(loaded) is True
+    passkeys.remove(loaded, second)
+    assert passkeys.has_passkey(loaded) is False
+    db.session.rollback()
+
+    loaded = with_its_row(alice)
+    assert holds_passkey(loaded) is True
+    passkeys.delete_all(loaded)  # R4's hand-over and R16's reset
+    assert passkeys.has_passkey(loaded) is False
 
 
 def test_r19_the_rp_id_setting_must_cover_the_issuer(tmp_path):

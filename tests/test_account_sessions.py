@@ -11,6 +11,7 @@ from idp.extensions import db
 from idp.models import AuditEvent, LogoutDelivery, OutboxMessage, SsoSession
 from idp.services import outbox
 from tests import oidc_flow as flow
+from tests.sql import Statements
 
 pytest_plugins = ["tests.oidc_fixtures", "tests.smtp"]  # owner, alice, rp; smtp
 
@@ -225,3 +226,41 @@ def test_the_device_cookie_is_long_lived_httponly_and_only_its_hash_is_kept(ctx,
         response = flow.sign_in(other, "acme:alice", make.PASSWORD)
         assert response.status_code == 302
         assert any(h.startswith("idp_device=") for h in response.headers.getlist("Set-Cookie"))
+
+
+def _posted_sign_in(web, make):
+    """The login form's POST alone (its GET sends no SQL), with the statements it sent (not
+    the outbox sender's, which may be delivering a notice meanwhile)."""
+    fields = flow.form_fields(web.get("/login?next=/").get_data(as_text=True))
+    with Statements() as sql:
+        response = web.post(
+            "/login", data={**fields, "login": "acme:alice", "password": make.PASSWORD}
+        )
+    assert response.status_code == 302
+    return [" ".join(statement.split()) for statement in sql.here]
+
+
+def test_a_password_sign_in_asks_one_question_about_the_device_and_none_about_passkeys(
+    ctx, owner, make
+):
+    """What issue 17 added to every password sign-in stays cheap (the bench's sign-in): whether
+    the account holds a passkey (R19) comes with its row, and whether the device is known (R22)
+    is one statement, from a new browser as from a known one."""
+    make.staff(owner, "alice", email="alice@acme.example")
+    laptop = device(ctx, WINDOWS_CHROME)
+    flow.sign_in(laptop, "acme:alice", make.PASSWORD)  # the account's first device, on record
+
+    again = device(ctx, WINDOWS_CHROME)  # the laptop's browser, its session cookie gone
+    again.set_cookie("idp_device", laptop.get_cookie("idp_device").value)
+    for web, notices in ((device(ctx, IPHONE), 1), (again, 1)):
+        sent = _posted_sign_in(web, make)
+        selects = [s for s in sent if s.startswith("SELECT")]
+        # the account (and whether it holds a passkey), then the device
+        assert len(selects) == 2, [s[:90] for s in selects]
+        assert "FROM passkeys" in selects[0] and "FROM sso_sessions" in selects[1]
+        writes = sorted(s.split()[2] for s in sent if s.startswith("INSERT"))
+        assert writes == (
+            ["outbox_messages", "sso_sessions"] if web is not again else ["sso_sessions"]
+        )
+        assert len(sent) == len(selects) + len(writes)
+        assert len(new_sign_in_notices()) == notices

@@ -35,8 +35,8 @@ def test_a_refresh_imports_no_key_it_already_holds(ctx):
     with Statements() as sql:
         after = _kid(ring.sign({"sub": "x"}, typ="JWT"))
     assert after == before
-    assert len(sql.sent) == 1 and "signing_keys" in sql.sent[0]
-    assert "private_key_encrypted" not in sql.sent[0]  # nothing decrypted, nothing imported
+    assert len(sql.here) == 1 and "signing_keys" in sql.here[0]
+    assert "private_key_encrypted" not in sql.here[0]  # nothing decrypted, nothing imported
     assert all(ring._get().verifying[kid] is key for kid, key in held.items())
 
 
@@ -58,7 +58,7 @@ def test_a_key_rotated_by_another_instance_is_picked_up_by_the_refresh(ctx):
     with Statements() as sql:
         token = ring.sign({"sub": "x"}, typ="JWT")
     assert _kid(token) == new
-    assert sum("private_key_encrypted" in s for s in sql.sent) == 1  # the new key only
+    assert sum("private_key_encrypted" in s for s in sql.here) == 1  # the new key only
     assert ring.verifying_key(old) is not None  # still published until it retires
     assert jws.deserialize_compact(token, ring.verifying_key(new)).headers()["kid"] == new
 

@@ -17,6 +17,7 @@ from idp.models import OutboxMessage
 from idp.models.base import utcnow
 from idp.services import outbox, registration
 from tests import oidc_flow as flow
+from tests.sql import Statements
 
 if TYPE_CHECKING:
     from tests.smtp import SmtpServer
@@ -106,6 +107,29 @@ def test_outbox_racing_delivery_rounds_send_each_email_once(ctx, make, smtp: Smt
     received = smtp.settle(1.0)
     assert sorted(m["To"] for m in received) == sorted(o.email for o in owners)
     assert len({m["Message-ID"] for m in received}) == 6
+    assert all(r.sent_at is not None and r.attempts == 1 for r in rows())
+
+
+def test_outbox_a_delivery_round_reads_each_message_with_its_lease(ctx, smtp: SmtpServer):
+    """The UPDATE that leases a message answers with its row (RETURNING): a round sends one
+    SELECT (which messages are due), then per message the lease and the attempt's record."""
+    for n in range(3):  # added as rows: nothing wakes the background sender
+        db.session.add(
+            OutboxMessage(
+                channel="email",
+                recipient=f"r{n}@example.com",
+                subject="Hello",
+                text_body="Hello there",
+                kind="password_changed",
+            )
+        )
+    db.session.commit()
+    db.session.remove()  # a round starts with an empty session, as the sender's does
+    with Statements() as sql:
+        sent = outbox.deliver_due()
+    assert sent == 3
+    assert [s.split()[0] for s in sql.here] == ["SELECT"] + ["UPDATE", "UPDATE"] * 3
+    assert sorted(m["To"] for m in smtp.wait_for(3)) == [f"r{n}@example.com" for n in range(3)]
     assert all(r.sent_at is not None and r.attempts == 1 for r in rows())
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
     or_,
     true,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from idp.extensions import db
 from idp.models.base import UTCDateTime, new_public_id, utcnow
@@ -118,6 +118,11 @@ class Account(db.Model):
     manager_id: Mapped[int | None] = mapped_column(
         ForeignKey("accounts.id"), nullable=True, index=True
     )
+
+    # R19: whether the account holds a passkey, read with the row by a query that asks for it
+    # (``passkeys.with_passkey_answer``: the password sign-in's lookup); None when the query did
+    # not ask, and once the row is expired. Read it through ``passkeys.has_passkey``.
+    holds_passkey: Mapped[bool | None] = query_expression()
 
     company: Mapped[Company] = relationship(lazy="joined")
     default_store: Mapped[Store | None] = relationship(foreign_keys=[default_store_id])

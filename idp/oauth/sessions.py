@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from idp import rowcache
 from idp.defaults import SESSION_SEEN_EVERY
@@ -251,21 +251,18 @@ def seen(session_id: int, ip: str) -> None:
 def device_known(account: Account, device_hash: str) -> bool | None:
     """Whether the account signed in on this device before: True, False, or None when the
     account has no device on record yet (its first sign-in, or its first since devices were
-    recorded). Then nothing is "new": the first device is learned without a notice."""
-    rows = db.session.execute(
-        select(SsoSession.device_hash)
-        .where(SsoSession.account_id == account.id, SsoSession.device_hash.is_not(None))
-        .where(SsoSession.device_hash == device_hash)
-        .limit(1)
-    ).first()
-    if rows is not None:
+    recorded). Then nothing is "new": the first device is learned without a notice. One
+    statement answers both questions (each an index probe on ``ix_sso_sessions_account_device``)."""
+    on_record = (SsoSession.account_id == account.id, SsoSession.device_hash.is_not(None))
+    this_one, any_one = db.session.execute(
+        select(
+            exists().where(*on_record, SsoSession.device_hash == device_hash),
+            exists().where(*on_record),
+        )
+    ).one()
+    if this_one:
         return True
-    anything = db.session.execute(
-        select(SsoSession.id)
-        .where(SsoSession.account_id == account.id, SsoSession.device_hash.is_not(None))
-        .limit(1)
-    ).first()
-    return False if anything is not None else None
+    return False if any_one else None
 
 
 def apps_of(rows: list[SsoSession]) -> dict[int, list[str]]:

@@ -30,7 +30,7 @@ from idp.kv import kv
 from idp.models import Account, Company, Role, Store, StoreAssignment
 from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
 from idp.models.base import utcnow
-from idp.services import audit, outbox, passwords, throttle, versions
+from idp.services import audit, outbox, passkeys, passwords, throttle, versions
 from idp.services.authz import require_owner, require_sub_account
 from idp.services.names import (
     normalize,
@@ -48,14 +48,16 @@ WRONG_CREDENTIALS = _l("The login name or password is incorrect")
 # --- R1: finding accounts -------------------------------------------------------------------
 
 
-def find_by_login_name(login: str) -> Account | None:
-    """R1: ``ACME：Alice`` finds ``acme:alice``. One query, on the normalized keys."""
+def find_by_login_name(login: str, *options) -> Account | None:
+    """R1: ``ACME：Alice`` finds ``acme:alice``. One query, on the normalized keys (loader
+    ``options`` ask it for more)."""
     parsed = parse_login_name(login)
     return (
         db.session.query(Account)
         .join(Company, Account.company_id == Company.id)
         .filter(Company.name_key == parsed.company_key)
         .filter(Account.name_key == (parsed.sub_key or "main"))
+        .options(*options)
         .one_or_none()
     )
 
@@ -65,7 +67,9 @@ def authenticate(login: str, password: str) -> Account:
     and cost the same argon2 time; the state of an account is told only to who knows its
     password. Rehashes when the argon2 parameters have changed."""
     try:
-        account = find_by_login_name(login)
+        # Whether it holds a passkey comes with the row: R19's check that follows a right
+        # password (``totp.is_required``) asks nothing more.
+        account = find_by_login_name(login, passkeys.with_passkey_answer())
     except InvalidInput:
         account = None
     if not passwords.verify_password(account.password_hash if account else None, password):

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.orm import with_expression
+from sqlalchemy.orm.attributes import set_committed_value
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -109,10 +111,33 @@ def list_for(account: Account) -> list[Passkey]:
 
 
 def has_passkey(account: Account) -> bool:
+    """Whether the account holds a passkey: the answer read with its row when the query that
+    loaded it asked (``with_passkey_answer``), else one query."""
+    answer = account.__dict__.get("holds_passkey")  # never a load of an expired row
+    if answer is not None:
+        return answer
     return (
         db.session.scalar(select(Passkey.id).where(Passkey.account_id == account.id).limit(1))
         is not None
     )
+
+
+def holds_passkey_clause():
+    """``has_passkey`` as a condition on ``Account`` rows, for lists and counts
+    (``second_factors.has_any_clause``) and for ``with_passkey_answer``."""
+    return exists(select(Passkey.id).where(Passkey.account_id == Account.id))
+
+
+def with_passkey_answer():
+    """A loader option: the account's row comes with whether it holds a passkey, so that the
+    password sign-in asks no second question for R19's check (``totp.is_required``)."""
+    return with_expression(Account.holds_passkey, holds_passkey_clause())
+
+
+def _answer(account: Account, holds: bool | None) -> None:
+    """The account's passkeys changed in this transaction: what ``has_passkey`` answers now
+    (None: ask the database), in place of an answer read with its row before."""
+    set_committed_value(account, "holds_passkey", holds)
 
 
 def user_handle(account: Account) -> bytes:
@@ -193,6 +218,7 @@ def register(account: Account, ceremony_id: str, credential: str, name: str) -> 
     )
     db.session.add(passkey)
     db.session.flush()
+    _answer(account, True)
     audit.record(
         account, "account.passkey_added", company_id=account.company_id, target=account, name=name
     )
@@ -369,6 +395,13 @@ def count(account: Account) -> int:
 def delete_all(account: Account) -> None:
     """Forget every passkey of the account (R4's hand-over, R16's reset). Caller's transaction."""
     db.session.execute(delete(Passkey).where(Passkey.account_id == account.id))
+    _answer(account, False)
+
+
+def remove(account: Account, passkey: Passkey) -> None:
+    """Forget one passkey of the account (``get_own``'s). Caller's transaction."""
+    db.session.delete(passkey)
+    _answer(account, None)  # it may hold others
 
 
 # --- internals ------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from idp.errors import Conflict, Forbidden
-from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Passkey
 from idp.services import audit, outbox, passkeys, passwords, totp
@@ -41,13 +40,11 @@ def has_any(account: Account) -> bool:
 
 def has_any_clause():
     """``has_any`` as a condition on ``Account`` rows (the console's staff filter and count)."""
-    from sqlalchemy import and_, exists, or_, select
-
-    from idp.models import Passkey
+    from sqlalchemy import and_, or_
 
     return or_(
         and_(Account.totp_enabled_at.is_not(None), Account.totp_secret_encrypted.is_not(None)),
-        exists(select(Passkey.id).where(Passkey.account_id == Account.id)),
+        passkeys.holds_passkey_clause(),
     )
 
 
@@ -112,7 +109,7 @@ def remove_passkey(account: Account, public_id: str, proof: Proof) -> None:
     name = passkey.name
     remaining = passkeys.count(account) - 1
     _check_keeps_one(account, remaining > 0 or totp.is_enrolled(account))
-    db.session.delete(passkey)
+    passkeys.remove(account, passkey)
     if remaining == 0 and not totp.is_enrolled(account):
         totp.clear_recovery_codes(account)  # nothing left for them to stand in for
     audit.record(
