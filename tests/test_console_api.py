@@ -234,6 +234,18 @@ def test_r16_console_end_sessions(ctx, owner_web, alice):
     assert len(live_sessions(fresh_owner(alice))) == 1  # the owner's own session goes on
 
 
+def test_r16_console_end_sessions_when_none_open(ctx, owner_web, alice):
+    """No "0 sessions ended": the owner reads that there was nothing to end."""
+    assert live_sessions(alice) == []
+    response = owner_web.post(
+        f"/console/staff/{alice.public_id}/end-sessions", data={"csrf_token": csrf(owner_web)}
+    )
+    assert response.status_code == 302
+    page = owner_web.get(flow.location(response)).text
+    assert "acme:alice had no open sessions." in page
+    assert "0 session" not in page
+
+
 def fresh_owner(account: Account) -> Account:
     db.session.expire_all()
     return db.session.query(Account).filter_by(company_id=account.company_id, kind="main").one()

@@ -410,13 +410,18 @@ def end_sessions(ident: str):
         ended = sessions.end_sessions_by_owner(owner(), account)
     except DomainError as exc:
         return _list_page(error=exc.message, status=exc.status)
-    return done(
+    message = (
         ngettext(
             "%(num)d session of %(name)s ended.",
             "%(num)d sessions of %(name)s ended.",
             ended,
             name=account.login_name,
-        ),
+        )
+        if ended
+        else _("%(name)s had no open sessions.", name=account.login_name)
+    )
+    return done(
+        message,
         "console.staff_member",
         ident=account.public_id,
     )
