@@ -219,6 +219,13 @@ def test_issue18_the_staff_page_shows_and_sets_the_team(ctx, owner, team, make):
     assert "acme:bob now reports to acme:erin." in web.get(bob).get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Account, team["bob"].id).manager_id == erin.id
+    stale = web.post(  # the version read before the move: another tab's change is kept
+        f"{bob}/reports-to",
+        data={"csrf_token": fields["csrf_token"], "team_version": fields["team_version"]},
+    )
+    assert stale.status_code == 409
+    db.session.expire_all()
+    assert db.session.get(Account, team["bob"].id).manager_id == erin.id
     cleared = web.post(f"{bob}/reports-to", data={"csrf_token": fields["csrf_token"]})
     assert cleared.status_code == 302
     assert "acme:bob reports to nobody now." in web.get(bob).get_data(as_text=True)

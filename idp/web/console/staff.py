@@ -399,7 +399,10 @@ def reports_to(ident: str):
     try:
         manager = accounts.get_sub_account(actor, chosen) if chosen else None
         inquiries.set_member_rules(
-            actor, account, manager=manager, expected_version=form_text("version", 40) or None
+            actor,
+            account,
+            manager=manager,
+            expected_version=form_text("team_version", 40) or None,
         )
     except DomainError as exc:
         return _form_page(
