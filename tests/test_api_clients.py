@@ -333,3 +333,18 @@ def test_issue16_the_consoles_client_works_at_the_admin_api_at_once_and_stops_wh
     post(owner_web, f"{PAGE}/{rp.client_id}/revoke")
     after = web.get("/api/v1/staff", headers=bearer)
     assert after.status_code == 401 and after.get_json()["error"] == "invalid_token"
+
+
+def test_issue16_r21_the_list_says_what_a_client_counts_as_and_dates_are_one_format(
+    owner_web, acme
+):
+    """R21: the list says an API client is a third party for the privacy levels (not "a
+    third-party app of your company", wrong for the owner's own ERP); and a row shows its dates
+    in one format (a SCIM token's date was short, the others medium)."""
+    assert post(owner_web, PAGE, name="HR sync", kind="scim").status_code == 200
+    listed = text_of(owner_web.get(PAGE))
+    assert "counts as a third-party app" in listed and "third-party app of your" not in listed
+    made = re.search(r"SCIM token made ([^<]+)<", listed).group(1)
+    medium = r"[A-Z][a-z]{2} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d\s[AP]M \(UTC\)"
+    assert re.fullmatch(medium, made), made
+    assert not re.search(r"\d{1,2}/\d{1,2}/\d{2}, ", listed)  # no short date anywhere

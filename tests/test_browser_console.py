@@ -239,3 +239,39 @@ def test_issue16_an_api_client_made_in_the_browser_works_and_stops_when_revoked(
     assert "ERP sync is revoked" in page.inner_text("[role=status]")
     assert get_token().json()["error"] == "invalid_client"
     assert introspected(shop, got.json()["access_token"]) == {"active": False}
+
+
+def test_the_console_header_is_compact_on_a_phone(browser, shop):
+    """At 390 px the top bar and the console's sections took about 300 px (3 rows and 4 rows of
+    pills) before any content: now the page's heading starts within 200 px, the sections are
+    one row that scrolls inside itself with the current one in sight, and nothing scrolls the
+    page sideways."""
+    page = owner_page(browser, shop)
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/console/staff", "/console/api-clients"):
+        page.goto(f"{shop.base}{path}")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        assert page.locator("main h1").bounding_box()["y"] < 200
+        pills = {
+            round(box["y"])
+            for box in map(lambda a: a.bounding_box(), page.locator("nav.console-nav a").all())
+        }
+        assert len(pills) == 1  # one row
+        current = page.locator("nav.console-nav a[aria-current=page]").bounding_box()
+        assert current["x"] >= 0 and current["x"] + current["width"] <= 390
+        search = page.locator("input[type=search]")
+        if search.count():  # its hint is read in full
+            assert search.bounding_box()["width"] > 300  # the whole row
+
+
+def test_issue16_the_api_client_status_keeps_one_line(browser, shop):
+    page = owner_page(browser, shop)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{shop.base}/console/api-clients")
+    page.fill("input[name=name]", "HR sync")
+    page.select_option("select[name=kind]", "scim")
+    page.click("main button:has-text('Create the API client')")
+    page.goto(f"{shop.base}/console/api-clients")
+    badge = page.locator("td .badge:has-text('In use')").bounding_box()
+    line = page.locator("td .badge:has-text('SCIM')").bounding_box()
+    assert badge["height"] <= line["height"] + 1  # one line, not two

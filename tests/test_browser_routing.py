@@ -56,9 +56,10 @@ def test_r25_the_owner_edits_the_routing_table_in_the_browser(page, shop, live_s
     # Named accounts for trade disputes: alice and carol.
     disputes = card(page, "trade_dispute")
     disputes.get_by_label("Named accounts").check()
-    disputes.locator("select[name=accounts]").select_option(
-        [shop.alice.public_id, shop.carol.public_id]
-    )
+    for who in (shop.alice, shop.carol):  # checkboxes: no Ctrl or ⌘ needed, touch works
+        disputes.locator(f"input[name=accounts][value='{who.public_id}']").check()
+    assert "Ctrl" not in page.inner_text("main")
+    assert disputes.locator("fieldset legend").first.inner_text() == "Send to"
     with page.expect_navigation():  # back to this same address: wait_for_url alone returns at once
         disputes.get_by_role("button", name="Save").click()
     page.wait_for_url(f"{live_server}/console/notifications")
@@ -83,6 +84,16 @@ def test_r25_the_owner_edits_the_routing_table_in_the_browser(page, shop, live_s
         "Name at least one account"
         in card(page, "rfq_matched").locator("[role=alert]").inner_text()
     )
+    # the page comes back at its top: a summary there says what failed and links to the card
+    summary = page.locator("main > p.error[role=alert]")
+    assert summary.is_visible() and summary.bounding_box()["y"] < 844
+    assert "Matched to a buyer request (RFQ) was not saved" in summary.inner_text()
+    summary.get_by_role("link").click()
+    page.wait_for_url("**#kind-rfq_matched")
+    assert page.evaluate(
+        "document.getElementById('kind-rfq_matched').getBoundingClientRect().top < 844"
+    )
+    assert fits(page)
 
     db.session.expire_all()
     table = {route.kind: route for route in routing.table(shop.owner)}

@@ -221,6 +221,14 @@ def test_r16_console_reset_second_factor(owner_web, alice):
     assert twice.status_code == 409 and "no second factor" in twice.get_data(as_text=True)
 
 
+def test_r6_forbidden_page_says_its_heading_once(alice_web):
+    """The heading says what is refused; the box under it says who is signed in, not the
+    heading again."""
+    page = unescape(alice_web.get("/console/staff").get_data(as_text=True))
+    assert page.count(OWNER_ONLY) == 1
+    assert "You are signed in as <strong>acme:alice</strong>" in page
+
+
 def test_r16_console_end_sessions(ctx, owner_web, alice):
     alice_web = signed_in(ctx, "acme:alice")
     assert len(live_sessions(alice)) == 1
@@ -232,6 +240,18 @@ def test_r16_console_end_sessions(ctx, owner_web, alice):
     assert live_sessions(alice) == []
     assert alice_web.get("/account/password").status_code == 302
     assert len(live_sessions(fresh_owner(alice))) == 1  # the owner's own session goes on
+
+
+def test_r16_console_end_sessions_when_none_open(ctx, owner_web, alice):
+    """No "0 sessions ended": the owner reads that there was nothing to end."""
+    assert live_sessions(alice) == []
+    response = owner_web.post(
+        f"/console/staff/{alice.public_id}/end-sessions", data={"csrf_token": csrf(owner_web)}
+    )
+    assert response.status_code == 302
+    page = owner_web.get(flow.location(response)).text
+    assert "acme:alice had no open sessions." in page
+    assert "0 session" not in page
 
 
 def fresh_owner(account: Account) -> Account:

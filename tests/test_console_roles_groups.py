@@ -419,6 +419,19 @@ def no_sideways_scroll(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
+def columns_in_sight(page) -> bool:
+    """No table scrolls inside its box either: every column (a role's permissions, its staff,
+    its actions) is in sight, the rows stacked on a phone."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.table-wrap')].every(
+            box => box.scrollWidth <= box.clientWidth + 1
+              && [...box.querySelectorAll('td')].every(cell => {
+                const r = cell.getBoundingClientRect();
+                return r.width === 0 || (r.left >= 0 && r.right <= window.innerWidth);
+              }))"""
+    )
+
+
 def alice_tokens(live_url: str, client, secret: str, make) -> dict:
     """Alice signs in to an app (authorization code with PKCE) and the app redeems the code."""
     verifier, challenge = flow.pkce()
@@ -467,6 +480,8 @@ def test_r23_r6_owner_makes_a_role_and_a_group_in_the_browser_and_alices_token_c
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server}/console/roles")
     assert no_sideways_scroll(page)
+    assert columns_in_sight(page)
+    assert page.locator("tr:has-text('Sales Assistant') summary").is_visible()
 
     page.click("main >> text=New role")
     page.wait_for_url(f"{live_server}/console/roles/new")  # the link's page, not the list's

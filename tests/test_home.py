@@ -181,7 +181,10 @@ def test_unknown_url_is_a_404_page_without_a_stack_trace(client):
     response = client.get("/no/such/page", headers={"Accept": "text/html"})
     assert response.status_code == 404 and response.mimetype == "text/html"
     page = page_of(response)
-    assert "Error 404 (not_found)" in page and "There is no page at this address" in page
+    assert "Page not found" in page and "There is no page at this address" in page
+    # a missing page is no failed action, and the internal code is for programs only
+    assert "did not work" not in page and "not_found" not in page and "Error 404" not in page
+    assert 'href="/"' in page
     assert "Traceback" not in page and "werkzeug" not in page.lower()
 
 

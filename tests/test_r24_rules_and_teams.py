@@ -4,12 +4,15 @@ lists exactly its direct reports, and a cycle is refused."""
 
 from __future__ import annotations
 
+import re
+from html import unescape
+
 import pytest
 
 from idp.errors import InvalidInput, NotFound
 from idp.extensions import db
 from idp.models import Account
-from idp.services import groups, inquiries, roles
+from idp.services import accounts, groups, inquiries, roles
 from tests import oidc_flow as flow
 from tests.admin_api import Api, owner_tool, user_token
 from tests.factories import PASSWORD
@@ -177,3 +180,69 @@ def test_r24_deleting_the_target_group_turns_allocation_off(owner, sg):
     db.session.expire_all()
     store = db.session.get(type(sg), sg.id)
     assert store.inquiry_group_id is None and store.inquiry_allocation is False
+
+
+def owner_web(ctx) -> flow.Browser:
+    web = flow.browser(ctx)
+    assert flow.sign_in(web, "acme", PASSWORD).status_code == 302
+    return web
+
+
+def test_issue18_the_staff_page_shows_and_sets_the_team(ctx, owner, team, make):
+    """Whom a member reports to, and who reports to them, on their staff page; set there through
+    the same service as on a store's page: a cycle is refused with the same message."""
+    web = owner_web(ctx)
+    bob = f"/console/staff/{team['bob'].public_id}"
+    page = web.get(bob).get_data(as_text=True)
+    fields = flow.form_fields(page)
+    selected = re.search(r'<option value="([^"]+)" selected>acme:alice</option>', page)
+    assert selected and selected.group(1) == team["alice"].public_id
+    assert re.search(r"Reporting to acme:bob:\s*acme:dave", page)
+    assert "a team is company-wide" in page
+    erin = make.staff(owner, "erin")  # in no store of bob's: still a choice, a team is company-wide
+    assert erin.public_id in web.get(bob).get_data(as_text=True)
+
+    cycle = web.post(
+        f"{bob}/reports-to",
+        data={"csrf_token": fields["csrf_token"], "manager": team["dave"].public_id},
+    )
+    assert cycle.status_code == 400
+    assert "acme:bob cannot report to acme:dave" in unescape(cycle.get_data(as_text=True))
+    db.session.expire_all()
+    assert db.session.get(Account, team["bob"].id).manager_id == team["alice"].id
+
+    moved = web.post(
+        f"{bob}/reports-to",
+        data={"csrf_token": fields["csrf_token"], "manager": erin.public_id},
+    )
+    assert moved.status_code == 302
+    assert "acme:bob now reports to acme:erin." in web.get(bob).get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Account, team["bob"].id).manager_id == erin.id
+    stale = web.post(  # the version read before the move: another tab's change is kept
+        f"{bob}/reports-to",
+        data={"csrf_token": fields["csrf_token"], "team_version": fields["team_version"]},
+    )
+    assert stale.status_code == 409
+    db.session.expire_all()
+    assert db.session.get(Account, team["bob"].id).manager_id == erin.id
+    cleared = web.post(f"{bob}/reports-to", data={"csrf_token": fields["csrf_token"]})
+    assert cleared.status_code == 302
+    assert "acme:bob reports to nobody now." in web.get(bob).get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Account, team["bob"].id).manager_id is None
+
+
+def test_r24_the_store_page_says_the_settings_follow_the_member_everywhere(ctx, sg, team):
+    page = owner_web(ctx).get(f"/console/inquiries/{sg.public_id}").get_data(as_text=True)
+    assert "a change here applies in every store they hold" in page
+    assert "a team is company-wide" in page
+
+
+def test_issue18_a_departed_manager_is_kept_by_a_save_on_the_store_page(ctx, owner, sg, team):
+    """bob reports to alice, who departs: the store page still shows her as bob's manager, so
+    saving bob's weight does not drop her unseen."""
+    accounts.disable_sub_account(owner, team["alice"])
+    web = owner_web(ctx)
+    page = web.get(f"/console/inquiries/{sg.public_id}").get_data(as_text=True)
+    assert f'<option value="{team["alice"].public_id}" selected>' in page

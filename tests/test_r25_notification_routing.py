@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from html import unescape
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -391,11 +392,17 @@ def test_r25_console_form_errors_are_shown_on_the_form(shop, ctx):
     )
     assert nobody.status_code == 400
     assert "Name at least one account" in nobody.get_data(as_text=True)
+    # the page comes back at its top: a summary there names the card and links to it
+    assert "Trade dispute was not saved: Name at least one account." in unescape(
+        nobody.get_data(as_text=True)
+    )
+    assert 'href="#kind-trade_dispute"' in nobody.get_data(as_text=True)
     unknown = web.post(
         "/console/notifications/price_changed",
         data={"csrf_token": fields["csrf_token"], "recipient": "main"},
     )
     assert unknown.status_code == 400
+    assert "is not a kind of event" in unescape(unknown.get_data(as_text=True))  # no card: top
     saved = web.post(
         "/console/notifications/trade_dispute",
         data={

@@ -43,7 +43,7 @@ from idp.models import (
 from idp.models.accounts import ACTIVE, MAIN, SUB
 from idp.models.companies import STORE_AUTHORIZED
 from idp.oauth.crypto import token_hash
-from idp.services import audit, presence, versions
+from idp.services import accounts, audit, presence, versions
 from idp.services.authz import require_owner, require_same_company, require_sub_account
 from idp.services.names import normalize
 from idp.services.tx import transaction
@@ -217,6 +217,28 @@ def manager_of(account: Account) -> str | None:
     if account.manager_id is None:
         return None
     return db.session.get(Account, account.manager_id).public_id
+
+
+def reports_of(account: Account) -> list[Account]:
+    """The sub-accounts that report to ``account`` directly (its team, departed ones
+    included), by name: the owner's staff page lists them."""
+    return sorted(
+        db.session.scalars(select(Account).where(Account.manager_id == account.id)),
+        key=lambda member: member.name_key,
+    )
+
+
+def manager_choices(actor: Account, *, of=()) -> list[tuple[str, str]]:
+    """Whom a sub-account may be set to report to, as (public id, login name): every enabled
+    sub-account of the company (a team is company-wide, whatever the stores); and the current
+    managers of the accounts ``of`` even when departed, so that a save does not drop them
+    unseen."""
+    choices = {a.public_id: a.login_name for a in accounts.list_staff(actor)}
+    for account in of:
+        if account.manager_id is not None:
+            current = db.session.get(Account, account.manager_id)
+            choices.setdefault(current.public_id, current.login_name)
+    return list(choices.items())
 
 
 def team_of(account: Account) -> list[str]:

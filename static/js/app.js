@@ -63,3 +63,21 @@
     search.setSelectionRange(search.value.length, search.value.length);
   }
 })();
+
+// The owner console's sections on a phone: one row that scrolls sideways (app.css). Bring the
+// current section into sight, and drop the fade at the row's end once it is reached.
+(function () {
+  "use strict";
+  var nav = document.querySelector("nav.console-nav");
+  if (!nav) return;
+  var current = nav.querySelector("[aria-current=page]");
+  if (current && nav.scrollWidth > nav.clientWidth) {
+    var box = nav.getBoundingClientRect(), pill = current.getBoundingClientRect();
+    nav.scrollLeft += pill.left - box.left - (box.width - pill.width) / 2;
+  }
+  var edge = function () {
+    nav.classList.toggle("at-end", nav.scrollLeft + nav.clientWidth >= nav.scrollWidth - 2);
+  };
+  nav.addEventListener("scroll", edge, {passive: true});
+  edge();
+})();

@@ -36,8 +36,6 @@ def _store_page(store, *, error=None, field=None, member=None, status: int = 200
     holders = accounts.list_staff(actor, store_id=store.id)
     online = presence.online([a.id for a in holders])
     eligible_now = {c.id for c in inquiries.eligible(store, store.inquiry_group_id)}
-    everyone = accounts.list_staff(actor)
-    by_id = {a.id: a for a in everyone}
     days = inquiries.day_counts(actor, store)
     return render_template(
         "console/inquiries_store.html",
@@ -47,8 +45,8 @@ def _store_page(store, *, error=None, field=None, member=None, status: int = 200
         holders=holders,
         online=online,
         eligible_now=eligible_now,
-        managers=[(a.public_id, a.login_name) for a in everyone],
-        manager_of={a.id: by_id[a.manager_id].public_id for a in holders if a.manager_id in by_id},
+        managers=inquiries.manager_choices(actor, of=holders),
+        manager_of={a.id: inquiries.manager_of(a) for a in holders},
         days=[(format_date(d.day, "medium"), d) for d in days],
         store_version=inquiries.store_version(store),
         member_version=inquiries.member_version,

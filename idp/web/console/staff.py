@@ -12,7 +12,7 @@ from flask_babel import ngettext
 from idp.errors import DomainError
 from idp.i18n import _
 from idp.oauth import sessions
-from idp.services import accounts, groups, profile, roles, stores, totp
+from idp.services import accounts, groups, inquiries, profile, roles, stores, totp
 from idp.services.accounts import ACTIVE_STAFF, ALL_STAFF, DEPARTED_STAFF
 from idp.web.console import bp, done, form_list, form_text, owner
 from idp.web.display_names import role_name
@@ -184,6 +184,7 @@ def _form_page(
         template,
         owner=actor,
         account=account,
+        team=_team(actor, account) if account is not None else None,
         values=_form_values(account, typed=typed),
         version=version or (accounts.edit_version(account) if account else None),
         genders=profile.gender_choices(),
@@ -193,6 +194,20 @@ def _form_page(
         section="staff",
         **_company_choices(),
     ), status
+
+
+def _team(actor, account) -> dict:
+    """Issue 18's team on the staff page: whom the account reports to, and who reports to it."""
+    return {
+        "manager": inquiries.manager_of(account) or "",
+        "choices": [
+            (value, text)
+            for value, text in inquiries.manager_choices(actor, of=[account])
+            if value != account.public_id
+        ],
+        "members": inquiries.reports_of(account),
+        "version": inquiries.member_version(account),
+    }
 
 
 @bp.route("/staff/new", methods=["GET", "POST"])
@@ -375,6 +390,42 @@ def hand_over(ident: str):
     )
 
 
+@bp.post("/staff/<ident>/reports-to")
+def reports_to(ident: str):
+    """Issue 18: whom the staff member reports to (their team), company-wide: the same setting,
+    through the same service, as on a store's inquiries page; a cycle is refused."""
+    actor = owner()
+    account = _member(ident)
+    chosen = form_text("manager", 64)
+    try:
+        manager = accounts.get_sub_account(actor, chosen) if chosen else None
+        inquiries.set_member_rules(
+            actor,
+            account,
+            manager=manager,
+            expected_version=form_text("team_version", 40) or None,
+        )
+    except DomainError as exc:
+        return _form_page(
+            "console/staff_member.html",
+            account=_member(ident),
+            error=exc.message,
+            field="manager",
+            status=exc.status,
+        )
+    return done(
+        _(
+            "%(login)s now reports to %(manager)s.",
+            login=account.login_name,
+            manager=manager.login_name,
+        )
+        if manager
+        else _("%(login)s reports to nobody now.", login=account.login_name),
+        "console.staff_member",
+        ident=account.public_id,
+    )
+
+
 # --- R16: credentials ---------------------------------------------------------------------------
 
 
@@ -411,13 +462,18 @@ def end_sessions(ident: str):
         ended = sessions.end_sessions_by_owner(owner(), account)
     except DomainError as exc:
         return _list_page(error=exc.message, status=exc.status)
-    return done(
+    message = (
         ngettext(
             "%(num)d session of %(name)s ended.",
             "%(num)d sessions of %(name)s ended.",
             ended,
             name=account.login_name,
-        ),
+        )
+        if ended
+        else _("%(name)s had no open sessions.", name=account.login_name)
+    )
+    return done(
+        message,
         "console.staff_member",
         ident=account.public_id,
     )
