@@ -1,0 +1,77 @@
+"""The account centre's pages as a person reads them (issue 17, a walk in a browser found these):
+where the staff member's inquiries switch is (R24), every section inside the centre's frame with
+its own heading and one pattern of page title, messages said once and in the right form."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+
+from idp.extensions import db
+from idp.models import Account
+from idp.services import inquiries
+from tests import oidc_flow as flow
+
+
+@pytest.fixture
+def owner(ctx, make) -> Account:
+    return make.company("acme")
+
+
+@pytest.fixture
+def shop(owner, make):
+    return make.store(owner, "shopee-sg", name="Acme SG")
+
+
+@pytest.fixture
+def alice(owner, shop, make) -> Account:
+    return make.staff(owner, "alice", stores_=[shop], email="alice@acme.example")
+
+
+def signed_in(ctx, login: str, make):
+    web = flow.browser(ctx)
+    assert flow.sign_in(web, login, make.PASSWORD).status_code == 302
+    return web
+
+
+def text(response) -> str:
+    return unescape(response.get_data(as_text=True))
+
+
+def switch_form(html: str) -> bool:
+    return 'action="/account/inquiries"' in html
+
+
+def test_r24_the_inquiries_switch_is_on_the_overview_of_staff_of_an_allocating_store(
+    ctx, make, owner, shop, alice
+):
+    inquiries.set_store_rules(owner, shop, enabled=True, group_id=None)
+    db.session.commit()
+    web = signed_in(ctx, "acme:alice", make)
+    overview = web.get("/account")
+    assert switch_form(overview.get_data(as_text=True))
+    assert "Acme SG" in text(overview) and "Take a break from inquiries" in text(overview)
+    # one form, one place: no longer hidden on the language page
+    assert not switch_form(web.get("/account/preferences").get_data(as_text=True))
+    fields = flow.form_fields(overview.get_data(as_text=True))
+    answer = web.post("/account/inquiries", data={**fields, "receives": "off"})
+    assert answer.status_code == 302
+    assert re.fullmatch(r"/account/?#inquiries", flow.location(answer)), flow.location(answer)
+    back = text(web.get("/account"))
+    assert "You are taking a break" in back and "Receive inquiries again" in back
+    db.session.expire_all()
+    assert db.session.get(Account, alice.id).receives_inquiries is False
+
+
+def test_r24_no_inquiries_card_where_no_store_spreads_inquiries_unless_on_a_break(
+    ctx, make, owner, alice
+):
+    web = signed_in(ctx, "acme:alice", make)
+    assert not switch_form(web.get("/account").get_data(as_text=True))
+    inquiries.set_own_switch(alice, False)  # a break is shown wherever it was taken
+    db.session.commit()
+    assert switch_form(web.get("/account").get_data(as_text=True))
+    owner_web = signed_in(ctx, "acme", make)
+    assert not switch_form(owner_web.get("/account").get_data(as_text=True))
