@@ -75,3 +75,63 @@ def test_r24_no_inquiries_card_where_no_store_spreads_inquiries_unless_on_a_brea
     assert switch_form(web.get("/account").get_data(as_text=True))
     owner_web = signed_in(ctx, "acme", make)
     assert not switch_form(owner_web.get("/account").get_data(as_text=True))
+
+
+ACCOUNT_PAGES = (
+    "/account",
+    "/account/profile",
+    "/account/photo",
+    "/account/password",
+    "/account/security",
+    "/account/security/totp",
+    "/account/sessions",
+    "/account/privacy",
+    "/account/subscriptions",
+    "/account/apps",
+    "/account/preferences",
+)
+
+
+def title(html: str) -> str:
+    return unescape(re.search(r"<title>(.*?)</title>", html, re.S).group(1)).strip()
+
+
+def framed(html: str) -> bool:
+    """The page is inside the account centre's frame: its tab bar, then one page heading."""
+    return 'class="console-nav account-nav"' in html and html.count("<h1") == 1
+
+
+@pytest.mark.parametrize("login", ["acme", "acme:alice"])
+def test_issue17_every_account_page_has_the_frame_a_heading_and_one_title_pattern(
+    ctx, make, alice, login
+):
+    web = signed_in(ctx, login, make)
+    for path in ACCOUNT_PAGES:
+        page = web.get(path)
+        assert page.status_code == 200, path
+        html = page.get_data(as_text=True)
+        assert framed(html), path
+        name, _, who = title(html).rpartition(" — ")
+        assert name and who == login, (path, title(html))
+
+
+def test_r19_authenticator_set_up_and_its_recovery_codes_stay_in_the_frame_and_uncached(
+    ctx, make, alice
+):
+    import pyotp
+
+    web = signed_in(ctx, "acme:alice", make)
+    page = web.get("/account/security/totp")
+    assert page.headers["Cache-Control"] == "no-store"  # the secret and its QR code
+    html = page.get_data(as_text=True)
+    secret = re.search(r"<code>([A-Z2-7]+)</code>", html).group(1)
+    fields = {**flow.form_fields(html), "password": make.PASSWORD}
+    wrong = web.post("/account/security/totp", data={**fields, "code": "000000"})
+    assert wrong.status_code == 400 and framed(wrong.get_data(as_text=True))
+    assert wrong.headers["Cache-Control"] == "no-store"
+    codes = web.post("/account/security/totp", data={**fields, "code": pyotp.TOTP(secret).now()})
+    assert codes.status_code == 200 and codes.headers["Cache-Control"] == "no-store"
+    html = codes.get_data(as_text=True)
+    assert framed(html) and "Save your recovery codes" in html
+    assert title(html) == "Recovery codes — acme:alice"
+    assert len(re.findall(r"<li><code>", html)) == 10

@@ -342,12 +342,19 @@ def _pending_secret(account: Account) -> str | None:
     return pending.get("secret")
 
 
-def _enrolment_step(account: Account, *, voluntary: bool, confirm=totp.confirm_enrolment):
+def _enrolment_step(
+    account: Account,
+    *,
+    voluntary: bool,
+    confirm=totp.confirm_enrolment,
+    template: str = "signin/enrol.html",
+    **context,
+):
     """R19 enrolment, shared by the forced (sign-in) and voluntary (settings) pages: show the
     secret and QR code being set up, or confirm the code typed (``confirm(account, secret,
     code)``: the voluntary page's also checks the password). A wrong code or password keeps the
     secret (the app already holds it). Returns (recovery codes, None) once enrolled, else (None,
-    the page to show)."""
+    the page to show: ``template``, given ``context`` too, e.g. the account centre's frame)."""
     secret = _pending_secret(account)
     error, field, status = None, None, 200
     if request.method == "POST":
@@ -370,12 +377,13 @@ def _enrolment_step(account: Account, *, voluntary: bool, confirm=totp.confirm_e
             "at": time.time(),
         }
     page = render_template(
-        "signin/enrol.html",
+        template,
         account=account,
         enrolment=enrolment,
         voluntary=voluntary,
         error=error,
         field=field,
+        **context,
     )
     return None, (page, status)
 
