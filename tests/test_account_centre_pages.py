@@ -135,3 +135,16 @@ def test_r19_authenticator_set_up_and_its_recovery_codes_stay_in_the_frame_and_u
     assert framed(html) and "Save your recovery codes" in html
     assert title(html) == "Recovery codes — acme:alice"
     assert len(re.findall(r"<li><code>", html)) == 10
+
+
+def test_r20_the_photo_picker_is_our_button_with_our_words(ctx, make, alice):
+    """The browser's raw picker said "Choose File / No file chosen" in English on Chinese pages:
+    the input stays (labelled, focusable, required) out of sight behind our own button."""
+    web = signed_in(ctx, "acme:alice", make)
+    html = web.get("/account/profile").get_data(as_text=True)
+    picker = re.search(r'<input id="f-photo"[^>]*>', html).group(0)
+    assert 'class="file-input visually-hidden"' in picker and " required" in picker
+    assert 'aria-describedby="s-photo h-photo"' in picker
+    button = '<label for="f-photo" class="button secondary file-button">Choose a photo</label>'
+    assert button in html
+    assert ">No photo chosen<" in html
