@@ -148,3 +148,21 @@ def test_r20_the_photo_picker_is_our_button_with_our_words(ctx, make, alice):
     button = '<label for="f-photo" class="button secondary file-button">Choose a photo</label>'
     assert button in html
     assert ">No photo chosen<" in html
+
+
+def test_r20_the_photo_card_says_what_a_waiting_photo_means_for_a_first_or_a_new_photo(
+    ctx, make, owner, alice
+):
+    from idp.services import avatars
+    from tests import avatar_files as files
+
+    web = signed_in(ctx, "acme:alice", make)
+    first = avatars.submit(alice, files.jpeg()).public_id
+    page = text(web.get("/account/photo"))
+    assert "You have no photo yet" in page and "It is shown once it is approved." in page
+    assert "Your current photo stays" not in page  # there is none
+    avatars.approve(owner, first)
+    avatars.submit(alice, files.jpeg(color=(1, 2, 3)))
+    page = text(web.get("/account/photo"))
+    assert "Your current photo stays until it is approved." in page
+    assert "You have no photo yet" not in page and "It is shown once" not in page
