@@ -166,3 +166,11 @@ def test_r20_the_photo_card_says_what_a_waiting_photo_means_for_a_first_or_a_new
     page = text(web.get("/account/photo"))
     assert "Your current photo stays until it is approved." in page
     assert "You have no photo yet" not in page and "It is shown once" not in page
+
+
+def test_issue17_this_devices_sign_out_looks_like_the_other_rows_buttons(ctx, make, alice):
+    signed_in(ctx, "acme:alice", make)  # another session: a row with a real button
+    web = signed_in(ctx, "acme:alice", make)
+    html = web.get("/account/sessions").get_data(as_text=True)
+    assert '<td class="row-actions"><a class="button secondary" href="/oauth/logout">' in html
+    assert html.count('<td class="row-actions">') == 2  # both rows keep their button unwrapped
