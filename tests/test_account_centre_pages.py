@@ -174,3 +174,20 @@ def test_issue17_this_devices_sign_out_looks_like_the_other_rows_buttons(ctx, ma
     html = web.get("/account/sessions").get_data(as_text=True)
     assert '<td class="row-actions"><a class="button secondary" href="/oauth/logout">' in html
     assert html.count('<td class="row-actions">') == 2  # both rows keep their button unwrapped
+
+
+def test_r19_one_recovery_code_left_is_said_in_the_singular(ctx, make, alice):
+    import pyotp
+
+    from idp.services import totp
+
+    web = signed_in(ctx, "acme:alice", make)
+    secret = totp.begin_enrolment(alice).secret
+    codes = totp.enable(alice, secret, pyotp.TOTP(secret).now())
+    db.session.commit()
+    assert "10 unused recovery codes left." in text(web.get("/account/security"))
+    for code in codes[1:]:
+        totp.verify(alice, code)  # each recovery code works once
+    db.session.commit()
+    page = text(web.get("/account/security"))
+    assert "1 unused recovery code left." in page and "codes left" not in page
