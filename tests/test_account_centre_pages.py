@@ -191,3 +191,18 @@ def test_r19_one_recovery_code_left_is_said_in_the_singular(ctx, make, alice):
     db.session.commit()
     page = text(web.get("/account/security"))
     assert "1 unused recovery code left." in page and "codes left" not in page
+
+
+def test_issue17_the_overview_names_the_language_and_the_time_zone_each_in_words(ctx, make, alice):
+    from idp.services import preferences
+
+    web = signed_in(ctx, "acme:alice", make)
+    facts = re.sub(r"\s+", " ", text(web.get("/account")))
+    assert "<dt>Language</dt><dd>Same as your browser</dd>" in facts
+    assert "<dt>Time zone</dt><dd>The company's (UTC)</dd>" in facts
+    assert "your browser's" not in facts
+    preferences.set_preferences(alice, language="zh_Hans", timezone="Asia/Singapore")
+    db.session.commit()
+    facts = re.sub(r"\s+", " ", text(web.get("/account")))
+    assert "<dt>语言</dt><dd>简体中文</dd>" in facts  # the page is then in Chinese
+    assert "<dd>Asia/Singapore</dd>" in facts

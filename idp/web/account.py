@@ -105,7 +105,7 @@ def overview():
         language_name=(
             i18n.NATIVE_NAMES.get(account.language, account.language)
             if account.language
-            else _("your browser's")
+            else _("Same as your browser")
         ),
         zone=i18n.zone_of(account),
         inquiry_stores=(stores := inquiries.allocating_stores(account)),
