@@ -4,7 +4,8 @@ language is Chinese (``Accept-Language: zh-CN``, nothing else); no run of three 
 words shown on the English page may be shown on the Chinese one, besides what people named (the
 company, staff, stores, roles, apps: shown as typed) and protocol texts marked ``lang="en"``.
 Pages showing an error are included: a wrong password, a locked name, an unactivated account,
-an expired link, a refused store, a refused buyer app."""
+an expired link, a refused store, a refused buyer app. At 1440 px, where the account centre's
+pages also show every tab of their tab bar, in both languages."""
 
 from __future__ import annotations
 
@@ -330,6 +331,18 @@ def photo_waiting(page, w):
     page.goto(f"{w.base}/account/photo")
 
 
+def inquiries_card(page, w):
+    """R24: the overview's inquiries card of a staff member given a store that spreads them."""
+    from idp.services import inquiries
+
+    store = accounts.find_by_login_name("acme:alice").stores[0]
+    inquiries.set_store_rules(
+        accounts.find_by_login_name("acme"), store, enabled=True, group_id=None
+    )
+    db.session.commit()
+    page.goto(f"{w.base}/account")
+
+
 def photos_queue(page, w):
     """R20: the owner's queue of staff photos waiting for review."""
     _waiting_photo("acme:alice")
@@ -427,6 +440,10 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
     "unsubscribe": (None, unsubscribe_link(click=False)),
     "unsubscribed": (None, unsubscribe_link(click=True)),
     "unsubscribe-refused": (None, go("/unsubscribe/not-a-real-link")),
+    "account": (ALICE, inquiries_card),
+    "account-owner": (OWNER, go("/account")),
+    "sessions": (ALICE, go("/account/sessions")),
+    "sign-in-signed-in": (ALICE, go("/login?next=/account")),
     "account-photo": (ALICE, photo_waiting),
     "account-photo-owner": (OWNER, go("/account/photo")),
     "console-photos": (OWNER, photos_queue),
@@ -440,19 +457,39 @@ PAGES: dict[str, tuple[tuple[str, str] | None, Step]] = {
 }
 
 
+DESKTOP = {"width": 1440, "height": 900}
+
+# The account centre's tab bar: every tab inside the bar (no sideways scroll in it, none cut off:
+# the English bar was wider than the page at 1440 px) and the page no wider than the window.
+TABS_FIT = """() => {
+    const bar = location.pathname.startsWith('/account') && document.querySelector('main nav');
+    if (!bar) return null;
+    const box = bar.getBoundingClientRect();
+    const cut = [...bar.querySelectorAll('a')].filter(a => {
+        const r = a.getBoundingClientRect();
+        return r.right > box.right + 1 || r.left < box.left - 1 || r.right > window.innerWidth;
+    }).map(a => a.innerText);
+    return {cut, scrolls: bar.scrollWidth > bar.clientWidth,
+            page: document.documentElement.scrollWidth > window.innerWidth};
+}"""
+
+
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_in_chinese_holds_no_english_sentence(browser, world, live_app, name):  # noqa: F811
     login, step = PAGES[name]
     world.kv = live_app.extensions["idp.kv"]  # the served app's own store (locking a name)
     shown = {}
     for language in ("en-US", "zh-CN"):
-        context = browser.new_context(locale=language)
+        context = browser.new_context(locale=language, viewport=DESKTOP)
         page = context.new_page()
         try:
             if login:
                 sign_in(page, world.base, login)
             step(page, world)
             page.wait_for_load_state()
+            tabs = page.evaluate(TABS_FIT)
+            if tabs is not None:  # an account centre's page (issue 17)
+                assert tabs == {"cut": [], "scrolls": False, "page": False}, (language, tabs)
             shown[language] = (visible_text(page), page.locator("html").get_attribute("lang"))
         finally:
             context.close()

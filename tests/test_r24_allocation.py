@@ -59,7 +59,7 @@ def _take_away(world, condition: str, name: str, clock_store) -> None:
         inquiries.set_member_rules(owner, account, receives=False)
     elif condition == "own_break":  # by the member, on their own page
         web = world.browsers[name]
-        page = web.get("/account/preferences")
+        page = web.get("/account")  # the overview's inquiries card
         fields = flow.form_fields(page.get_data(as_text=True))
         answer = web.post(
             "/account/inquiries", data={"csrf_token": fields["csrf_token"], "receives": "off"}

@@ -93,12 +93,33 @@ def test_fresh_sign_in_is_forced_even_with_a_session(signed_in, rp, make, extra)
     assert codes() == 0
     back = flow.query(flow.location(response))["next"]
     assert "prompt=" not in back and "max_age=" not in back  # no loop after signing in
+    # the sign-in form itself, not "you are signed in, continue" (which would skip the sign-in)
+    page = signed_in.get(flow.location(response)).get_data(as_text=True)
+    assert "Sign in to your seller account" in page and "You are signed in" not in page
 
     signed_in_again = flow.sign_in(signed_in, "acme:alice", make.PASSWORD, flow.location(response))
     code = flow.code_from(signed_in.get(flow.location(signed_in_again)), rp)
     assert code
     [new] = live_sessions()
     assert new.id != old.id and new.auth_time > old.auth_time
+
+
+def test_the_sign_in_page_of_a_signed_in_browser_says_as_whom_and_offers_a_way_on(
+    signed_in, owner, make
+):
+    page = signed_in.get("/login?next=/account/sessions").get_data(as_text=True)
+    assert "You are signed in as <strong>acme:alice</strong>." in page
+    assert '<a class="button" href="/account/sessions">Continue</a>' in page
+    assert "<summary>Use another account</summary>" in page  # the form, folded
+    elsewhere = signed_in.get("/login?next=https://evil.example/").get_data(as_text=True)
+    assert '<a class="button" href="/">Continue</a>' in elsewhere  # only local paths
+    forced = signed_in.get("/login?prompt=login&next=/").get_data(as_text=True)
+    assert "You are signed in" not in forced and "Sign in to your seller account" in forced
+    # a real second sign-in, as another account, from the folded form
+    [old] = live_sessions()
+    assert flow.sign_in(signed_in, "acme", make.PASSWORD).status_code == 302
+    [new] = live_sessions()
+    assert new.id != old.id and new.account_id == owner.id
 
 
 def test_login_hint_prefills_the_login_field(web, rp, alice):

@@ -184,6 +184,14 @@ def set_own_switch(account: Account, on: bool) -> Account:
     return account
 
 
+def allocating_stores(account: Account) -> list[Store]:
+    """R24: the stores given to a staff member that spread their inquiries (allocation on): where
+    the member's own switch matters. None for the main account."""
+    if account.is_main:
+        return []
+    return [store for store in account.stores if store.inquiry_allocation]
+
+
 # --- teams (issue 18) -----------------------------------------------------------------------------
 
 

@@ -81,6 +81,8 @@ class PendingCode:
     destination: str  # masked
     expires_at: datetime
     attempts_left: int
+    # As written: for the page of the one who typed it (a new address, R20), never for others.
+    typed: str = ""
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -265,6 +267,7 @@ def _pending(row: VerificationCode) -> PendingCode:
     return PendingCode(
         channel=row.channel,
         destination=shown,
+        typed=row.destination,
         expires_at=row.expires_at,
         attempts_left=max(0, MAX_ATTEMPTS - row.attempts),
     )

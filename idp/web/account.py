@@ -105,9 +105,13 @@ def overview():
         language_name=(
             i18n.NATIVE_NAMES.get(account.language, account.language)
             if account.language
-            else _("your browser's")
+            else _("Same as your browser")
         ),
         zone=i18n.zone_of(account),
+        inquiry_stores=(stores := inquiries.allocating_stores(account)),
+        # R24: the switch shows where it matters (a store spreads inquiries), or while it is off
+        # (a break must never be forgotten where nobody looks).
+        inquiries_card=not account.is_main and (bool(stores) or not account.receives_inquiries),
     )
 
 
@@ -175,15 +179,16 @@ def preferences_page():
 def inquiries_switch():
     """R24: a staff member takes a break from inquiries (or comes back) on their own."""
     account = g.account
+    back = url_for("account.overview", _anchor="inquiries")
     if account.is_main:
-        return redirect(url_for("account.preferences_page"))
+        return redirect(back)
     on = request.form.get("receives") == "on"
     inquiries.set_own_switch(account, on)
     if on:
         flash(_("You receive customer inquiries again."), "success")
     else:
         flash(_("You receive no customer inquiries until you switch them on again."), "success")
-    return redirect(url_for("account.preferences_page"))
+    return redirect(back)
 
 
 # Each section's page lives in its own module; importing it adds its routes to ``bp``.

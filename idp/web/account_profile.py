@@ -69,13 +69,13 @@ def profile_contact():
     channel = _form("channel", 10)
     value = _form(channel if channel in verification.CHANNELS else "email", 300)
     try:
-        pending = verification.send_change_code(g.account, channel, value)
+        verification.send_change_code(g.account, channel, value)
     except DomainError as exc:
         field = exc.field if exc.field in verification.CHANNELS else channel
         return _profile_page(
             error=exc.message, field=field, status=exc.status, typed={channel: value}
         )
-    flash(_("We sent a code to %(to)s. Type it in below.", to=pending.destination), "success")
+    # No flash: the contact card says it once, with the code's time and attempts left.
     return redirect(url_for("account.profile", _anchor="contact"))
 
 

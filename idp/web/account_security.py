@@ -77,11 +77,28 @@ def security_totp():
     account = g.account
     if totp.is_enrolled(account):
         return redirect(url_for("account.security"))
-    codes, page = _enrolment_step(account, voluntary=True, confirm=_turn_on_totp)
+    codes, page = _enrolment_step(
+        account,
+        voluntary=True,
+        confirm=_turn_on_totp,
+        template="account/totp.html",
+        section="security",
+    )
     if page is not None:
         return never_cached(page)  # the secret and its QR code
+    return _recovery_codes_page(codes)
+
+
+def _recovery_codes_page(codes: list[str]):
+    """The new recovery codes, shown once inside the account centre (never cached)."""
     return never_cached(
-        render_template("signin/recovery_codes.html", codes=codes, next=url_for("account.security"))
+        render_template(
+            "account/recovery_codes.html",
+            section="security",
+            account=g.account,
+            codes=codes,
+            next=url_for("account.security"),
+        )
     )
 
 
@@ -110,9 +127,7 @@ def security_recovery_codes():
         codes = _stepped_up(second_factors.regenerate_recovery_codes, _proof())
     except DomainError as exc:
         return _failed(exc, "recovery")
-    return never_cached(
-        render_template("signin/recovery_codes.html", codes=codes, next=url_for("account.security"))
-    )
+    return _recovery_codes_page(codes)
 
 
 @bp.post("/security/step-up")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -183,13 +184,27 @@ def _login_error(message, next_url: str, login_name: str, status: int):
 
 def _login_page(**context) -> str:
     """The sign-in page; on a development server it names the demo accounts (never in
-    production or tests: issue 12)."""
+    production or tests: issue 12). A browser already signed in is told as whom, with a way on
+    and the form folded under "Use another account"."""
     demo = None
     if current_app.extensions["idp.settings"].env == "development":
         from idp.demo import OWNER_PASSWORD, STAFF
 
         demo = {"owner_password": OWNER_PASSWORD, "staff": STAFF[0][:2]}
-    return render_template("signin/login.html", demo=demo, **context)
+    signed_in = _signed_in_as(context.get("next") or "/")
+    return render_template("signin/login.html", demo=demo, signed_in=signed_in, **context)
+
+
+def _signed_in_as(next_url: str) -> Account | None:
+    """The account this browser is signed in as, unless a fresh sign-in is asked for: by an app
+    (``prompt=login`` or ``max_age``: the authorize endpoint sends a signed-in browser here,
+    coming back to itself, and the form must be there) or by ``?prompt=login`` on this page."""
+    sso = current_session()
+    if sso is None or request.args.get("prompt") == "login":
+        return None
+    if urlsplit(next_url).path == url_for("oauth.authorize"):
+        return None
+    return sso.account
 
 
 def _pending_account() -> tuple[Account | None, dict]:
@@ -353,12 +368,19 @@ def _pending_secret(account: Account) -> str | None:
     return pending.get("secret")
 
 
-def _enrolment_step(account: Account, *, voluntary: bool, confirm=totp.confirm_enrolment):
+def _enrolment_step(
+    account: Account,
+    *,
+    voluntary: bool,
+    confirm=totp.confirm_enrolment,
+    template: str = "signin/enrol.html",
+    **context,
+):
     """R19 enrolment, shared by the forced (sign-in) and voluntary (settings) pages: show the
     secret and QR code being set up, or confirm the code typed (``confirm(account, secret,
     code)``: the voluntary page's also checks the password). A wrong code or password keeps the
     secret (the app already holds it). Returns (recovery codes, None) once enrolled, else (None,
-    the page to show)."""
+    the page to show: ``template``, given ``context`` too, e.g. the account centre's frame)."""
     secret = _pending_secret(account)
     error, field, status = None, None, 200
     if request.method == "POST":
@@ -381,12 +403,13 @@ def _enrolment_step(account: Account, *, voluntary: bool, confirm=totp.confirm_e
             "at": time.time(),
         }
     page = render_template(
-        "signin/enrol.html",
+        template,
         account=account,
         enrolment=enrolment,
         voluntary=voluntary,
         error=error,
         field=field,
+        **context,
     )
     return None, (page, status)
 

@@ -36,6 +36,16 @@
     });
   }
 
+  // File pickers (the account's photo): the name of the file chosen, next to our own button.
+  document.querySelectorAll("input.file-input").forEach(function (picker) {
+    var name = picker.parentNode.querySelector("[data-file-name]");
+    if (!name) return;
+    var chosen = name.textContent;
+    picker.addEventListener("change", function () {
+      name.textContent = picker.files && picker.files.length ? picker.files[0].name : chosen;
+    });
+  });
+
   // Buttons that ask before they act: <button data-confirm="Are you sure?">.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-confirm]");
