@@ -15,8 +15,8 @@ from werkzeug.serving import make_server
 
 from idp.app import create_app, settings_of
 from idp.extensions import db
-from idp.models import SsoSession
-from idp.services import passkeys
+from idp.models import Company, OutboxMessage, SsoSession
+from idp.services import passkeys, passwords
 from tests.apps import close
 from tests.live import _placeholder
 
@@ -122,3 +122,74 @@ def test_r19_a_passkey_registered_in_chromium_signs_in_alone_and_as_second_facto
     page.wait_for_url(f"{base}/")
     session = latest_session()
     assert session.amr[0] == "pwd" and session.amr[2] == "mfa" and session.acr == "2"
+
+
+# --- the step-up with a passkey: a new email (R20) and the wallet password (R15) ------------------
+
+
+def add_passkey(page, base: str, password: str) -> None:
+    """A passkey of the virtual authenticator, added on the account centre's page."""
+    page.goto(f"{base}/account/security")
+    page.fill("#f-passkey-name", "Test laptop")
+    page.fill("#f-passkey-password", password)
+    page.click("button[data-passkey=register]")
+    page.wait_for_selector("main p.success")
+
+
+def codes_to(address: str) -> int:
+    db.session.expire_all()
+    return db.session.query(OutboxMessage).filter_by(recipient=address).count()
+
+
+def test_r20_r19_a_passkey_confirms_a_new_email_in_chromium(
+    base, alice, make, chromium_with_authenticator
+):
+    _, page = chromium_with_authenticator
+    password_sign_in(page, base, "acme:alice", make.PASSWORD)
+    add_passkey(page, base, make.PASSWORD)
+    page.goto(f"{base}/account/profile")
+    form = page.locator("main form:has(input[name=channel][value=email])")
+    assert form.locator("input[name=code]").count() == 0  # a passkey, no recovery codes yet
+    form.locator("input[name=email]").fill("alice.new@example.com")
+    form.locator("button[data-passkey]").click()  # no password typed: the ceremony waits for it
+    assert form.locator("input[name=password]").evaluate("e => e.validity.valueMissing")
+    form.locator("input[name=password]").fill(make.PASSWORD)
+    form.locator("button[data-passkey]").click()
+    page.wait_for_selector("main p.success")
+    assert "We sent a code to a" in page.inner_text("main p.success")
+    assert codes_to("alice.new@example.com") == 1
+
+
+def test_r15_r19_a_passkey_only_owner_sets_the_wallet_password_with_it_in_chromium(
+    base, ctx, make, chromium_with_authenticator
+):
+    owner = make.company("acme")
+    _, page = chromium_with_authenticator
+    password_sign_in(page, base, "acme", make.PASSWORD)
+    add_passkey(page, base, make.PASSWORD)
+    page.goto(f"{base}/console/wallet")
+    form = page.locator("main form:has(input[name=new_password])")
+
+    def fill() -> None:
+        for name, value in (
+            ("new_password", "wallet secret 42"),
+            ("confirm_password", "wallet secret 42"),
+            ("current_password", make.PASSWORD),
+        ):
+            form.locator(f"input[name={name}]").fill(value)
+
+    # Without the passkey (the form as sent without its script): refused, nothing set.
+    fill()
+    form.evaluate("f => f.submit()")
+    page.wait_for_selector("main p.error")
+    assert "or confirm with a passkey" in page.inner_text("main p.error")
+    db.session.expire_all()
+    assert db.session.get(Company, owner.company_id).wallet_password_hash is None
+
+    fill()
+    form.locator("button[data-passkey]").click()
+    page.wait_for_selector("main p.success")
+    assert "The wallet password was set." in page.inner_text("main p.success")
+    db.session.expire_all()
+    stored = db.session.get(Company, owner.company_id).wallet_password_hash
+    assert passwords.verify_password(stored, "wallet secret 42")

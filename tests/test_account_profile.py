@@ -8,18 +8,22 @@ claims caches, issue 14). The owner edits staff gender in the console (R18) from
 from __future__ import annotations
 
 import re
+import time
 from email.message import EmailMessage
 from html import unescape
 from typing import TYPE_CHECKING
 
+import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idp.extensions import db
 from idp.models import Account, AuditEvent, OutboxMessage
-from idp.services import accounts, outbox, profile, verification
+from idp.services import accounts, outbox, passkeys, profile, totp, verification
 from tests import oidc_flow as flow
+from tests.authenticator import Authenticator
+from tests.factories import PASSWORD
 
 if TYPE_CHECKING:
     from tests.smtp import SmtpServer
@@ -62,6 +66,12 @@ def csrf(web) -> str:
 
 def post(web, path: str, **data):
     return web.post(path, data={"csrf_token": csrf(web), **data})
+
+
+def change_contact(web, channel: str, password: str = PASSWORD, **data):
+    """The email or mobile form: the new address, behind the step-up (the password here; an
+    account with a second factor adds ``code`` or a passkey's ``assertion``)."""
+    return post(web, "/account/profile/contact", channel=channel, password=password, **data)
 
 
 def error_of(response) -> str:
@@ -211,7 +221,7 @@ def test_r20_a_new_email_is_saved_only_once_the_code_sent_to_it_is_typed_in(
     ctx, alice, make, smtp: SmtpServer
 ):
     web = signed_in(ctx, "acme:alice", make)
-    sent = post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL)
+    sent = change_contact(web, channel="email", email=NEW_EMAIL)
     assert sent.status_code == 302
     page = web.get("/account/profile").get_data(as_text=True)
     # shown as typed (their own input, masked only to others), and said once (no flash too)
@@ -248,10 +258,7 @@ def test_r20_r14_a_muted_staff_member_changing_its_email_is_verified_and_unmuted
     rp = flow.register()
     web = signed_in(ctx, "acme:bob", make)
     assert fresh(bob).is_muted
-    assert (
-        post(web, "/account/profile/contact", channel="email", email="bob@new.example").status_code
-        == 302
-    )
+    assert change_contact(web, channel="email", email="bob@new.example").status_code == 302
     outbox.deliver_due()
     (email,) = smtp.wait_for(1)
     assert post(web, "/account/profile/confirm", code=code_in(text_of(email))).status_code == 302
@@ -265,7 +272,7 @@ def test_r20_r14_a_muted_staff_member_changing_its_email_is_verified_and_unmuted
 
 def test_r20_a_new_mobile_is_saved_once_the_texted_code_is_typed_in(ctx, alice, make):
     web = signed_in(ctx, "acme:alice", make)
-    sent = post(web, "/account/profile/contact", channel="phone", phone="+65 9000 1111")
+    sent = change_contact(web, channel="phone", phone="+65 9000 1111")
     assert sent.status_code == 302
     assert fresh(alice).phone == "+65 8123 4567"
     code = texted_code("+6590001111")
@@ -295,7 +302,7 @@ def test_r20_r22_the_old_email_is_told_of_a_new_one_even_unsubscribed(
 
     subscriptions.set_subscriptions(fresh(alice), [])  # every optional email turned off
     web = signed_in(ctx, "acme:alice", make)
-    post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL)
+    change_contact(web, channel="email", email=NEW_EMAIL)
     outbox.deliver_due()
     code = code_in(text_of(next(m for m in smtp.wait_for(1) if m["To"] == NEW_EMAIL)))
     assert notices_to(smtp, "alice@acme.example") == []  # nothing changed yet
@@ -312,7 +319,7 @@ def test_r20_r22_the_old_email_is_told_of_a_new_one_even_unsubscribed(
 
 def test_r20_r22_a_new_mobile_is_told_to_the_email(ctx, alice, make, smtp: SmtpServer):
     web = signed_in(ctx, "acme:alice", make)
-    post(web, "/account/profile/contact", channel="phone", phone="+65 9000 1111")
+    change_contact(web, channel="phone", phone="+65 9000 1111")
     assert notices_to(smtp, "alice@acme.example") == []
     assert post(web, "/account/profile/confirm", code=texted_code("+6590001111")).status_code == 302
     (notice,) = notices_to(smtp, "alice@acme.example")
@@ -327,7 +334,7 @@ def test_r20_r22_a_main_account_is_told_a_reset_link_would_reach_the_new_email(
     "reset your password" would help the hijacker, so the notice says what to do instead."""
     before = owner.email
     web = signed_in(ctx, "acme", make)
-    post(web, "/account/profile/contact", channel="email", email="boss@new.example")
+    change_contact(web, channel="email", email="boss@new.example")
     row = db.session.query(OutboxMessage).filter_by(recipient="boss@new.example").one()
     assert post(web, "/account/profile/confirm", code=code_in(row.text_body)).status_code == 302
     (notice,) = notices_to(smtp, before)
@@ -336,7 +343,7 @@ def test_r20_r22_a_main_account_is_told_a_reset_link_would_reach_the_new_email(
 
 def test_r20_a_wrong_code_is_refused_and_nothing_is_saved(ctx, alice, make):
     web = signed_in(ctx, "acme:alice", make)
-    post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL)
+    change_contact(web, channel="email", email=NEW_EMAIL)
     code = code_in(db.session.query(OutboxMessage).filter_by(recipient=NEW_EMAIL).one().text_body)
     wrong = f"{(int(code) + 1) % 1000000:06d}"
     refused = post(web, "/account/profile/confirm", code=wrong)
@@ -363,7 +370,7 @@ def test_r20_a_code_of_the_verification_page_cannot_change_an_address(ctx, bob, 
 
 def test_r20_cancel_drops_the_waiting_change(ctx, alice, make):
     web = signed_in(ctx, "acme:alice", make)
-    post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL)
+    change_contact(web, channel="email", email=NEW_EMAIL)
     code = code_in(db.session.query(OutboxMessage).filter_by(recipient=NEW_EMAIL).one().text_body)
     assert post(web, "/account/profile/cancel").status_code == 302
     assert (
@@ -392,7 +399,7 @@ def test_r20_malformed_or_unchanged_addresses_are_refused(
     ctx, alice, make, channel, value, status, message
 ):
     web = signed_in(ctx, "acme:alice", make)
-    refused = post(web, "/account/profile/contact", channel=channel, **{channel: value})
+    refused = change_contact(web, channel=channel, **{channel: value})
     assert refused.status_code == status
     assert message in error_of(refused)
     assert db.session.query(OutboxMessage).filter_by(kind="verification_code").count() == 0
@@ -407,7 +414,7 @@ def test_r03_an_address_of_another_account_of_any_company_is_refused(ctx, alice,
         ("phone", "+86 13800000000", "This phone number is already used by another account"),
         ("email", globex.email, "This email address is already used by another account"),
     ):
-        refused = post(web, "/account/profile/contact", channel=channel, **{channel: value})
+        refused = change_contact(web, channel=channel, **{channel: value})
         assert refused.status_code == 409, value
         assert error_of(refused) == message
         assert f'value="{value}"' in refused.get_data(as_text=True)  # what was typed stays
@@ -418,7 +425,7 @@ def test_r03_an_address_taken_while_the_code_travelled_is_refused_at_confirmatio
     ctx, owner, alice, make
 ):
     web = signed_in(ctx, "acme:alice", make)
-    post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL)
+    change_contact(web, channel="email", email=NEW_EMAIL)
     code = code_in(db.session.query(OutboxMessage).filter_by(recipient=NEW_EMAIL).one().text_body)
     make.staff(fresh(owner), "carol", email="alice.new@example.com")  # meanwhile
     refused = post(web, "/account/profile/confirm", code=code)
@@ -429,12 +436,150 @@ def test_r03_an_address_taken_while_the_code_travelled_is_refused_at_confirmatio
 
 def test_r20_codes_to_new_addresses_share_r14_resend_limit(ctx, alice, make):
     web = signed_in(ctx, "acme:alice", make)
-    assert (
-        post(web, "/account/profile/contact", channel="email", email=NEW_EMAIL).status_code == 302
-    )
-    again = post(web, "/account/profile/contact", channel="email", email="other@example.com")
+    assert change_contact(web, channel="email", email=NEW_EMAIL).status_code == 302
+    again = change_contact(web, channel="email", email="other@example.com")
     assert again.status_code == 429
     assert "A code was sent less than a minute ago" in error_of(again)
+
+
+# --- the step-up before a code goes to a new address (R17, R19, R20) ---------------------------
+
+
+def sent_to(smtp: SmtpServer, address: str) -> list[EmailMessage]:
+    """What the real SMTP server received for ``address``, once the outbox was delivered."""
+    outbox.deliver_due()
+    return [m for m in smtp.settle() if m["To"] == address]
+
+
+def codes_queued() -> int:
+    db.session.expire_all()
+    return db.session.query(OutboxMessage).filter_by(kind="verification_code").count()
+
+
+def form_of(page: str, channel: str) -> str:
+    """The email or mobile form of the profile page (``channel``)."""
+    start = page.index(f'<input type="hidden" name="channel" value="{channel}">')
+    return page[start : page.index("</form>", start)]
+
+
+def enrol_totp(account: Account) -> tuple[str, list[str]]:
+    """An authenticator app for ``account``, confirmed one step ago (the current code is free):
+    its secret and recovery codes."""
+    secret = totp.begin_enrolment(account).secret
+    then = time.time() - 30
+    codes = totp.confirm_enrolment(account, secret, pyotp.TOTP(secret).at(then), now=then)
+    return secret, codes
+
+
+@pytest.mark.parametrize("password", ["", "not my password"])
+def test_r20_r17_a_new_email_of_the_main_account_needs_its_password_nothing_is_sent(
+    ctx, owner, make, smtp: SmtpServer, password
+):
+    """A stolen session cookie must not move the main account's email, then take the account
+    over with the emailed password reset (R17)."""
+    before = owner.email
+    web = signed_in(ctx, "acme", make)
+    page = web.get("/account/profile").get_data(as_text=True)
+    form = form_of(page, "email")  # no second factor: the password is all it asks
+    assert 'name="password"' in form and 'name="code"' not in form
+    assert "data-passkey" not in form
+
+    refused = change_contact(web, "email", password=password, email="thief@evil.example")
+    assert refused.status_code == 403
+    assert error_of(refused) == "The current password is incorrect"
+    form = form_of(refused.get_data(as_text=True), "email")
+    assert '<p class="error" role="alert">The current password is incorrect</p>' in form
+    assert '<p class="field field-error">\n    <label for="f-password-email"' in form
+    assert 'value="thief@evil.example"' in form  # what was typed stays
+    assert codes_queued() == 0 and sent_to(smtp, "thief@evil.example") == []
+    assert "account.contact_change_code_sent" not in actions(owner)
+    assert fresh(owner).email == before
+    assert verification.pending_code(fresh(owner), verification.CHANGE) is None
+
+
+def test_r20_a_wrong_password_learns_nothing_about_the_new_address(ctx, owner, alice, make):
+    """The password comes first: a thief cannot ask whether an address has an account (R3)."""
+    web = signed_in(ctx, "acme", make)
+    refused = change_contact(web, "email", password="guess", email="alice@acme.example")
+    assert refused.status_code == 403
+    assert error_of(refused) == "The current password is incorrect"
+
+
+def test_r20_r19_an_account_with_an_authenticator_app_must_give_its_code(
+    ctx, alice, make, smtp: SmtpServer
+):
+    web = signed_in(ctx, "acme:alice", make)
+    secret, _codes = enrol_totp(fresh(alice))
+    form = form_of(web.get("/account/profile").get_data(as_text=True), "email")
+    assert 'name="password"' in form and 'name="code"' in form
+
+    for code, message in (
+        ("", "Enter a code from your authenticator app, or confirm with a passkey"),
+        ("000000" if pyotp.TOTP(secret).now() != "000000" else "111111", "not valid"),
+    ):
+        refused = change_contact(web, "email", code=code, email=NEW_EMAIL)
+        assert refused.status_code in (401, 403), refused.status_code
+        assert message in error_of(refused)
+        form = form_of(refused.get_data(as_text=True), "email")
+        assert '<p class="field field-error">\n    <label for="f-code-email"' in form
+    assert codes_queued() == 0 and sent_to(smtp, NEW_EMAIL) == []
+
+    sent = change_contact(web, "email", code=pyotp.TOTP(secret).now(), email=NEW_EMAIL)
+    assert sent.status_code == 302
+    (email,) = sent_to(smtp, NEW_EMAIL)
+    assert post(web, "/account/profile/confirm", code=code_in(text_of(email))).status_code == 302
+    assert fresh(alice).email == NEW_EMAIL
+
+
+def test_r20_r19_a_recovery_code_confirms_a_new_mobile(ctx, alice, make):
+    web = signed_in(ctx, "acme:alice", make)
+    _secret, (recovery, *_) = enrol_totp(fresh(alice))
+    sent = change_contact(web, "phone", code=recovery, phone="+65 9000 1111")
+    assert sent.status_code == 302
+    assert post(web, "/account/profile/confirm", code=texted_code("+6590001111")).status_code == 302
+
+
+def test_r20_r19_a_passkey_holder_confirms_with_the_passkey(ctx, alice, make, smtp: SmtpServer):
+    """Below the browser (tests.authenticator); Chromium does the same in
+    test_account_passkeys_browser."""
+    web = signed_in(ctx, "acme:alice", make)
+    device = Authenticator("http://localhost")
+    ceremony = passkeys.begin_registration(fresh(alice))
+    passkeys.finish_registration(fresh(alice), ceremony.id, device.create(ceremony.options), "Key")
+    form = form_of(web.get("/account/profile").get_data(as_text=True), "email")
+    assert 'data-passkey="authenticate"' in form and "/account/security/step-up" in form
+
+    alone = change_contact(web, "email", email=NEW_EMAIL)  # the password alone
+    assert alone.status_code == 403
+    assert "confirm with a passkey" in error_of(alone)
+    assert codes_queued() == 0
+
+    token = csrf(web)
+    options = web.post("/account/security/step-up", headers={"X-CSRFToken": token}).get_json()
+    sent = web.post(
+        "/account/profile/contact",
+        data={
+            "csrf_token": token,
+            "channel": "email",
+            "email": NEW_EMAIL,
+            "password": PASSWORD,
+            "assertion": device.get(options),
+        },
+    )
+    assert sent.status_code == 302
+    assert len(sent_to(smtp, NEW_EMAIL)) == 1
+
+
+def test_r20_step_up_guesses_on_the_contact_form_are_throttled(ctx, owner, make):
+    """Counted with the security page's step-ups (the account's second-factor limits): the form
+    is no password oracle. From the 4th wrong guess a wait; even the right password waits."""
+    web = signed_in(ctx, "acme", make)
+    for _ in range(3):
+        assert change_contact(web, "email", password="guess", email=NEW_EMAIL).status_code == 403
+    held = change_contact(web, "email", email=NEW_EMAIL)
+    assert held.status_code == 429
+    assert "Try again in" in error_of(held)
+    assert codes_queued() == 0
 
 
 # --- the owner edits staff (R18) with the same rules ----------------------------------------------

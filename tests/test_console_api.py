@@ -18,8 +18,16 @@ from idp.oauth import sessions
 from idp.services import accounts, passwords, roles, totp
 from idp.services.permissions import PERMISSIONS
 from tests import oidc_flow as flow
+from tests.authenticator import Authenticator
 from tests.factories import PASSWORD
-from tests.test_r15_wallet import OTHER_WALLET_PW, WALLET_PW, assert_unchanged, enrol, snapshot
+from tests.test_r15_wallet import (
+    OTHER_WALLET_PW,
+    WALLET_PW,
+    assert_unchanged,
+    enrol,
+    register_passkey,
+    snapshot,
+)
 
 OWNER_ONLY = "Only the company's main account can do this"
 
@@ -328,6 +336,35 @@ def test_r15_console_asks_for_the_totp_code_when_enrolled(owner_web, owner):
     )
     assert good.status_code == 302
     assert passwords.verify_password(wallet_hash(owner), WALLET_PW)
+
+
+def test_r15_r19_console_asks_a_passkey_owner_for_the_passkey(owner_web, owner):
+    """An owner whose only second factor is a passkey: the page offers it (the account
+    centre's passkey script), the password alone is refused, the passkey's answer sets it."""
+    device = Authenticator("http://localhost")
+    register_passkey(owner, device)
+    page = owner_web.get("/console/wallet").text
+    assert 'data-passkey="authenticate"' in page and "Confirm with a passkey" in page
+    assert 'data-options="/account/security/step-up"' in page and "js/passkeys.js" in page
+    before = snapshot()
+    alone = owner_web.post("/console/wallet", data=wallet_form(owner_web))
+    assert alone.status_code == 403
+    assert "Enter a code from your authenticator app, or confirm with a passkey" in alone.text
+    assert_unchanged(before)
+
+    form = wallet_form(owner_web)
+    options = owner_web.post(
+        "/account/security/step-up", headers={"X-CSRFToken": form["csrf_token"]}
+    ).get_json()
+    done = owner_web.post("/console/wallet", data={**form, "assertion": device.get(options)})
+    assert done.status_code == 302
+    assert passwords.verify_password(wallet_hash(owner), WALLET_PW)
+
+
+def test_r15_console_asks_an_owner_without_a_second_factor_for_its_password_only(owner_web):
+    page = owner_web.get("/console/wallet").text
+    assert 'name="current_password"' in page
+    assert 'name="totp_code"' not in page and "data-passkey" not in page
 
 
 # --- the owner API: R6 -------------------------------------------------------------------------

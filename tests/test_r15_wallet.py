@@ -19,8 +19,9 @@ from idp.errors import Forbidden, InvalidInput, NotFound
 from idp.extensions import db
 from idp.models import Account, AuditEvent, Company, OutboxMessage, Store
 from idp.models.base import utcnow
-from idp.services import audit, passwords, stores, totp, wallet
+from idp.services import audit, passkeys, passwords, stores, totp, wallet
 from tests import oidc_flow as flow
+from tests.authenticator import Authenticator
 from tests.factories import PASSWORD
 from tests.test_r06_main_only import db_rows
 
@@ -208,6 +209,60 @@ def test_r15_a_totp_code_is_not_accepted_twice(owner):
     set_wallet(owner, code=code)
     with pytest.raises(Forbidden, match="wait for the next one"):
         set_wallet(owner, OTHER_WALLET_PW, code=code)
+    assert passwords.verify_password(company_of(owner).wallet_password_hash, WALLET_PW)
+
+
+def register_passkey(account: Account, device: Authenticator) -> None:
+    ceremony = passkeys.begin_registration(account)
+    passkeys.finish_registration(account, ceremony.id, device.create(ceremony.options), "Phone")
+
+
+def by_passkey(owner: Account, device: Authenticator, new: str = WALLET_PW) -> Company:
+    ceremony = passkeys.begin_authentication(passkeys.STEP_UP, owner)
+    return wallet.set_wallet_password(
+        owner,
+        current_password=PASSWORD,
+        totp_code=None,
+        new_password=new,
+        ceremony_id=ceremony.id,
+        assertion=device.get(ceremony.options),
+    )
+
+
+def test_r15_r19_a_passkey_only_owner_needs_the_passkey(owner):
+    """The account centre's step-up rule: a second factor whenever the owner has one, a passkey
+    too (before, an owner without an authenticator app was asked for its password only)."""
+    device = Authenticator("http://localhost")
+    register_passkey(owner, device)
+    before = snapshot()
+    with pytest.raises(Forbidden, match="confirm with a passkey") as refused:
+        set_wallet(owner)  # the password alone
+    assert refused.value.field == "totp_code"
+    ceremony = passkeys.begin_authentication(passkeys.STEP_UP, owner)
+    forged = device.get(ceremony.options, challenge="bm90IHRoZSBjaGFsbGVuZ2U")
+    with pytest.raises(Forbidden) as refused:  # an answer to another challenge
+        wallet.set_wallet_password(
+            owner,
+            current_password=PASSWORD,
+            totp_code=None,
+            new_password=WALLET_PW,
+            ceremony_id=ceremony.id,
+            assertion=forged,
+        )
+    assert refused.value.field == "totp_code"
+    assert_unchanged(before)
+    by_passkey(owner, device)
+    assert passwords.verify_password(company_of(owner).wallet_password_hash, WALLET_PW)
+    (event,) = wallet_events(owner.company_id)
+    assert event.action == "wallet.set" and event.details["second_factor"] is True
+
+
+def test_r15_r19_a_recovery_code_stands_in_for_the_passkey(owner):
+    register_passkey(owner, Authenticator("http://localhost"))
+    recovery = totp.new_recovery_codes(owner)[0]
+    set_wallet(owner, code=recovery)
+    with pytest.raises(Forbidden):  # used up
+        set_wallet(owner, OTHER_WALLET_PW, code=recovery)
     assert passwords.verify_password(company_of(owner).wallet_password_hash, WALLET_PW)
 
 

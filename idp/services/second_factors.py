@@ -55,8 +55,20 @@ def check_password(account: Account, password: str) -> None:
 
 
 def step_up(account: Account, proof: Proof) -> None:
-    """The password, then a passkey's answer or a code; in the caller's transaction."""
+    """The one "confirm it's you" rule, wherever a stolen session cookie could take over the
+    account or its money (its factors, its email or mobile, the wallet password, R15): the
+    password, then a second factor when the account has one. In the caller's transaction."""
     check_password(account, proof.password)
+    check_second_factor(account, proof)
+
+
+def check_second_factor(account: Account, proof: Proof) -> None:
+    """A passkey's answer (to a ``STEP_UP`` ceremony) or an authenticator or recovery code, when
+    the account has a second factor (``has_any``); nothing to prove when it has none. Refused
+    with ``Forbidden`` or ``AuthenticationFailed``, field ``code``. Uses the code or the
+    ceremony up, so callers check it last."""
+    if not has_any(account):
+        return
     if proof.assertion:
         passkeys.accept(proof.ceremony_id, proof.assertion, passkeys.STEP_UP, account)
     elif proof.code and (totp.is_enrolled(account) or totp.has_recovery_codes(account)):

@@ -45,7 +45,7 @@ from idp.errors import CodeRefused, Conflict, Forbidden, InvalidInput, ResendLim
 from idp.extensions import db
 from idp.i18n import Moment, _l
 from idp.models import Account, VerificationCode
-from idp.services import accounts, audit, outbox, single_use
+from idp.services import accounts, audit, outbox, second_factors, single_use
 from idp.services.names import normalize_email, normalize_phone, typed_code
 from idp.services.throttle import wait_for
 from idp.services.tx import transaction
@@ -425,12 +425,22 @@ def _new_contact(account: Account, channel: str, value: str | None) -> tuple[str
 
 
 @transaction
-def send_change_code(account: Account, channel: str, value: str | None) -> PendingCode:
+def send_change_code(
+    account: Account, channel: str, value: str | None, proof: second_factors.Proof
+) -> PendingCode:
     """R20: a code to the NEW email or phone the account wants (checked as in R3 first); the
-    address is saved only by ``confirm_change``. Main and sub-accounts alike."""
+    address is saved only by ``confirm_change``. Main and sub-accounts alike.
+
+    Behind the step-up (``second_factors.step_up``): whoever holds the address can take the
+    account over, a main account through the emailed password reset (R17), so a stolen session
+    cookie must not be enough to move it. The password comes first (a wrong one learns nothing
+    about the address, not even whether another account has it); the second factor last, as it
+    is used up, so a mistyped address does not cost the code or the passkey's touch."""
     if not account.is_active:
         raise Forbidden(_l("This account cannot be changed: it is not active"))
+    second_factors.check_password(account, proof.password)
     display, key = _new_contact(account, channel, value)
+    second_factors.check_second_factor(account, proof)
     row = _new_code(account, channel, CHANGE, display, send_to=display if channel == EMAIL else key)
     audit.record(
         account,

@@ -1,8 +1,9 @@
 """R15: the wallet password. One per company, guarding money operations in all of its stores. Only
-the main account sets or changes it, proving its login password again (and a TOTP code when it
-has enrolled one, R19); it must differ from the login password. The wallet service checks it for
-a store through the API; ``MAX_FAILURES`` wrong passwords in a row lock the company's wallet for
-``LOCK_SECONDS`` and the owner is emailed (R22: a security notice).
+the main account sets or changes it, behind the account centre's step-up (``second_factors``:
+its login password again, and a code or a passkey when it has a second factor, R19); it must
+differ from the login password. The wallet service checks it for a store through the API;
+``MAX_FAILURES`` wrong passwords in a row lock the company's wallet for ``LOCK_SECONDS`` and the
+owner is emailed (R22: a security notice).
 
 Failures are counted with one conditional ``UPDATE … SET wallet_failures = wallet_failures + 1
 WHERE <not locked> RETURNING wallet_failures``: the row lock (PostgreSQL) or the write lock
@@ -33,7 +34,7 @@ from idp.i18n import _l
 from idp.kv import kv
 from idp.models import Account, Client, Company, Store
 from idp.models.accounts import MAIN
-from idp.services import audit, outbox, passwords, throttle, totp
+from idp.services import audit, outbox, passwords, second_factors, throttle
 from idp.services.authz import require_owner
 from idp.services.tx import transaction
 
@@ -53,11 +54,20 @@ def _main_account(company_id: int) -> Account | None:
 
 @transaction
 def set_wallet_password(
-    actor: Account, *, current_password: str, totp_code: str | None, new_password: str
+    actor: Account,
+    *,
+    current_password: str,
+    totp_code: str | None,
+    new_password: str,
+    ceremony_id: str = "",
+    assertion: str = "",
 ) -> Company:
-    """R15: the main account sets or changes the company's wallet password, with a step-up: its
-    login password again and, when enrolled, a TOTP (or recovery) code. A change also lifts a
-    lock: the owner has just proved both factors. R6: refused to every sub-account."""
+    """R15: the main account sets or changes the company's wallet password, behind the step-up
+    of ``second_factors.step_up``: its login password again and, when it has a second factor, an
+    authenticator or recovery code (``totp_code``) or a passkey's answer to a ``STEP_UP``
+    ceremony (``ceremony_id``, ``assertion``). Wrong guesses count towards the wallet's own limit
+    (``StepUpThrottled``). A change also lifts a lock: the owner has just proved both factors.
+    R6: refused to every sub-account."""
     require_owner(actor)
     step_up_key = f"wallet-step-up:{actor.public_id}"
     try:
@@ -65,22 +75,25 @@ def set_wallet_password(
     except throttle.Throttled as exc:
         raise StepUpThrottled(exc.retry_after) from None
     passwords.check_policy(new_password, field="new_password")
-    if not passwords.verify_password(actor.password_hash, current_password):
+    try:
+        second_factors.check_password(actor, current_password)
+    except Forbidden as exc:
         throttle.record_failure(kv(), step_up_key, "")
-        raise Forbidden(_l("The current password is incorrect"), field="current_password")
+        raise Forbidden(exc.message, field="current_password") from None
     if passwords.verify_password(actor.password_hash, new_password):
         raise InvalidInput(
             _l("The wallet password must differ from your login password"), field="new_password"
         )
-    if totp.is_enrolled(actor):
-        if not isinstance(totp_code, str) or not totp_code.strip():
-            raise Forbidden(_l("Enter the code from your authenticator app"), field="totp_code")
-        try:
-            # Last of the checks: it uses the code up (and commits that on its own).
-            totp.verify(actor, totp_code[:64])
-        except AuthenticationFailed as exc:
-            throttle.record_failure(kv(), step_up_key, "")
-            raise Forbidden(exc.message, field="totp_code") from None
+    proof = second_factors.Proof(
+        code=(totp_code or "")[:64],
+        ceremony_id=ceremony_id,
+        assertion=assertion,
+    )
+    try:
+        second_factors.check_second_factor(actor, proof)  # last: it uses the code up
+    except (Forbidden, AuthenticationFailed) as exc:
+        throttle.record_failure(kv(), step_up_key, "")
+        raise Forbidden(exc.message, field="totp_code") from None
     throttle.record_success(kv(), step_up_key, "")
 
     company = db.session.get(Company, actor.company_id)
@@ -95,7 +108,7 @@ def set_wallet_password(
         "wallet.set" if first else "wallet.changed",
         company_id=company.id,
         target=company,
-        second_factor=totp.is_enrolled(actor),
+        second_factor=second_factors.has_any(actor),
     )
     if actor.email:
         outbox.send_email(

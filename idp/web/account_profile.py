@@ -9,8 +9,9 @@ from flask import flash, g, redirect, render_template, request, url_for
 
 from idp.errors import DomainError
 from idp.i18n import _
-from idp.services import connected_apps, profile, verification
+from idp.services import connected_apps, passkeys, profile, totp, verification
 from idp.web.account import bp
+from idp.web.step_up import proof, stepped_up
 
 PROFILE_TEMPLATE = "account/profile.html"
 
@@ -26,7 +27,8 @@ def _form(name: str, limit: int) -> str:
     return (request.form.get(name) or "")[: limit + 1]
 
 
-def _profile_page(*, error=None, field=None, status=200, typed=None):
+def _profile_page(*, error=None, field=None, status=200, typed=None, contact=None):
+    """``contact``: the email or mobile form that failed (its message is shown in it)."""
     account = g.account
     typed = typed or {}
     return render_template(
@@ -42,6 +44,10 @@ def _profile_page(*, error=None, field=None, status=200, typed=None):
         genders=profile.gender_choices(),
         gender_label=profile.GENDER_LABELS.get(account.gender),
         pending=verification.pending_code(account, verification.CHANGE),
+        has_totp=totp.is_enrolled(account),
+        has_passkey=passkeys.has_passkey(account),
+        recovery_left=totp.unused_recovery_codes(account),
+        contact=contact,
         error=error,
         field=field,
     ), status
@@ -65,15 +71,21 @@ def profile_page():
 
 @bp.post("/profile/contact")
 def profile_contact():
-    """R20: a code to the new email or mobile; nothing is saved until it is typed in."""
+    """R20: a code to the new email or mobile; nothing is saved until it is typed in. Behind the
+    step-up (the password, and a second factor when the account has one), counted like the
+    security page's: a stolen session cookie must not move the account to a thief's address."""
     channel = _form("channel", 10)
     value = _form(channel if channel in verification.CHANNELS else "email", 300)
     try:
-        verification.send_change_code(g.account, channel, value)
+        stepped_up(verification.send_change_code, channel, value, proof())
     except DomainError as exc:
-        field = exc.field if exc.field in verification.CHANNELS else channel
+        field = exc.field if exc.field in (*verification.CHANNELS, "password", "code") else channel
         return _profile_page(
-            error=exc.message, field=field, status=exc.status, typed={channel: value}
+            error=exc.message,
+            field=field,
+            status=exc.status,
+            typed={channel: value},
+            contact=channel if channel in verification.CHANNELS else None,
         )
     # No flash: the contact card says it once, with the code's time and attempts left.
     return redirect(url_for("account.profile", _anchor="contact"))

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, render_template, request, url_for
 
-from idp.errors import AuthenticationFailed, DomainError, Forbidden
+from idp.errors import DomainError
 from idp.i18n import _
-from idp.kv import kv
-from idp.services import passkeys, second_factors, throttle, totp
+from idp.services import passkeys, second_factors, totp
 from idp.web import ceremonies
 from idp.web.account import bp
 from idp.web.headers import never_cached
-from idp.web.sso import client_ip
+from idp.web.step_up import proof, stepped_up
 
 
 def _page(error=None, field=None, status=200, form=None):
@@ -31,32 +30,6 @@ def _page(error=None, field=None, status=200, form=None):
         field=field,
         form=form or {},
     ), status
-
-
-def _proof() -> second_factors.Proof:
-    form = request.form
-    assertion = form.get("assertion") or ""
-    return second_factors.Proof(
-        password=form.get("password") or "",
-        code=(form.get("code") or "")[:40],
-        ceremony_id=ceremonies.take(passkeys.STEP_UP) if assertion else "",
-        assertion=assertion,
-    )
-
-
-def _stepped_up(action, *args):
-    """Run a change behind a step-up, counted like sign-in guesses (a stolen session cookie
-    must not become a password or code oracle): the second-factor limits of the account."""
-    store, ip, key = kv(), client_ip(), throttle.second_factor_key(g.account)
-    throttle.check(store, key, ip)
-    try:
-        result = action(g.account, *args)
-    except (Forbidden, AuthenticationFailed) as exc:
-        if exc.field in ("password", "code") or isinstance(exc, AuthenticationFailed):
-            throttle.record_failure(store, key, ip)
-        raise
-    throttle.record_success(store, key, ip)
-    return result
 
 
 def _failed(exc: DomainError, key: str):
@@ -106,7 +79,7 @@ def _turn_on_totp(account, secret: str, code: str) -> list[str]:
     """The set-up by choice asks for the password too, counted like a step-up: a stolen session
     cookie must not put the thief's app (and recovery codes) between the owner and the account.
     The forced set-up at sign-in follows the password step, and asks for no more."""
-    return _stepped_up(
+    return stepped_up(
         second_factors.enable_totp, (request.form.get("password") or "")[:256], secret, code
     )
 
@@ -114,7 +87,7 @@ def _turn_on_totp(account, secret: str, code: str) -> list[str]:
 @bp.post("/security/totp/remove")
 def security_totp_remove():
     try:
-        _stepped_up(second_factors.remove_totp, _proof())
+        stepped_up(second_factors.remove_totp, proof())
     except DomainError as exc:
         return _failed(exc, "totp")
     flash(_("The authenticator app was turned off."), "success")
@@ -124,7 +97,7 @@ def security_totp_remove():
 @bp.post("/security/recovery-codes")
 def security_recovery_codes():
     try:
-        codes = _stepped_up(second_factors.regenerate_recovery_codes, _proof())
+        codes = stepped_up(second_factors.regenerate_recovery_codes, proof())
     except DomainError as exc:
         return _failed(exc, "recovery")
     return _recovery_codes_page(codes)
@@ -147,7 +120,7 @@ def security_passkey_add():
     current password; a wrong password counts like a wrong step-up."""
     name = (request.form.get("name") or "")[:200]
     try:
-        passkey = _stepped_up(
+        passkey = stepped_up(
             second_factors.add_passkey,
             request.form.get("password") or "",
             ceremonies.take(passkeys.REGISTER),
@@ -173,7 +146,7 @@ def security_passkey_rename(pid: str):
 @bp.post("/security/passkeys/<pid>/remove")
 def security_passkey_remove(pid: str):
     try:
-        _stepped_up(second_factors.remove_passkey, pid, _proof())
+        stepped_up(second_factors.remove_passkey, pid, proof())
     except DomainError as exc:
         return _failed(exc, f"remove-{pid[:40]}")
     flash(_("The passkey was removed."), "success")

@@ -159,7 +159,8 @@ def verify_wallet():
 
 @bp.post("/wallet/password")
 def set_wallet_password():
-    """R15: the owner sets or changes the wallet password, with its password (and TOTP code)."""
+    """R15: the owner sets or changes the wallet password, with its password and, when it has a
+    second factor, an authenticator or recovery code (a passkey answers on the console's page)."""
     owner = _owner()
     body = _body()
     first = owner.company.wallet_password_hash is None

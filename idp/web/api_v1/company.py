@@ -141,7 +141,9 @@ def audit_log(caller: Caller, query: m.AuditQuery) -> Answer:
 )
 def wallet_password(caller: Caller, body: m.WalletPassword) -> Answer:
     """R15: the owner's own token only (never a company API client's), with the owner's login
-    password again and, when enrolled, a TOTP code. It must differ from the login password."""
+    password again and, when it has a second factor, an authenticator or recovery code
+    (``totp_code``; a passkey answers on the console's page). It must differ from the login
+    password."""
     first = caller.actor.company.wallet_password_hash is None
     company = wallet.set_wallet_password(
         caller.actor,
