@@ -564,3 +564,23 @@ def test_issue19_fuzzed_whole_bodies_never_break(scim, acme):
 
     probe()
     assert not failures, failures[:5]
+
+
+def test_issue19_r3_emails_follow_the_services_rule_reserved_domains_included(scim, acme, make):
+    """Found in review: SCIM checked emails with email-validator, which refuses reserved domains
+    (``.local``, ``.test``, ``.internal``) that the rest of the service accepts, so one staff
+    member with such an address made every listing of the company a 500. SCIM takes and serves
+    what the services take, and refuses what they refuse with a 400."""
+    make.staff(acme, "alice", stores_=[acme._sg], email="alice@corp.local")
+    listed = scim.ok("GET", "/Users")
+    assert [e["value"] for r in listed["Resources"] for e in r.get("emails", [])] == [
+        "alice@corp.local"
+    ]
+    created = scim.ok(
+        "POST", "/Users", new_user("bob", emails=[{"value": "bob@hr.internal"}]), status=201
+    )
+    assert created["emails"][0]["value"] == "bob@hr.internal"
+    for bad in ("bob", "bob@", "b ob@acme.example", "x" * 250 + "@acme.example"):
+        refused = scim("POST", "/Users", new_user("carol", emails=[{"value": bad}]))
+        assert refused.status_code == 400, (bad, refused.get_json())
+        assert refused.get_json()["schemas"] == [ERROR]
