@@ -87,6 +87,7 @@ from idp.scim.resources import (
 )
 from idp.services import api_clients, audit, groups
 from idp.web.api_v1 import access, once
+from idp.web.api_v1.spec import check_storable
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 MEDIA = "application/scim+json"
@@ -441,8 +442,10 @@ def _body() -> dict:
         raise ScimError(
             400, f"The request body nests deeper than {SCIM_MAX_DEPTH} levels", "invalidSyntax"
         )
-    if "\x00" in json.dumps(body):
-        raise ScimError(400, "The request body must not contain NUL", "invalidValue")
+    try:
+        check_storable(body)
+    except MalformedRequest as exc:
+        raise ScimError(400, str(exc), "invalidValue") from None
     return body
 
 
