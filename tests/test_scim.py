@@ -642,3 +642,29 @@ def test_issue19_nul_and_lone_surrogates_are_a_400_invalid_value(scim, acme, whe
     error = answer.get_json()
     assert error["schemas"] == [ERROR] and error["scimType"] == "invalidValue"
     assert ("NUL" if text == "NUL" else "surrogate") in error["detail"]
+
+
+def test_issue19_an_if_match_that_is_no_etag_of_ours_is_a_400_never_a_500(scim, acme):
+    """Found in review: a non-ASCII ``If-Match`` (or a bulk operation's ``version``) made the
+    version check raise, a 500. Our ETags are hex: anything else is refused before any check,
+    and a hex one we never gave is a stale version (412)."""
+    user = scim.ok("POST", "/Users", new_user(), 201)
+    named = f"{acme._sg.public_id}/Pre-sale"
+    group = scim.ok("POST", "/Groups", {"schemas": [GROUP], "displayName": named}, 201)
+    writes = [
+        ("PUT", f"/Users/{user['id']}", new_user(displayName="From HR")),
+        ("PATCH", f"/Users/{user['id']}", replace("displayName", "From HR")),
+        ("PUT", f"/Groups/{group['id']}", {"schemas": [GROUP], "displayName": named + "2"}),
+        ("DELETE", f"/Users/{user['id']}", None),
+    ]
+    for method, path, body in writes:
+        for etag in ('W/"\u00e9"', '"caf\u00e9"', 'W/"zz"'):
+            answer = scim(method, path, body, If_Match=etag)
+            assert answer.status_code == 400, (method, etag, answer.status_code)
+            assert answer.get_json()["scimType"] == "invalidValue"
+        assert scim(method, path, body, If_Match='W/"0123abcd"').status_code == 412
+    bulk = {"method": "DELETE", "path": f"/Users/{user['id']}", "version": 'W/"\u00e9"'}
+    answer = scim.ok("POST", "/Bulk", {"schemas": [BULK], "Operations": [bulk]})
+    assert answer["Operations"][0]["status"] == "400"
+    assert scim.ok("GET", f"/Users/{user['id']}")["active"] is True
+    assert scim.ok("GET", f"/Groups/{group['id']}")["displayName"] == "Pre-sale"

@@ -471,7 +471,7 @@ def _if_match(headers) -> str | None:
     value = (headers.get("If-Match") or "").strip()
     if not value or value == "*":
         return None
-    match = re.fullmatch(r'(?:W/)?"([^"]{1,64})"', value)
+    match = re.fullmatch(r'(?:W/)?"([0-9a-f]{1,64})"', value)  # versions.fingerprint
     if match is None:
         raise ScimError(400, "If-Match takes an ETag this service gave", "invalidValue")
     return match.group(1)
