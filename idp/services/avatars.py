@@ -252,6 +252,24 @@ def _withdraw_pending(account: Account) -> list[str]:
     return _drop([old.public_id for old in waiting])
 
 
+def forget(account: Account) -> None:
+    """R4: the account is handed over: the previous holder's photo stops being its picture
+    (``replaced``) and one still waiting is withdrawn, in the caller's transaction. Neither is
+    served again (``served`` and ``waiting_copy`` serve an approved or a waiting photo only); the
+    database's copies go now, a folder's or bucket's stay behind unreferenced."""
+    _withdraw_pending(account)
+    if account.picture_id:
+        shown = db.session.scalars(
+            select(Avatar).where(
+                Avatar.public_id == account.picture_id, Avatar.account_id == account.id
+            )
+        ).one_or_none()
+        if shown is not None:
+            shown.status = REPLACED
+            _drop([shown.public_id])
+        account.picture_id = None
+
+
 def queue(owner: Account) -> list[Avatar]:
     """The photos of the owner's staff waiting for review, oldest first (its company only)."""
     require_owner(owner)
