@@ -141,6 +141,31 @@ def test_r25_a_departed_named_account_and_an_unknown_submitter_fall_back(shop, m
     assert {m["To"] for m in delivered(smtp, 4)} == {shop.owner.email}
 
 
+def test_r8_r10_r25_only_people_who_hold_the_events_store_are_emailed(shop, make, smtp):
+    """Found in review: an event about a store reached a named product owner who did not hold
+    it (a store of the company's they were never given, or one taken from them): its product,
+    price and customer went to staff of another store. Whoever the table or the event names is
+    emailed only while holding the store; else the main account, marked as a fallback."""
+    my = make.store(shop.owner, "shopee-my", name="Acme MY")
+    dave = make.staff(shop.owner, "dave", stores_=[my], email="dave@acme.test")
+    erin = make.staff(shop.owner, "erin", stores_=[shop.sg, my], email="erin@acme.test")
+    accounts.update_sub_account(shop.owner, erin, stores=[my.public_id])  # sg taken from her
+    team = groups.create_group(shop.owner, my, "MY team")
+    groups.add_member(shop.owner, team, dave)
+    routing.set_route(shop.owner, "trade_dispute", "accounts", accounts_=["dave", "alice"])
+    routing.set_route(shop.owner, "fraud_complaint", "group", group_id=team.id)
+    for who in (dave, erin):
+        shop.publish("listing_returned", sub=who.public_id, event_id=f"returned-{who.name}")
+    shop.publish("trade_dispute", event_id="dispute")
+    shop.publish("fraud_complaint", event_id="fraud")
+    received = {m["To"] for m in delivered(smtp, 4)}
+    assert received == {shop.owner.email, shop.alice.email}
+    fell_back = dict(db.session.query(NotificationEvent.event_id, NotificationEvent.fell_back))
+    assert fell_back == {
+        "returned-dave": True, "returned-erin": True, "dispute": False, "fraud": True
+    }  # fmt: skip
+
+
 def test_r25_a_deleted_group_falls_back_to_the_main_account(shop, smtp):
     group = groups.create_group(shop.owner, shop.sg, "Pre-sale")
     groups.add_member(shop.owner, group, shop.bob)
