@@ -48,7 +48,7 @@ from idp.models import Account, Avatar
 from idp.models.accounts import SUB
 from idp.models.avatars import APPROVED, PENDING, REJECTED, REPLACED, WITHDRAWN
 from idp.models.base import new_public_id, utcnow
-from idp.services import audit, outbox, throttle
+from idp.services import audit, outbox, throttle, versions
 from idp.services.authz import require_owner
 from idp.services.avatar_storage import DatabaseStorage, storage
 from idp.services.tx import transaction
@@ -212,6 +212,7 @@ def submit(account: Account, data: bytes) -> Avatar:
 
 @transaction
 def _submit(account: Account, photo: Photo, size_bytes: int) -> tuple[Avatar, list[str]]:
+    versions.lock(account)  # two uploads at once: the second withdraws the first's photo
     if not account.is_active:
         raise Forbidden(_l("This account is not active"))
     dropped = _withdraw_pending(account)
