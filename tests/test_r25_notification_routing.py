@@ -393,6 +393,24 @@ def test_r25_another_companys_people_and_groups_cannot_be_named(shop, make):
         routing.set_route(shop.alice, "trade_dispute", "main")
 
 
+@pytest.mark.parametrize("number", [str(2**31), 2**31, "9" * 20, "-1", "0", "\u0661"])
+def test_r25_a_group_number_past_a_row_id_is_no_group_never_a_500(shop, ctx, number):
+    """Found in review: a group number past 2**31 - 1 reached PostgreSQL, which refuses to
+    compare it with an integer id (a 500). It is "no such group", as in the staff groups'
+    own service; the console's form says so."""
+    with pytest.raises(NotFound):
+        routing.set_route(shop.owner, "fraud_complaint", "group", group_id=number)
+    web = flow.browser(ctx)
+    assert flow.sign_in(web, "acme", PASSWORD).status_code == 302
+    fields = flow.form_fields(web.get("/console/notifications").get_data(as_text=True))
+    answer = web.post(
+        "/console/notifications/fraud_complaint",
+        data={**fields, "recipient": "group", "group": str(number)},
+    )
+    assert answer.status_code == 404
+    assert all(route.is_default for route in routing.table(shop.owner))
+
+
 def test_r25_a_departed_account_cannot_be_newly_named(shop):
     accounts.disable_sub_account(shop.owner, shop.bob)
     with pytest.raises(InvalidInput) as refused:
