@@ -250,6 +250,39 @@ def test_r20_a_new_approved_photo_replaces_the_old_one_which_is_no_longer_served
     assert avatars.served(first, 512) is None and avatars.served(second, 512)
 
 
+def test_r20_two_uploads_at_once_leave_one_photo_waiting(ctx, shop):
+    """Found in review: two uploads at once each withdrew the photos waiting before either
+    committed, and both stayed waiting (two in the owner's queue). The account's row lock
+    makes the second withdraw the first's."""
+    import threading
+
+    owner, alice = shop
+    alice_id = alice.id
+    photos = [files.jpeg(color=(10, 10, 10)), files.jpeg(color=(200, 10, 10))]
+    barrier = threading.Barrier(2, timeout=30)
+    sent: list[str] = []
+
+    def submit(i: int) -> None:
+        with ctx.app_context():
+            account = db.session.get(Account, alice_id)
+            barrier.wait()
+            try:
+                sent.append(avatars.submit(account, photos[i]).public_id)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(sent) == 2
+    db.session.expire_all()
+    waiting = db.session.query(Avatar).filter_by(account_id=alice_id, status="pending").all()
+    assert len(waiting) == 1 and waiting[0].public_id in sent
+    assert [a.public_id for a in avatars.queue(owner)] == [waiting[0].public_id]
+
+
 def test_r20_a_rejection_needs_a_reason_shown_on_the_form(ctx, shop):
     _, alice = shop
     waiting = avatars.submit(alice, files.jpeg()).public_id

@@ -328,6 +328,45 @@ def test_r19_required_second_factor_accepts_a_passkey_and_keeps_one(owner, alice
     assert len(passkeys.list_for(alice)) == 1
 
 
+def test_r19_two_removals_at_once_keep_the_required_second_factor(ctx, owner, alice, make):
+    """Found in review: two removals of the last two passkeys at once (two tabs) each counted
+    the other still there, and both went: a company's required second factor was left at none.
+    Each removal takes the account's row lock first, so the second one counts what is left."""
+    import threading
+
+    totp.set_required_for_staff(owner, True)
+    ids = [register(alice, Authenticator(ORIGIN), name).public_id for name in ("one", "two")]
+    codes = totp.new_recovery_codes(alice)
+    db.session.commit()
+    alice_id = alice.id
+    barrier = threading.Barrier(2, timeout=30)
+    outcomes: list[str] = []
+
+    def remove(i: int) -> None:
+        with ctx.app_context():
+            account = db.session.get(Account, alice_id)
+            barrier.wait()
+            try:
+                proof = second_factors.Proof(password=make.PASSWORD, code=codes[i])
+                second_factors.remove_passkey(account, ids[i], proof)
+                outcomes.append("removed")
+            except Forbidden as exc:
+                outcomes.append("refused: " + str(exc.message))
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=remove, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == [
+        "refused: Your company requires a second factor for all staff; add another one first",
+        "removed",
+    ]
+    assert db.session.query(Passkey).filter_by(account_id=alice_id).count() == 1
+
+
 def test_r19_totp_removed_with_a_passkey_as_proof_recovery_codes_stay(alice, make):
     secret = totp.begin_enrolment(alice).secret
     codes = totp.confirm_enrolment(alice, secret, pyotp.TOTP(secret).now())

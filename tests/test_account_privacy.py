@@ -165,6 +165,31 @@ def test_r21_userinfo_of_a_partner_only_account_sends_no_sql(web, make, carol):
     assert sql.sent == []
 
 
+def test_r21_introspection_releases_what_the_level_allows_the_less_trusted_client(web, make, carol):
+    """A resource server registered for a first-party app reads that app's tokens, but the
+    profile claims only as the account's level allows the lower of the two tiers, and only as
+    the level is now (a token issued before the level went down keeps its copy of them)."""
+    center = flow.register("Seller center", scope=SCOPE)
+    reader, secret = clients.create_client(
+        "Partner analytics", redirect_uris=["https://rs.example/cb"], tier=THIRD_PARTY
+    )
+    clients.set_relations(reader, resource_server_for=[center.client_id])
+    db.session.commit()
+    resource_server = flow.RP(reader.client_id, secret, "https://rs.example/cb")
+    privacy.set_level(carol, PRIVACY_PARTNER_APPS)
+    issued = signed_in_tokens(web, center, password=make.PASSWORD, consent=False)
+    assert flow.jwt_payload(issued["access_token"])["name"] == "Carol Tan"
+
+    read = flow.introspect(web, resource_server, issued["access_token"])
+    assert read["active"] is True and read["preferred_username"] == "acme:carol"
+    assert not PERSONAL & set(read)
+    assert flow.introspect(web, center, issued["access_token"])["name"] == "Carol Tan"
+
+    privacy.set_level(db.session.get(Account, carol.id), PRIVACY_NO_APP)
+    read = flow.introspect(web, center, issued["access_token"])
+    assert read["active"] is True and not PERSONAL & set(read)
+
+
 def test_r21_token_exchange_releases_what_the_less_trusted_app_may_see(web, make, carol):
     """A token exchanged for another app's audience is read by both: the profile claims go in
     only when the level allows both tiers."""

@@ -198,6 +198,26 @@ def test_two_tabs_editing_one_sub_account_never_overwrite_each_other(owner_web, 
     assert fresh(shop.alice).nickname == "Second"
 
 
+def test_a_version_that_is_no_version_is_answered_as_a_stale_one_never_a_500(owner_web, shop):
+    """Found in review: a form's ``version`` of non-ASCII text made ``hmac.compare_digest`` raise
+    (a 500) on every form that carries one. Whatever is sent that this service never gave is
+    an edit conflict, the answer to a stale version, and nothing is written."""
+    staff = f"/console/staff/{shop.alice.public_id}"
+    store = f"/console/inquiries/{shop.sg.public_id}"
+    forms = {
+        staff: (staff, {"name": "alice", "stores": [shop.sg.public_id], "nickname": "Mallory"}),
+        store: (store, {"allocation": "on"}),
+        store + "/staff/bob": (store, {"receives": "on", "weight": "3"}),
+        "/console/notifications/trade_dispute": ("/console/notifications", {"recipient": "main"}),
+    }
+    for bad in ("\u202e", "\u00e9" * 16, "0" * 15 + "\u00e9", "x" * 40, "DEADBEEFDEADBEEF"):
+        for path, (page, typed) in forms.items():
+            path = path.replace("/staff/bob", f"/staff/{shop.bob.public_id}")
+            answer = owner_web.post(path, data={**fields(owner_web, page), **typed, "version": bad})
+            assert answer.status_code == 409, (path, bad, answer.status_code)
+    assert fresh(shop.alice).nickname != "Mallory"
+
+
 # --- R4, R5: disabling, handing over ------------------------------------------------------------
 
 

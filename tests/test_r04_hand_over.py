@@ -134,3 +134,43 @@ def test_r4_hand_over_ends_nothing_when_the_edit_is_refused(held, make):
     assert totp.is_enrolled(fresh(held.alice))
     refreshed = flow.refresh(flow.browser(held.app), held.rp, held.refresh_token)
     assert refreshed.status_code == 200, refreshed.get_json()
+
+
+@pytest.mark.parametrize("how", ["hand_over", "edit"])
+def test_r4_r20_r21_the_new_holder_shows_nothing_personal_of_the_previous_one(held, how):
+    """Found in review: a handed-over account kept the previous holder's approved photo (the
+    ``picture`` claim), the photo waiting for review, their gender and their privacy level."""
+    from idp.models import Avatar
+    from idp.models.accounts import DEFAULT_PRIVACY, PRIVACY_NO_APP
+    from idp.models.avatars import APPROVED, PENDING
+    from idp.oauth import claims
+    from idp.services import avatars, privacy, profile
+    from tests.avatar_files import jpeg
+
+    alice = fresh(held.alice)
+    profile.update_profile(alice, name="Alice Tan", gender="female")
+    shown = avatars.approve(held.owner, avatars.submit(alice, jpeg()).public_id).public_id
+    waiting = avatars.submit(fresh(alice), jpeg(color=(10, 10, 10))).public_id
+    privacy.set_level(fresh(alice), PRIVACY_NO_APP)
+    assert "picture" in claims.profile(alice.public_id, None).claims
+
+    if how == "hand_over":
+        accounts.disable_sub_account(held.owner, fresh(alice))
+        accounts.hand_over(held.owner, fresh(alice), password=NEW_PASSWORD, nickname="Carol")
+    else:
+        accounts.update_sub_account(held.owner, fresh(alice), email="carol@acme.test")
+
+    carol = fresh(alice)
+    assert (carol.picture_id, carol.gender, carol.privacy) == (None, None, DEFAULT_PRIVACY)
+    assert "picture" not in claims.profile(carol.public_id, None).claims
+    states = dict(db.session.query(Avatar.public_id, Avatar.status).filter_by(account_id=carol.id))
+    assert states[shown] != APPROVED and states[waiting] != PENDING
+    assert avatars.served(shown, 128) is None
+    assert avatars.waiting_copy(held.owner, waiting, 128) is None
+    assert avatars.queue(held.owner) == []
+
+
+def test_r4_a_gender_given_with_the_hand_over_is_the_new_holders(held):
+    accounts.update_sub_account(held.owner, held.alice, gender="female")
+    accounts.update_sub_account(held.owner, fresh(held.alice), password=NEW_PASSWORD, gender="male")
+    assert fresh(held.alice).gender == "male"

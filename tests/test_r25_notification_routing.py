@@ -142,6 +142,31 @@ def test_r25_a_departed_named_account_and_an_unknown_submitter_fall_back(shop, m
     assert {m["To"] for m in delivered(smtp, 4)} == {shop.owner.email}
 
 
+def test_r8_r10_r25_only_people_who_hold_the_events_store_are_emailed(shop, make, smtp):
+    """Found in review: an event about a store reached a named product owner who did not hold
+    it (a store of the company's they were never given, or one taken from them): its product,
+    price and customer went to staff of another store. Whoever the table or the event names is
+    emailed only while holding the store; else the main account, marked as a fallback."""
+    my = make.store(shop.owner, "shopee-my", name="Acme MY")
+    dave = make.staff(shop.owner, "dave", stores_=[my], email="dave@acme.test")
+    erin = make.staff(shop.owner, "erin", stores_=[shop.sg, my], email="erin@acme.test")
+    accounts.update_sub_account(shop.owner, erin, stores=[my.public_id])  # sg taken from her
+    team = groups.create_group(shop.owner, my, "MY team")
+    groups.add_member(shop.owner, team, dave)
+    routing.set_route(shop.owner, "trade_dispute", "accounts", accounts_=["dave", "alice"])
+    routing.set_route(shop.owner, "fraud_complaint", "group", group_id=team.id)
+    for who in (dave, erin):
+        shop.publish("listing_returned", sub=who.public_id, event_id=f"returned-{who.name}")
+    shop.publish("trade_dispute", event_id="dispute")
+    shop.publish("fraud_complaint", event_id="fraud")
+    received = {m["To"] for m in delivered(smtp, 4)}
+    assert received == {shop.owner.email, shop.alice.email}
+    fell_back = dict(db.session.query(NotificationEvent.event_id, NotificationEvent.fell_back))
+    assert fell_back == {
+        "returned-dave": True, "returned-erin": True, "dispute": False, "fraud": True
+    }  # fmt: skip
+
+
 def test_r25_a_deleted_group_falls_back_to_the_main_account(shop, smtp):
     group = groups.create_group(shop.owner, shop.sg, "Pre-sale")
     groups.add_member(shop.owner, group, shop.bob)
@@ -367,6 +392,24 @@ def test_r25_another_companys_people_and_groups_cannot_be_named(shop, make):
     # Staff never edit the table (R6).
     with pytest.raises(Forbidden):
         routing.set_route(shop.alice, "trade_dispute", "main")
+
+
+@pytest.mark.parametrize("number", [str(2**31), 2**31, "9" * 20, "-1", "0", "\u0661"])
+def test_r25_a_group_number_past_a_row_id_is_no_group_never_a_500(shop, ctx, number):
+    """Found in review: a group number past 2**31 - 1 reached PostgreSQL, which refuses to
+    compare it with an integer id (a 500). It is "no such group", as in the staff groups'
+    own service; the console's form says so."""
+    with pytest.raises(NotFound):
+        routing.set_route(shop.owner, "fraud_complaint", "group", group_id=number)
+    web = flow.browser(ctx)
+    assert flow.sign_in(web, "acme", PASSWORD).status_code == 302
+    fields = flow.form_fields(web.get("/console/notifications").get_data(as_text=True))
+    answer = web.post(
+        "/console/notifications/fraud_complaint",
+        data={**fields, "recipient": "group", "group": str(number)},
+    )
+    assert answer.status_code == 404
+    assert all(route.is_default for route in routing.table(shop.owner))
 
 
 def test_r25_a_departed_account_cannot_be_newly_named(shop):

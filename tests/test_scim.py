@@ -443,11 +443,20 @@ def test_issue19_item5_a_read_is_a_sync_noted_once_a_minute(web, acme, globex):
     assert last_call(other) is not None
 
 
+def unstorable_alphabet():
+    """Any character, NUL and lone surrogates often among them: what no database stores."""
+    from hypothesis import strategies as st
+
+    return st.characters() | st.sampled_from(["\x00", "\ud800", "\udfff"])
+
+
 def test_issue19_fuzzed_filters_sorts_selections_and_patches_never_break(scim, acme):
     """Hypothesis: any filter, sortBy, attributes or PATCH operation is answered 200 or a SCIM
     error (RFC 7644 3.12), never a 500, and never reaches beyond the company."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
+
+    UNSTORABLE = unstorable_alphabet()
 
     user = scim.ok("POST", "/Users", new_user(), 201)
     words = st.sampled_from(
@@ -457,7 +466,7 @@ def test_issue19_fuzzed_filters_sorts_selections_and_patches_never_break(scim, a
             "or", "not", "(", ")", "[", "]", '"a"', "true", "null", "1", " ", "é", "\\x00",
         ]
     )  # fmt: skip
-    text = st.one_of(st.lists(words, max_size=8).map(" ".join), st.text(max_size=40))
+    text = st.one_of(st.lists(words, max_size=8).map(" ".join), st.text(UNSTORABLE, max_size=40))
     failures: list = []
 
     @settings(
@@ -595,14 +604,21 @@ def test_issue19_fuzzed_whole_bodies_never_break(scim, acme):
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
 
+    UNSTORABLE = unstorable_alphabet()
+
     user = scim.ok("POST", "/Users", new_user(), 201)
     scalars = st.one_of(
-        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(UNSTORABLE, max_size=12),
     )
     values = st.recursive(
         scalars,
         lambda inner: (
-            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(UNSTORABLE, max_size=8), inner, max_size=3)
         ),
         max_leaves=8,
     )
@@ -633,3 +649,91 @@ def test_issue19_fuzzed_whole_bodies_never_break(scim, acme):
 
     probe()
     assert not failures, failures[:5]
+
+
+def test_issue19_r3_emails_follow_the_services_rule_reserved_domains_included(scim, acme, make):
+    """Found in review: SCIM checked emails with email-validator, which refuses reserved domains
+    (``.local``, ``.test``, ``.internal``) that the rest of the service accepts, so one staff
+    member with such an address made every listing of the company a 500. SCIM takes and serves
+    what the services take, and refuses what they refuse with a 400."""
+    make.staff(acme, "alice", stores_=[acme._sg], email="alice@corp.local")
+    listed = scim.ok("GET", "/Users")
+    assert [e["value"] for r in listed["Resources"] for e in r.get("emails", [])] == [
+        "alice@corp.local"
+    ]
+    created = scim.ok(
+        "POST", "/Users", new_user("bob", emails=[{"value": "bob@hr.internal"}]), status=201
+    )
+    assert created["emails"][0]["value"] == "bob@hr.internal"
+    for bad in ("bob", "bob@", "b ob@acme.example", "x" * 250 + "@acme.example"):
+        refused = scim("POST", "/Users", new_user("carol", emails=[{"value": bad}]))
+        assert refused.status_code == 400, (bad, refused.get_json())
+        assert refused.get_json()["schemas"] == [ERROR]
+
+
+def replace(path: str, value) -> dict:
+    return patch_op({"op": "replace", "path": path, "value": value})
+
+
+UNSTORABLE_TEXT = {"NUL": "x\x00y", "a lone high surrogate": "\ud800", "a lone low one": "\udfff"}
+UNSTORABLE_AT = {
+    "POST /Users externalId": ("POST", "/Users", lambda t: new_user("nul", externalId=t)),
+    "POST /Users givenName": (
+        "POST", "/Users", lambda t: {**new_user("nul"), "name": {"givenName": t}}
+    ),
+    "POST /Users department": (
+        "POST",
+        "/Users",
+        lambda t: {**new_user("nul"), "schemas": [USER, ENTERPRISE], ENTERPRISE: {"department": t}},
+    ),
+    "POST /Users email type": (
+        "POST", "/Users", lambda t: new_user("nul", emails=[{"value": "n@acme.example", "type": t}])
+    ),
+    "POST /Groups externalId": (
+        "POST", "/Groups", lambda t: {"schemas": [GROUP], "displayName": "g", "externalId": t}
+    ),
+    "PATCH /Users externalId": ("PATCH", "/Users/{id}", lambda t: replace("externalId", t)),
+    "PATCH /Users displayName": ("PATCH", "/Users/{id}", lambda t: replace("displayName", t)),
+    "PATCH a key": ("PATCH", "/Users/{id}", lambda t: patch_op({"op": "replace", t: "x"})),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("text", list(UNSTORABLE_TEXT))
+@pytest.mark.parametrize("where", list(UNSTORABLE_AT))
+def test_issue19_nul_and_lone_surrogates_are_a_400_invalid_value(scim, acme, where, text):
+    """Found in review: the NUL check never fired (it looked for NUL in JSON text, where it is
+    escaped) and nothing looked for lone surrogates: both reached the database, a 500 (NUL on
+    PostgreSQL, surrogates on both). The admin API's check now reads SCIM bodies too."""
+    user = scim.ok("POST", "/Users", new_user(), 201)
+    method, path, body = UNSTORABLE_AT[where]
+    answer = scim(method, path.replace("{id}", user["id"]), body(UNSTORABLE_TEXT[text]))
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    error = answer.get_json()
+    assert error["schemas"] == [ERROR] and error["scimType"] == "invalidValue"
+    assert ("NUL" if text == "NUL" else "surrogate") in error["detail"]
+
+
+def test_issue19_an_if_match_that_is_no_etag_of_ours_is_a_400_never_a_500(scim, acme):
+    """Found in review: a non-ASCII ``If-Match`` (or a bulk operation's ``version``) made the
+    version check raise, a 500. Our ETags are hex: anything else is refused before any check,
+    and a hex one we never gave is a stale version (412)."""
+    user = scim.ok("POST", "/Users", new_user(), 201)
+    named = f"{acme._sg.public_id}/Pre-sale"
+    group = scim.ok("POST", "/Groups", {"schemas": [GROUP], "displayName": named}, 201)
+    writes = [
+        ("PUT", f"/Users/{user['id']}", new_user(displayName="From HR")),
+        ("PATCH", f"/Users/{user['id']}", replace("displayName", "From HR")),
+        ("PUT", f"/Groups/{group['id']}", {"schemas": [GROUP], "displayName": named + "2"}),
+        ("DELETE", f"/Users/{user['id']}", None),
+    ]
+    for method, path, body in writes:
+        for etag in ('W/"\u00e9"', '"caf\u00e9"', 'W/"zz"'):
+            answer = scim(method, path, body, If_Match=etag)
+            assert answer.status_code == 400, (method, etag, answer.status_code)
+            assert answer.get_json()["scimType"] == "invalidValue"
+        assert scim(method, path, body, If_Match='W/"0123abcd"').status_code == 412
+    bulk = {"method": "DELETE", "path": f"/Users/{user['id']}", "version": 'W/"\u00e9"'}
+    answer = scim.ok("POST", "/Bulk", {"schemas": [BULK], "Operations": [bulk]})
+    assert answer["Operations"][0]["status"] == "400"
+    assert scim.ok("GET", f"/Users/{user['id']}")["active"] is True
+    assert scim.ok("GET", f"/Groups/{group['id']}")["displayName"] == "Pre-sale"

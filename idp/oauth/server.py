@@ -23,7 +23,7 @@ from idp.extensions import db
 from idp.models import Client, IssuedToken
 from idp.models.base import utcnow
 from idp.oauth import error_text, shared_state, tokens
-from idp.oauth.claims import profile_key
+from idp.oauth.claims import profile, profile_key
 from idp.oauth.clients import may_introspect
 from idp.oauth.grants import (
     AuthorizationCodeGrant,
@@ -34,6 +34,7 @@ from idp.oauth.grants import (
     TokenExchangeGrant,
 )
 from idp.oauth.tokens import TokenGenerator
+from idp.services import privacy
 
 
 def query_client(client_id: str) -> Client | None:
@@ -94,6 +95,10 @@ def prefetch(endpoint: str, headers, form) -> None:
         claims = tokens.decode_access_token(form.get("token", ""))
         if claims is not None:
             keys += shared_state.state_keys(claims)
+            if claims.get("account_type"):  # R21: the level now and the token's client's tier
+                store = claims.get("store")
+                keys += [shared_state.GENERATION, profile_key(claims["sub"], store)]
+                keys.append(shared_state.client_key(str(claims.get("client_id") or "")))
     elif form.get("grant_type") == TokenExchangeGrant.GRANT_TYPE:
         claims = tokens.decode_access_token(form.get("subject_token", ""))
         if claims is not None and claims.get("account_type"):
@@ -105,10 +110,12 @@ def prefetch(endpoint: str, headers, form) -> None:
 
 
 class LiveAccessToken:
-    """An access token found active without a database row: its verified claims."""
+    """An access token found active without a database row: its verified claims, and the tier
+    of the client asking about it (R21: what it may read of them)."""
 
-    def __init__(self, claims: dict) -> None:
+    def __init__(self, claims: dict, caller_tier: str | None = None) -> None:
         self.claims = claims
+        self.caller_tier = caller_tier
 
     def is_expired(self) -> bool:
         return False  # the signature check refused an expired one
@@ -135,6 +142,12 @@ class IntrospectionEndpoint(_Introspection):
             return None
         return row
 
+    def authenticate_token(self, request, client):
+        token = super().authenticate_token(request, client)
+        if isinstance(token, LiveAccessToken):
+            return LiveAccessToken(token.claims, caller_tier=client.tier)
+        return token
+
     def check_permission(self, token, client, request) -> bool:
         """RFC 7662 section 4: another company's app, a partner or the wallet service learns
         nothing of a token that is not theirs to check (``clients.may_introspect``). A refresh
@@ -146,7 +159,7 @@ class IntrospectionEndpoint(_Introspection):
 
     def introspect_token(self, token: IssuedToken | LiveAccessToken) -> dict:
         if isinstance(token, LiveAccessToken):  # its verified claims, as RFC 7662 suggests
-            body = {**token.claims, "active": True, "token_type": "Bearer"}
+            body = {**_released(token), "active": True, "token_type": "Bearer"}
             if "preferred_username" in body:
                 body["username"] = body["preferred_username"]
             return body
@@ -161,6 +174,21 @@ class IntrospectionEndpoint(_Introspection):
             "sub": token.account.public_id,
             "username": token.account.login_name,
         }
+
+
+def _released(token: LiveAccessToken) -> dict:
+    """R21: the token's claims, without the profile claims unless the account's level as it is
+    now allows both the token's client and the client asking. The token carries what its own
+    client was released when it was issued; a resource server of a lower tier, or a level
+    lowered since, withholds them (``idp.services.privacy``)."""
+    claims = token.claims
+    if not claims.get("account_type"):  # client credentials: no account, no profile claims
+        return claims
+    found = profile(claims["sub"], claims.get("store"))
+    level = found.privacy if found else None
+    token_client = shared_state.cached_client(str(claims.get("client_id") or ""))
+    tier = privacy.lowest(token_client.tier if token_client else None, token.caller_tier)
+    return privacy.release(claims, level, tier)
 
 
 def init_oauth2_request(request: OAuth2Request, method: str, path: str, headers) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Union
 
-from pydantic import EmailStr
+from pydantic import AfterValidator
 from scim2_models import (
     AnyExtension,
     CaseExact,
@@ -33,6 +33,8 @@ from scim2_models import (
 )
 from scim2_models.urn import URN
 
+from idp.services.names import is_email
+
 SELLER_USER = "urn:seller-idp:params:scim:schemas:extension:seller:2.0:User"
 SELLER_GROUP = "urn:seller-idp:params:scim:schemas:extension:seller:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -46,10 +48,22 @@ class StaffName(ComplexAttribute):
     given_name: str | None = None
 
 
+def _email(value: str) -> str:
+    if not is_email(value):
+        raise ValueError("value is not an email address")
+    return value
+
+
+# The services' rule (``idp.services.names``), not email-validator's: that one refuses reserved
+# domains such as ``.local`` that companies use and the rest of the service accepts, so one such
+# address would fail the whole listing.
+EmailAddress = Annotated[str, AfterValidator(_email)]
+
+
 class StaffEmail(ComplexAttribute):
     """A sub-account has one email (R3); its type is kept, a ``display`` is not."""
 
-    value: EmailStr | None = None
+    value: EmailAddress | None = None
     type: Email.Type | None = None
     primary: bool | None = None
 

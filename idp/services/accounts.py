@@ -28,7 +28,7 @@ from idp.extensions import db
 from idp.i18n import _l
 from idp.kv import kv
 from idp.models import Account, Company, Role, Store, StoreAssignment
-from idp.models.accounts import ACTIVE, DEPARTED, PENDING, SUB
+from idp.models.accounts import ACTIVE, DEFAULT_PRIVACY, DEPARTED, PENDING, SUB
 from idp.models.base import utcnow
 from idp.services import audit, outbox, passkeys, passwords, throttle, versions
 from idp.services.authz import require_owner, require_sub_account
@@ -496,6 +496,12 @@ def _edit(
         account.password_hash = passwords.hash_password(passwords.check_policy(changes["password"]))
         account.password_changed_at = utcnow()
         account.must_change_password = True
+    touched = {k for k, v in keys_before.items() if getattr(account, k) != v}
+    if changes.get("password"):
+        touched.add("password")
+    handed_over = bool(touched & HAND_OVER_FIELDS)
+    if handed_over:
+        _forget_previous_holder(account, given=changes)
     after = _snapshot(account)
     changed = {k: {"before": before[k], "after": after[k]} for k in after if before[k] != after[k]}
     if account.default_store_id != default_before:
@@ -507,11 +513,22 @@ def _edit(
                 else None
             ),
         }
-    touched = {k for k, v in keys_before.items() if getattr(account, k) != v}
     if changes.get("password"):
         changed["password"] = "changed"
-        touched.add("password")
-    return Edit(changes=changed, handed_over=bool(touched & HAND_OVER_FIELDS))
+    return Edit(changes=changed, handed_over=handed_over)
+
+
+def _forget_previous_holder(account: Account, *, given: dict) -> None:
+    """R4, R20, R21: a handed-over account shows nothing personal of the previous holder. Their
+    approved photo stops being the ``picture`` and a photo still waiting is withdrawn
+    (``avatars.forget``); their gender (unless the edit gives the new holder's) and their privacy
+    level (back to the default) go. The name claim is the nickname, which a hand-over replaces."""
+    from idp.services import avatars
+
+    avatars.forget(account)
+    if "gender" not in given:
+        account.gender = None
+    account.privacy = DEFAULT_PRIVACY
 
 
 def _record_edit(actor: Account, account: Account, edit: Edit, **details) -> None:

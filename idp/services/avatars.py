@@ -48,7 +48,7 @@ from idp.models import Account, Avatar
 from idp.models.accounts import SUB
 from idp.models.avatars import APPROVED, PENDING, REJECTED, REPLACED, WITHDRAWN
 from idp.models.base import new_public_id, utcnow
-from idp.services import audit, outbox, throttle
+from idp.services import audit, outbox, throttle, versions
 from idp.services.authz import require_owner
 from idp.services.avatar_storage import DatabaseStorage, storage
 from idp.services.tx import transaction
@@ -212,6 +212,7 @@ def submit(account: Account, data: bytes) -> Avatar:
 
 @transaction
 def _submit(account: Account, photo: Photo, size_bytes: int) -> tuple[Avatar, list[str]]:
+    versions.lock(account)  # two uploads at once: the second withdraws the first's photo
     if not account.is_active:
         raise Forbidden(_l("This account is not active"))
     dropped = _withdraw_pending(account)
@@ -250,6 +251,24 @@ def _withdraw_pending(account: Account) -> list[str]:
     for old in waiting:
         old.status = WITHDRAWN
     return _drop([old.public_id for old in waiting])
+
+
+def forget(account: Account) -> None:
+    """R4: the account is handed over: the previous holder's photo stops being its picture
+    (``replaced``) and one still waiting is withdrawn, in the caller's transaction. Neither is
+    served again (``served`` and ``waiting_copy`` serve an approved or a waiting photo only); the
+    database's copies go now, a folder's or bucket's stay behind unreferenced."""
+    _withdraw_pending(account)
+    if account.picture_id:
+        shown = db.session.scalars(
+            select(Avatar).where(
+                Avatar.public_id == account.picture_id, Avatar.account_id == account.id
+            )
+        ).one_or_none()
+        if shown is not None:
+            shown.status = REPLACED
+            _drop([shown.public_id])
+        account.picture_id = None
 
 
 def queue(owner: Account) -> list[Avatar]:

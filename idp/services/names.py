@@ -117,12 +117,20 @@ def parse_login_name(text: str) -> LoginName:
     return LoginName(company_key=company, sub_key=sub if sep else None)
 
 
+def is_email(value: str) -> bool:
+    """Whether ``value`` (stripped) is taken as an email address: one ``@``, a dot in the
+    domain, no spaces. Reserved domains (``.local``, ``.test``, ``.internal``) are company
+    addresses too, so no stricter check (SCIM's schema uses this one)."""
+    value = value.strip()
+    return len(value) <= 254 and _EMAIL.match(value) is not None
+
+
 def normalize_email(value: str | None) -> tuple[str | None, str | None]:
     """(display, key) for an email, or (None, None) when empty. R3 compares keys."""
     if value is None or not value.strip():
         return None, None
     value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
+    if not is_email(value):
         raise InvalidInput(
             _l("'%(email)s' is not an email address", email=value[:60]), field="email"
         )

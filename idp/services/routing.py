@@ -27,8 +27,9 @@ from idp.extensions import db
 from idp.i18n import _l
 from idp.models import Account, Client, NotificationEvent, NotificationRoute, StaffGroup, Store
 from idp.models.accounts import MAIN as MAIN_KIND
-from idp.services import accounts, audit, outbox, versions
-from idp.services.authz import require_owner, require_same_company
+from idp.oauth.store_context import holds
+from idp.services import accounts, audit, groups, outbox, versions
+from idp.services.authz import require_owner
 from idp.services.tx import transaction
 
 # --- the kinds of event, and who may receive them ------------------------------------------------
@@ -206,11 +207,10 @@ def _check_choice(
         if group_id is None or group_id == "":
             raise InvalidInput(_l("Choose a staff group"), field="group")
         try:
-            group = db.session.get(StaffGroup, int(group_id))
+            number = int(group_id)
         except (TypeError, ValueError, OverflowError):
-            group = None
-        require_same_company(actor, group, "staff group")
-        return recipient, [], group.id
+            number = 0
+        return recipient, [], groups.get_group(actor, number).id  # a row id's size only
     return recipient, [], None
 
 
@@ -290,13 +290,11 @@ class Recipients:
     fell_back: bool  # the chosen people could not be reached: the main account instead
 
 
-def _reachable(account: Account | None, company_id: int) -> bool:
-    return (
-        account is not None
-        and account.company_id == company_id
-        and account.is_active
-        and bool(account.email)
-    )
+def _reachable(account: Account | None, store: Store) -> bool:
+    """R8, R10, R25: an event about a store is emailed only to someone who works in it now (its
+    company's, active, the store given to them: ``store_context.holds``) and has an email. What
+    happens in a store is not told to staff of the company's other stores."""
+    return account is not None and bool(account.email) and holds(account, store)
 
 
 def main_account(company_id: int) -> Account:
@@ -305,9 +303,11 @@ def main_account(company_id: int) -> Account:
     ).one()
 
 
-def recipients(company_id: int, kind: str, sub: str | None) -> Recipients:
-    """R25: who is emailed for an event of ``kind`` about ``sub`` (the product's owner or the
-    submitter, as the app named them). The table's choice, else the main account."""
+def recipients(store: Store, kind: str, sub: str | None) -> Recipients:
+    """R25: who is emailed for an event of ``kind`` in ``store`` about ``sub`` (the product's
+    owner or the submitter, as the app named them). The table's choice, those of them who hold
+    the store; else the main account, which holds every store of its company."""
+    company_id = store.company_id
     route = _route_of(company_id, kind, _rows(company_id).get(kind))
     chosen: list[Account] = []
     if route.recipient == MAIN:
@@ -321,9 +321,7 @@ def recipients(company_id: int, kind: str, sub: str | None) -> Recipients:
             select(Account).where(Account.public_id == sub, Account.company_id == company_id)
         ).one_or_none()
         chosen = [named] if named is not None else []
-    reachable = tuple(
-        dict.fromkeys(a for a in chosen if _reachable(a, company_id))
-    )  # in order, once each
+    reachable = tuple(dict.fromkeys(a for a in chosen if _reachable(a, store)))  # in order, once
     if reachable:
         return Recipients(reachable, fell_back=False)
     return Recipients((main_account(company_id),), fell_back=route.recipient != MAIN)
@@ -425,7 +423,7 @@ def publish(
     if earlier is not None:
         return Published(earlier, replayed=True, emailed=0)
     try:
-        chosen = recipients(found.company_id, kind, sub)
+        chosen = recipients(found, kind, sub)
         event = NotificationEvent(
             client_id=client.id,
             event_id=event_id,

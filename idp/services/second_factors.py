@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from idp.errors import Conflict, Forbidden
 from idp.i18n import _l
 from idp.models import Account, Passkey
-from idp.services import audit, outbox, passkeys, passwords, totp
+from idp.services import audit, outbox, passkeys, passwords, totp, versions
 from idp.services.tx import transaction
 
 _REQUIRED = _l("Your company requires a second factor for all staff; add another one first")
@@ -89,6 +89,7 @@ def add_passkey(
     password is checked first, in the transaction that saves the passkey, so a wrong one saves
     and sends nothing. The password alone, not a second factor too: an account without a
     factor yet adds its first one here."""
+    _lock(account)
     check_password(account, password)
     return passkeys.register(account, ceremony_id, credential, name)
 
@@ -97,6 +98,7 @@ def add_passkey(
 def enable_totp(account: Account, password: str, secret: str, code: str) -> list[str]:
     """Turn the authenticator app on from the account centre, behind the current password (as
     ``add_passkey``, in the transaction that turns it on). Returns the recovery codes."""
+    _lock(account)
     check_password(account, password)
     return totp.enable(account, secret, code)
 
@@ -104,6 +106,7 @@ def enable_totp(account: Account, password: str, secret: str, code: str) -> list
 @transaction
 def remove_totp(account: Account, proof: Proof) -> None:
     """Turn the authenticator app off. The recovery codes go too unless a passkey stays."""
+    _lock(account)
     if not totp.is_enrolled(account):
         raise Conflict(_l("Two-step verification is not on"))
     step_up(account, proof)
@@ -116,6 +119,7 @@ def remove_totp(account: Account, proof: Proof) -> None:
 
 @transaction
 def remove_passkey(account: Account, public_id: str, proof: Proof) -> None:
+    _lock(account)
     passkey = passkeys.get_own(account, public_id)
     step_up(account, proof)
     name = passkey.name
@@ -133,6 +137,7 @@ def remove_passkey(account: Account, public_id: str, proof: Proof) -> None:
 @transaction
 def regenerate_recovery_codes(account: Account, proof: Proof) -> list[str]:
     """New recovery codes, shown once; the old ones stop working."""
+    _lock(account)
     if not has_any(account):
         raise Conflict(_l("Recovery codes stand in for a second factor; add one first"))
     step_up(account, proof)
@@ -141,6 +146,13 @@ def regenerate_recovery_codes(account: Account, proof: Proof) -> list[str]:
         account, "account.recovery_codes_renewed", company_id=account.company_id, target=account
     )
     return codes
+
+
+def _lock(account: Account) -> None:
+    """R19: every change of an account's second factors first takes the account's row lock, so
+    two at once (two tabs removing the last two passkeys) run one after the other: the second
+    counts what the first left, and a company's required second factor never drops to none."""
+    versions.lock(account)
 
 
 def _check_keeps_one(account: Account, keeps_one: bool) -> None:

@@ -20,11 +20,23 @@ from sqlalchemy import select, update
 from idp.errors import EditConflict
 from idp.extensions import db
 
+VERSION_LENGTH = 16  # hex characters of a fingerprint
+
 
 def fingerprint(facts: dict) -> str:
-    """A short, stable fingerprint of ``facts`` (16 hex characters)."""
+    """A short, stable fingerprint of ``facts`` (``VERSION_LENGTH`` hex characters)."""
     encoded = json.dumps(facts, sort_keys=True, default=str, ensure_ascii=False).encode()
-    return hashlib.sha256(encoded).hexdigest()[:16]
+    return hashlib.sha256(encoded).hexdigest()[:VERSION_LENGTH]
+
+
+def could_be(expected: str) -> bool:
+    """Whether ``expected`` has a fingerprint's shape. Anything else (a non-ASCII form value,
+    which ``hmac.compare_digest`` refuses with a TypeError) is no version this service gave."""
+    return (
+        isinstance(expected, str)
+        and len(expected) == VERSION_LENGTH
+        and all(c in "0123456789abcdef" for c in expected)
+    )
 
 
 def lock(row) -> None:
@@ -47,9 +59,12 @@ def lock(row) -> None:
 
 def check(row, expected: str | None, version_of, message) -> None:
     """Refuse with ``EditConflict`` (``message``) when ``row`` is no longer at ``expected``;
-    nothing to check when ``expected`` is None (a caller that asked for no check)."""
+    nothing to check when ``expected`` is None (a caller that asked for no check). A value that
+    is no version at all is answered as a stale one: the edit was not made against this row."""
     if expected is None:
         return
+    if not could_be(expected):
+        raise EditConflict(message)
     lock(row)
-    if not hmac.compare_digest(str(expected), version_of(row)):
+    if not hmac.compare_digest(expected, version_of(row)):
         raise EditConflict(message)

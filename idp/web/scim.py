@@ -90,6 +90,7 @@ from idp.scim.resources import (
 )
 from idp.services import api_clients, audit, groups
 from idp.web.api_v1 import access, once
+from idp.web.api_v1.spec import check_storable
 
 log = logging.getLogger(__name__)
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
@@ -467,8 +468,10 @@ def _body() -> dict:
         raise ScimError(
             400, f"The request body nests deeper than {SCIM_MAX_DEPTH} levels", "invalidSyntax"
         )
-    if "\x00" in json.dumps(body):
-        raise ScimError(400, "The request body must not contain NUL", "invalidValue")
+    try:
+        check_storable(body)
+    except MalformedRequest as exc:
+        raise ScimError(400, str(exc), "invalidValue") from None
     return body
 
 
@@ -494,7 +497,7 @@ def _if_match(headers) -> str | None:
     value = (headers.get("If-Match") or "").strip()
     if not value or value == "*":
         return None
-    match = re.fullmatch(r'(?:W/)?"([^"]{1,64})"', value)
+    match = re.fullmatch(r'(?:W/)?"([0-9a-f]{1,64})"', value)  # versions.fingerprint
     if match is None:
         raise ScimError(400, "If-Match takes an ETag this service gave", "invalidValue")
     return match.group(1)

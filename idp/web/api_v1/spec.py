@@ -152,8 +152,9 @@ class Registry:
 # --- reading a request ----------------------------------------------------------------------
 
 
-def _no_nul(value: Any) -> None:
-    """No text we store may hold NUL (PostgreSQL refuses it), nor half a surrogate pair."""
+def check_storable(value: Any) -> None:
+    """No text we store may hold NUL (PostgreSQL refuses it), nor half a surrogate pair (no
+    database can encode it). SCIM checks its bodies here too (``idp.web.scim``)."""
     if isinstance(value, str):
         if "\x00" in value:
             raise MalformedRequest("The request body holds a NUL character")
@@ -165,11 +166,11 @@ def _no_nul(value: Any) -> None:
             ) from None
     elif isinstance(value, dict):
         for key, item in value.items():
-            _no_nul(key)
-            _no_nul(item)
+            check_storable(key)
+            check_storable(item)
     elif isinstance(value, list):
         for item in value:
-            _no_nul(item)
+            check_storable(item)
 
 
 def json_body(limit: int = API_MAX_BODY, too_large: type[DomainError] = TooLarge) -> dict:
@@ -189,7 +190,7 @@ def json_body(limit: int = API_MAX_BODY, too_large: type[DomainError] = TooLarge
         raise MalformedRequest("The request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise MalformedRequest("The request body must be a JSON object")
-    _no_nul(body)
+    check_storable(body)
     return body
 
 
