@@ -244,6 +244,7 @@ def profile_code_waiting(page, w):
     sign_in(page, w.base, login)
     page.goto(f"{w.base}/account/profile")
     page.fill("input[name=email]", f"new{w.counter}@acme.example")
+    step_up(page, login[1])
     submit(page, page.locator("#contact form button[type=submit]").first)
 
 
@@ -251,7 +252,13 @@ def profile_refused(page, w):
     """R3: another account's email, refused on the form."""
     page.goto(f"{w.base}/account/profile")
     page.fill("input[name=email]", "owner@acme.example")
+    step_up(page, ALICE[1])
     submit(page, page.locator("#contact form button[type=submit]").first)
+
+
+def step_up(page, password: str) -> None:
+    """An email change asks for the password again (a stolen session must not move it)."""
+    page.locator("#contact form").first.locator("input[name=password]").fill(password)
 
 
 def registered(page, w):
