@@ -130,7 +130,12 @@ def _new_email_code(web, smtp, address: str):
     fields = flow.form_fields(web.get("/account/profile").get_data(as_text=True))
     answer = web.post(
         "/account/profile/contact",
-        data={"csrf_token": fields["csrf_token"], "channel": "email", "email": address},
+        data={
+            "csrf_token": fields["csrf_token"],
+            "channel": "email",
+            "email": address,
+            "password": factories.PASSWORD,  # the step-up an email change asks for
+        },
     )
     assert answer.status_code == 302, answer.get_data(as_text=True)[:500]
     before = len(smtp.messages)
