@@ -217,7 +217,7 @@ def second_factor_status(page, w):
     _, login, authenticator = enrolled_staff(w)
     sign_in(page, w.base, login)
     page.fill("input[name=code]", authenticator.at(time.time() + 30))  # the next step's code
-    submit(page, page.locator("main button[type=submit]"))
+    submit(page, page.locator("main button[type=submit]").first)  # the authenticator's form
     page.goto(f"{w.base}/account/security")
 
 
