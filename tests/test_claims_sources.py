@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, insert, inspect, select
+from sqlalchemy import Column, delete, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import JSON, Boolean, DateTime, Integer, String
 
@@ -461,6 +461,9 @@ def test_issue14_no_claim_reads_an_undeclared_column(world):
             column = column_attr.columns[0]
             if column.primary_key:
                 continue  # a row never changes its key: another key is another row
+            if not isinstance(column, Column):
+                continue  # a query expression (Account.holds_passkey): no column to write
+
             for row in _rows(w).get(model, []):
                 value = getattr(row, column_attr.key)
                 for candidate in _other_value(column, value, row, model):

