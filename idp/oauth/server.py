@@ -186,6 +186,8 @@ def _released(token: LiveAccessToken) -> dict:
         return claims
     found = profile(claims["sub"], claims.get("store"))
     level = found.privacy if found else None
+    if level is not None and not privacy.tier_matters(level):  # all apps, or none: no tier
+        return privacy.release(claims, level, None)
     token_client = shared_state.cached_client(str(claims.get("client_id") or ""))
     tier = privacy.lowest(token_client.tier if token_client else None, token.caller_tier)
     return privacy.release(claims, level, tier)
